@@ -1,0 +1,98 @@
+"""Shared fixtures. Real-service fixtures skip on a laptop without the service but FAIL when
+`CI` is set, so a green CI always means the PostgreSQL and Redis tiers really ran."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from urllib.parse import urlparse
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from worker.store.db import Store, open_store
+
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+IN_CI = bool(os.environ.get("CI"))
+
+
+def _answers(url: str, default_port: int) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), 2):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, url: str, default_port: int) -> None:
+    """Skip without the service on a laptop; fail in CI, where the real tier must run."""
+    if _answers(url, default_port):
+        return
+    message = f"{name} does not answer at {url}"
+    if IN_CI:
+        pytest.fail(f"{message}, and CI is set: the real-service tier must run in CI.")
+    pytest.skip(message)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    require_service("PostgreSQL", POSTGRES_URL, 5432)
+    name = f"lc_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    require_service("Redis", REDIS_URL, 6379)
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_namespace() -> str:
+    """A unique key prefix / dramatiq namespace, so tests sharing one Redis never collide."""
+    return f"lc-test-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'lifecycle.db'}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request, tmp_path) -> str:
+    """Runs the test once on SQLite and once on PostgreSQL (the store must work on both)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'lifecycle.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def store(database_url) -> Iterator[Store]:
+    store = open_store(database_url)
+    try:
+        yield store
+    finally:
+        store.engine.dispose()
+
+
+@pytest.fixture
+def sqlite_store(sqlite_url) -> Iterator[Store]:
+    store = open_store(sqlite_url)
+    try:
+        yield store
+    finally:
+        store.engine.dispose()

@@ -1,0 +1,1 @@
+"""The `stripe-lifecycle` command: one module per command under `worker.cli.commands`."""

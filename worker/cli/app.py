@@ -1,0 +1,79 @@
+"""The Typer application and the bootstrap every command shares.
+
+`bootstrap()` reads the settings once, configures logging (stderr) and registers secrets for
+redaction. `@guarded` turns a LifecycleError into plain sentences and its exit code; an
+unexpected exception becomes one sentence too (its traceback only at LOG_LEVEL=debug).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from worker.errors import LifecycleError, RuleFileError
+from worker.logs import configure_logging, get_logger, new_unit_of_work, redact, register_secrets
+from worker.settings import Settings, load_settings
+
+app = typer.Typer(
+    name="stripe-lifecycle",
+    help="Self-hosted Stripe lifecycle automation: sync, MRR, stages, automations, outcomes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+contacts_app = typer.Typer(help="The company's own contacts.", no_args_is_help=True)
+app.add_typer(contacts_app, name="contacts")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def bootstrap(**overrides: Any) -> Settings:
+    """Settings + logging for one command invocation."""
+    settings = load_settings(**overrides)
+    configure_logging(settings.log_format, settings.log_level)
+    register_secrets(settings.secrets())
+    new_unit_of_work()
+    return settings
+
+
+def fail(exc: LifecycleError) -> None:
+    """Print a LifecycleError as plain sentences on stderr and exit with its code."""
+    if isinstance(exc, RuleFileError):
+        for line in exc.problems:
+            err.print(redact(line), markup=False, highlight=False)
+    err.print(f"Error: {redact(str(exc))}", markup=False, highlight=False)
+    raise typer.Exit(exc.exit_code)
+
+
+def guarded(func: F) -> F:
+    """Wrap a command so no traceback reaches the user."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except LifecycleError as exc:
+            fail(exc)
+        except KeyboardInterrupt:
+            err.print("Interrupted.")
+            raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, SystemExit):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the last line of defence
+            debug = "--debug" in sys.argv
+            get_logger("cli").error("unexpected_error", exc_info=debug, error=redact(repr(exc)))
+            err.print(
+                f"Error: unexpected {type(exc).__name__}: {redact(str(exc))}. This is a bug in "
+                "stripe-lifecycle; run with LOG_LEVEL=debug for details and report it.",
+                markup=False, highlight=False,
+            )
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,13 @@
+"""Each module registers one command (or group) on `worker.cli.app.app`."""
+
+from worker.cli.commands import (  # noqa: F401
+    accounts,
+    check,
+    connect,
+    contacts,
+    demo,
+    evaluate,
+    processes,
+    report,
+    sync,
+)

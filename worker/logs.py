@@ -1,0 +1,92 @@
+"""Logging: structlog to stderr, JSON or console, with a redaction pass over every line.
+
+Redaction runs on the *rendered* line, so a secret cannot slip through a nested value, an
+exception message or a third-party library's log record. Known key shapes (`sk_…`, `rk_…`,
+`whsec_…`), passwords in URLs and every registered secret value are masked.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import structlog
+
+MASK = "***"
+_KEY_PATTERN = re.compile(r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]+|\bwhsec_[A-Za-z0-9+/=]+")
+_URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]+)(?=@)", re.I)
+_registered: set[str] = set()
+
+
+def register_secrets(values: Iterable[str]) -> None:
+    """Add values (tokens, passwords, `${ENV}` values used by rules) to the redaction set."""
+    for value in values:
+        if value and len(value) >= 4:
+            _registered.add(value)
+
+
+def redact(text: str) -> str:
+    """Mask every known secret shape and registered secret value in `text`."""
+    for secret in sorted(_registered, key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, MASK)
+    text = _KEY_PATTERN.sub(MASK, text)
+    return _URL_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
+
+
+def _redacting(renderer: Callable[..., str]) -> Callable[..., str]:
+    def render(logger: Any, name: str, event_dict: dict) -> str:
+        return redact(renderer(logger, name, event_dict))
+
+    return render
+
+
+def configure_logging(fmt: str | None = None, level: str = "info", stream=None) -> None:
+    """Configure structlog and the stdlib root logger (dramatiq, APScheduler, alembic) alike."""
+    stream = stream or sys.stderr
+    if fmt is None:
+        fmt = "console" if stream.isatty() else "json"
+    renderer = (
+        structlog.dev.ConsoleRenderer(colors=stream.isatty())
+        if fmt == "console"
+        else structlog.processors.JSONRenderer(sort_keys=False)
+    )
+    shared = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.StackInfoRenderer(),
+        structlog.processors.format_exc_info,
+    ]
+    formatter = structlog.stdlib.ProcessorFormatter(
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, _redacting(renderer)],
+        foreign_pre_chain=shared,
+    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("httpx", "httpcore", "stripe", "alembic.runtime.migration"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+
+
+def new_unit_of_work(**context: Any) -> None:
+    """Start a unit of work (a message, a command): clear leaked context, bind the new one."""
+    structlog.contextvars.clear_contextvars()
+    if context:
+        structlog.contextvars.bind_contextvars(**context)
+
+
+def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
+    return structlog.get_logger(name)

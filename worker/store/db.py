@@ -1,0 +1,138 @@
+"""Opening the store: engine, schema migration on start, sessions.
+
+Every command calls `open_store`, which brings the schema to Alembic's head. Several processes
+starting at once are serialised: a PostgreSQL advisory lock, or an exclusive file lock beside
+a SQLite database. An unreachable database becomes a ConfigError naming DATABASE_URL.
+"""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.orm import Session, sessionmaker
+
+from worker.errors import ConfigError
+from worker.logs import redact
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+_PG_LOCK_ID = 0x5171_FEC7  # any constant shared by every process of this product
+
+
+@dataclass
+class Store:
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in a transaction: committed on success, rolled back on error."""
+        with self.sessions.begin() as session:
+            yield session
+
+
+def make_engine(url: str) -> Engine:
+    """Create the engine; for SQLite, enable WAL and a busy timeout so processes can share it."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(
+            f"DATABASE_URL {redact(url)!r} is not a database URL.",
+            fix="Use e.g. sqlite:///lifecycle.db or postgresql+psycopg://user@host/db.",
+        ) from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            engine = create_engine(parsed, connect_args={"timeout": 30})
+            event.listen(engine, "connect", _sqlite_pragmas)
+            return engine
+        return create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+    except NoSuchModuleError:
+        raise ConfigError(
+            f"DATABASE_URL uses an unsupported database driver ({parsed.drivername}).",
+            fix="Use sqlite:///… or postgresql://….",
+        ) from None
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["engine"] = engine
+    return config
+
+
+def head_revision(engine: Engine) -> str | None:
+    return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def migrate(engine: Engine) -> None:
+    """Upgrade to head, holding a lock that only one process at a time can take."""
+    with _migration_lock(engine):
+        if current_revision(engine) != head_revision(engine):
+            command.upgrade(alembic_config(engine), "head")
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_LOCK_ID})
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_LOCK_ID})
+                conn.commit()
+        return
+    database = engine.url.database
+    lock_path = Path(f"{database}.migrate.lock") if database and database != ":memory:" else None
+    if lock_path is None:
+        yield
+        return
+    with open(lock_path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def open_store(database_url: str, *, migrate_schema: bool = True) -> Store:
+    """Connect, check the database answers, migrate; ConfigError with the fix if it cannot."""
+    engine = make_engine(database_url)
+    try:
+        if migrate_schema:
+            migrate(engine)  # the lock also covers SQLite's first connection (WAL switch)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except DBAPIError as exc:
+        engine.dispose()
+        reason = redact(str(exc.orig).strip().splitlines()[0]) if exc.orig else "no answer"
+        raise ConfigError(
+            f"Cannot reach the database at {redact(database_url)} ({reason}).",
+            fix="Check DATABASE_URL and that the database server is running and accepts connections.",
+        ) from None
+    return Store(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))

@@ -1,0 +1,262 @@
+"""The data model. The database is the source of truth; queue messages carry only ids.
+
+Groups:
+  contacts & Stripe mirror   Contact, StripeCustomer, StripeSubscription, SubscriptionItem,
+                             StripePrice, StripeProduct — the mirror stores Stripe's own JSON
+                             (`raw`, normalised: nested lists complete, prices with tiers,
+                             discounts with coupons) plus the columns queries need.
+  sync bookkeeping           SyncState (cursor, resume points, last runs), Quarantine
+  computed state & history   ContactState (latest snapshot, the "previous" for diffs),
+                             ContactHistory, SubscriptionHistory (each change at Stripe's time)
+  automations                Firing (unique per automation × contact × occurrence: the outbox),
+                             Delivery (one row per action or destination push), Outcome
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from worker.store.types import BigId, JSONType, UTCDateTime
+
+Json = dict[str, Any]
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), Json: JSONType}
+
+
+# --- contacts and the Stripe mirror -------------------------------------------------------
+
+
+class Contact(Base):
+    """One of the company's own contacts: an account (company) or a user (person)."""
+
+    __tablename__ = "contacts"
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(16))  # account | user
+    name: Mapped[str | None] = mapped_column(String(500))
+    email: Mapped[str | None] = mapped_column(String(320))
+    source: Mapped[str] = mapped_column(String(16))  # stripe | import
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class StripeCustomer(Base):
+    __tablename__ = "stripe_customers"
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    contact_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id"), index=True)
+    name: Mapped[str | None] = mapped_column(String(500))
+    email: Mapped[str | None] = mapped_column(String(320))
+    metadata_: Mapped[Json] = mapped_column("metadata", default=dict)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    livemode: Mapped[bool] = mapped_column(Boolean, default=False)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created: Mapped[datetime | None]
+    raw: Mapped[Json]
+    synced_at: Mapped[datetime]
+    changed_at: Mapped[datetime | None]  # Stripe's time of the last applied change
+
+
+class StripeSubscription(Base):
+    __tablename__ = "stripe_subscriptions"
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(255), index=True)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    api_shape: Mapped[str] = mapped_column(String(16))  # current | legacy
+    cancel_at: Mapped[datetime | None]
+    cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, default=False)
+    canceled_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    trial_start: Mapped[datetime | None]
+    trial_end: Mapped[datetime | None]
+    current_period_end: Mapped[datetime | None]  # earliest item period end (or legacy)
+    created: Mapped[datetime | None]
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    raw: Mapped[Json]
+    synced_at: Mapped[datetime]
+    changed_at: Mapped[datetime | None]
+
+
+class SubscriptionItem(Base):
+    __tablename__ = "subscription_items"
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    subscription_id: Mapped[str] = mapped_column(String(255), index=True)
+    price_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    product_id: Mapped[str | None] = mapped_column(String(255))
+    quantity: Mapped[int | None] = mapped_column(BigInteger)
+    current_period_start: Mapped[datetime | None]
+    current_period_end: Mapped[datetime | None]
+    raw: Mapped[Json]
+
+
+class StripePrice(Base):
+    __tablename__ = "stripe_prices"
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    product_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    lookup_key: Mapped[str | None] = mapped_column(String(255), index=True)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    raw: Mapped[Json]
+    synced_at: Mapped[datetime]
+
+
+class StripeProduct(Base):
+    __tablename__ = "stripe_products"
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(500))
+    raw: Mapped[Json]
+    synced_at: Mapped[datetime]
+
+
+# --- sync bookkeeping ---------------------------------------------------------------------
+
+
+class SyncState(Base):
+    """Small named values: the events cursor, backfill resume points, last run times."""
+
+    __tablename__ = "sync_state"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Json]
+    updated_at: Mapped[datetime]
+
+
+class Quarantine(Base):
+    """A Stripe object that could not be read; kept (secrets redacted) until it syncs cleanly."""
+
+    __tablename__ = "quarantine"
+    __table_args__ = (UniqueConstraint("object_type", "object_id"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    object_type: Mapped[str] = mapped_column(String(64))
+    object_id: Mapped[str] = mapped_column(String(255))
+    reason: Mapped[str] = mapped_column(Text)
+    raw: Mapped[Json | None]
+    first_seen_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+    count: Mapped[int] = mapped_column(Integer, default=1)
+    resolved_at: Mapped[datetime | None]
+
+
+# --- computed state and history -----------------------------------------------------------
+
+
+class ContactState(Base):
+    """A contact's latest computed snapshot: the 'previous' side of the next diff."""
+
+    __tablename__ = "contact_state"
+    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"), primary_key=True)
+    stage: Mapped[str | None] = mapped_column(String(64), index=True)
+    mrr_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    currency: Mapped[str] = mapped_column(String(3))
+    renewal_date: Mapped[datetime | None]
+    snapshot: Mapped[Json]  # the full core snapshot, as worker.core serialises it
+    computed_at: Mapped[datetime]
+
+
+class ContactHistory(Base):
+    """One row each time a contact's stage, MRR or renewal date changes."""
+
+    __tablename__ = "contact_history"
+    __table_args__ = (Index("ix_contact_history_contact_at", "contact_id", "at"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"))
+    at: Mapped[datetime] = mapped_column(index=True)  # Stripe's event time, else observed
+    observed_at: Mapped[datetime]
+    stage: Mapped[str | None] = mapped_column(String(64))
+    mrr_minor: Mapped[int] = mapped_column(BigInteger)  # in `currency`
+    currency: Mapped[str] = mapped_column(String(3))
+    mrr_native: Mapped[Json]  # {currency: minor} before FX, so FX-only moves can be told apart
+    renewal_date: Mapped[datetime | None]
+    cause: Mapped[str | None] = mapped_column(String(128))
+
+
+class SubscriptionHistory(Base):
+    """One row each time a subscription's status, period end, cancellation or MRR changes."""
+
+    __tablename__ = "subscription_history"
+    __table_args__ = (Index("ix_subscription_history_sub_at", "subscription_id", "at"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[str] = mapped_column(String(255))
+    contact_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    at: Mapped[datetime]
+    observed_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(32))
+    current_period_end: Mapped[datetime | None]
+    renewal_date: Mapped[datetime | None]
+    cancel_at_period_end: Mapped[bool] = mapped_column(Boolean, default=False)
+    cancel_at: Mapped[datetime | None]
+    mrr_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+
+
+# --- automations: firings (outbox), deliveries, outcomes ----------------------------------
+
+
+class Firing(Base):
+    """One automation firing for one contact and occurrence, written before any action runs."""
+
+    __tablename__ = "firings"
+    __table_args__ = (UniqueConstraint("automation", "contact_id", "occurrence", name="uq_firing_once"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    automation: Mapped[str] = mapped_column(String(255), index=True)
+    contact_id: Mapped[str] = mapped_column(String(255), index=True)
+    occurrence: Mapped[str] = mapped_column(String(512))
+    trigger: Mapped[str] = mapped_column(String(64))
+    subscription_id: Mapped[str | None] = mapped_column(String(255))
+    arm: Mapped[str] = mapped_column(String(16))  # treated | holdout
+    fired_at: Mapped[datetime] = mapped_column(index=True)
+    stage: Mapped[str | None] = mapped_column(String(64))
+    mrr_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    renewal_date: Mapped[datetime | None]
+    snapshot: Mapped[Json]  # contact (and subscription) as the templates saw them
+    goal: Mapped[Json | None]  # goal kind and parameters at firing time
+
+
+class Delivery(Base):
+    """One action of a firing, or one destination push; delivered at least once, keyed."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_due", "state", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    firing_id: Mapped[int | None] = mapped_column(ForeignKey("firings.id"), index=True)
+    contact_id: Mapped[str] = mapped_column(String(255), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # action | destination
+    handler: Mapped[str] = mapped_column(String(64))  # webhook, slack, email, …
+    target: Mapped[str] = mapped_column(String(255))  # automation#index or destination#index
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    payload: Mapped[Json]  # what to send, without secrets (those are resolved at send time)
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|retrying|delivered|dead
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    enqueued_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+
+
+class Outcome(Base):
+    """The measured result of one firing once its goal window has ended."""
+
+    __tablename__ = "outcomes"
+    firing_id: Mapped[int] = mapped_column(ForeignKey("firings.id"), primary_key=True)
+    goal: Mapped[str] = mapped_column(String(32))
+    window_end: Mapped[datetime]
+    measured_at: Mapped[datetime]
+    succeeded: Mapped[bool] = mapped_column(Boolean)
+    mrr_at_fire_minor: Mapped[int] = mapped_column(BigInteger)
+    mrr_at_end_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    detail: Mapped[Json | None]

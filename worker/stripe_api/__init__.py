@@ -1,0 +1,1 @@
+"""The Stripe seam: one client wrapper around `stripe.StripeClient` (adapter layer)."""
