@@ -1,0 +1,1 @@
+"""Action handlers: one small module per handler, listed by name in `actions.registry`."""
