@@ -11,14 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
 
 class ActionParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Base of every handler's params. Inputs are hidden from validation errors (secrets)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+
+def utc_now() -> datetime:
+    """The real clock; the default `ActionContext.now` (the send time, e.g. for signatures)."""
+    return datetime.now(timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,35 @@ class ActionContext:
     render: Callable[[str], str]  # sandboxed Jinja2 over contact/subscription/automation/trigger
     settings: Any = None  # worker.settings.Settings (SMTP_URL etc.)
     extra: dict[str, Any] = field(default_factory=dict)
+    now: Callable[[], datetime] = utc_now  # send-time clock (webhook signature `t`, email Date)
+    http: Any = None  # an `actions.http.HttpSeam`; None = the process-wide default
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        automation: str,
+        trigger: str,
+        occurrence: str,
+        arm: str,
+        fired_at: datetime,
+        contact: dict[str, Any],
+        subscription: dict[str, Any] | None,
+        idempotency_key: str,
+        **rest: Any,
+    ) -> ActionContext:
+        """A context whose `render` is the sandboxed renderer over this firing's data."""
+        from actions.templates import make_renderer  # templates imports this module
+
+        render = make_renderer(
+            {"contact": contact, "subscription": subscription, "automation": automation, "trigger": trigger,
+             "occurrence": occurrence, "arm": arm, "fired_at": fired_at}
+        )
+        return cls(
+            automation=automation, trigger=trigger, occurrence=occurrence, arm=arm, fired_at=fired_at,
+            contact=contact, subscription=subscription, idempotency_key=idempotency_key, render=render,
+            **rest,
+        )
 
 
 @dataclass(frozen=True)
