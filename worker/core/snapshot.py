@@ -97,6 +97,9 @@ class ContactSnapshot:
     subscriptions: tuple[SubscriptionSnapshot, ...] = ()
     mrr_native: dict[str, int] = field(default_factory=dict)  # per currency, before FX
     metadata: dict[str, str] = field(default_factory=dict)  # Stripe customer metadata
+    # When the mirror last changed for this contact (latest Stripe event `created`, else when it
+    # was observed): the history marker in the once-per keys of change triggers. Optional.
+    changed_at: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Exactly one entry of `accounts --json` (PRODUCT.md §3)."""
@@ -117,6 +120,7 @@ class ContactSnapshot:
         data["subscriptions"] = [s.to_state() for s in self.subscriptions]
         data["mrr_native"] = dict(self.mrr_native)
         data["metadata"] = dict(self.metadata)
+        data["changed_at"] = iso(self.changed_at)
         return data
 
     @classmethod
@@ -134,4 +138,5 @@ class ContactSnapshot:
             subscriptions=tuple(SubscriptionSnapshot.from_state(s) for s in data.get("subscriptions") or ()),
             mrr_native={k: int(v) for k, v in (data.get("mrr_native") or {}).items()},
             metadata=dict(data.get("metadata") or {}),
+            changed_at=parse_iso(data.get("changed_at")),
         )
