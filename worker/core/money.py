@@ -1,0 +1,145 @@
+"""Money: currency exponents, exact amounts, rounding, FX and display (pure core).
+
+Amounts are integers in the currency's minor unit (cents; for zero-decimal currencies such as
+JPY the unit itself). Intermediate MRR arithmetic is exact: `Fraction` values built from
+Stripe's decimal strings, so a ÷3 (quarterly) or ×52/12 (weekly) never rounds early. The one
+rounding per subscription (and per contact conversion) is half-even, by `round_minor`. No
+float ever takes part: JSON numbers that arrive as floats (a coupon's `percent_off: 25.5`) are
+read through their shortest decimal text by `to_exact`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from fractions import Fraction
+
+from worker.errors import ConfigError
+
+#: Stripe's zero-decimal currencies: amounts are in the unit itself.
+ZERO_DECIMAL = frozenset(
+    "bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split()
+)
+#: Stripe's three-decimal currencies (amounts in thousandths).
+THREE_DECIMAL = frozenset("bhd jod kwd omr tnd".split())
+
+SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "krw": "₩", "inr": "₹", "cny": "¥"}
+
+
+def exponent(currency: str) -> int:
+    """Digits after the decimal point in the currency's major unit (0, 2 or 3)."""
+    code = currency.lower()
+    if code in ZERO_DECIMAL:
+        return 0
+    if code in THREE_DECIMAL:
+        return 3
+    return 2
+
+
+def to_exact(value: object) -> Fraction:
+    """A JSON number or decimal string as an exact fraction (floats read as their text)."""
+    if isinstance(value, Fraction):
+        return value
+    if isinstance(value, bool):
+        raise TypeError("a boolean is not an amount")
+    if isinstance(value, int):
+        return Fraction(value)
+    if isinstance(value, float):
+        return Fraction(Decimal(repr(value)))
+    if isinstance(value, (str, Decimal)):
+        return Fraction(Decimal(value))
+    raise TypeError(f"not an amount: {value!r}")
+
+
+def round_minor(value: Fraction) -> int:
+    """Round an exact minor-unit amount to an integer, half to even (the one rounding)."""
+    return round(value)  # Fraction.__round__ without ndigits rounds half to even
+
+
+def minor_to_major(minor: int | Fraction, currency: str) -> Fraction:
+    return Fraction(minor) / 10 ** exponent(currency)
+
+
+def major_to_minor(major: Fraction | Decimal | int, currency: str) -> Fraction:
+    return to_exact(major) * 10 ** exponent(currency)
+
+
+def format_decimal(value: Fraction, places: int) -> str:
+    """`value` with `places` decimals; a value that needs more shows up to 4 more, then `…`."""
+    sign = "-" if value < 0 else ""
+    value = abs(value)
+    for extra in range(0, 5):
+        scaled = value * 10 ** (places + extra)
+        if scaled.denominator == 1:
+            return sign + _digits(int(scaled), places + extra)
+    scaled = value * 10 ** (places + 4)
+    return sign + _digits(scaled.numerator // scaled.denominator, places + 4) + "…"
+
+
+def _digits(units: int, places: int) -> str:
+    text = f"{units:0{places + 1}d}"
+    if places == 0:
+        return f"{int(text):,}"
+    whole, frac = text[:-places], text[-places:]
+    return f"{int(whole):,}.{frac}"
+
+
+def exact_text(value: Fraction) -> str:
+    """A rate or percentage as plain decimal text when it terminates (`1.08`), else `n/d`."""
+    if value.denominator == 1:
+        return str(value.numerator)
+    den, twos, fives = value.denominator, 0, 0
+    while den % 2 == 0:
+        den, twos = den // 2, twos + 1
+    while den % 5 == 0:
+        den, fives = den // 5, fives + 1
+    if den != 1:
+        return f"{value.numerator}/{value.denominator}"
+    places = max(twos, fives)
+    scaled = value * 10**places
+    return format_decimal(value, places).replace(",", "") if scaled.denominator == 1 else str(value)
+
+
+def format_minor(minor: int | Fraction, currency: str) -> str:
+    """Human display of a minor-unit amount: `150.00 USD`, `1,500 JPY`, `12.3456… EUR`."""
+    major = minor_to_major(minor, currency)
+    return f"{format_decimal(major, exponent(currency))} {currency.upper()}"
+
+
+class MissingFxRate(ConfigError):
+    """A contact's MRR must be converted from a currency that has no rate in stripe.yaml."""
+
+
+@dataclass(frozen=True)
+class FxTable:
+    """The reporting currency and `1 unit of X = rate units of the reporting currency`."""
+
+    currency: str
+    rates: Mapping[str, Decimal] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, mrr_config) -> FxTable:  # noqa: ANN001 - worker.rules.model.MrrConfig
+        return cls(mrr_config.currency.lower(),
+                   {k.lower(): Decimal(str(v)) for k, v in mrr_config.fx_rates.items()})
+
+    def rate(self, currency: str, *, subject: str = "an amount") -> Fraction:
+        code = currency.lower()
+        if code == self.currency:
+            return Fraction(1)
+        if code not in self.rates:
+            raise MissingFxRate(
+                f"No exchange rate from {code.upper()} to {self.currency.upper()} for {subject}.",
+                fix=f"Add `{code}: <rate>` under mrr.fx_rates in stripe.yaml "
+                f"(1 {code.upper()} in {self.currency.upper()}).",
+            )
+        return to_exact(self.rates[code])
+
+    def convert_minor(self, minor: int | Fraction, currency: str, *, subject: str = "an amount") -> Fraction:
+        """Exact value in the reporting currency's minor unit (not rounded)."""
+        major = minor_to_major(minor, currency) * self.rate(currency, subject=subject)
+        return major * 10 ** exponent(self.currency)
+
+    def value(self, native: Mapping[str, int], *, subject: str = "an amount") -> Fraction:
+        """Exact sum of per-currency minor amounts in the reporting currency's minor unit."""
+        return sum((self.convert_minor(v, c, subject=subject) for c, v in native.items()), Fraction(0))

@@ -1,0 +1,91 @@
+"""MRR movements per month, as ChartMogul defines them (pure core).
+
+Input: a contact history — rows with `contact_id`, `at` and `mrr_native` ({currency: minor}
+of the contact's *counted* subscriptions; `{}` when none remains), in any order. Each change
+of a contact's MRR inside the month is one movement:
+
+- new business: the contact's first counted subscription (it never had one before);
+- reactivation: a counted subscription again after a churn;
+- expansion / contraction: MRR up / down while a counted subscription remains (a 100% coupon
+  bringing MRR to 0 is contraction, not churn);
+- churn: no counted subscription remains (the MRR it had is lost).
+
+Both sides of every change are valued with the same rates (`fx`), so a change of exchange
+rates alone is never a movement. Amounts are positive minor units of `fx.currency`, each
+category summed exactly and rounded half-even once.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from fractions import Fraction
+from typing import Any
+
+from worker.core.money import FxTable, round_minor
+
+KINDS = ("new", "expansion", "contraction", "churn", "reactivation")
+
+
+def month_bounds(month: str) -> tuple[datetime, datetime]:
+    """`YYYY-MM` → [first instant, first instant of the next month) in UTC."""
+    year, mon = (int(part) for part in month.split("-"))
+    start = datetime(year, mon, 1, tzinfo=timezone.utc)
+    end = datetime(year + (mon == 12), mon % 12 + 1, 1, tzinfo=timezone.utc)
+    return start, end
+
+
+def _field(row: Any, name: str) -> Any:
+    return row[name] if isinstance(row, Mapping) else getattr(row, name)
+
+
+def classify(before: Mapping[str, int], after: Mapping[str, int], ever_counted: bool,
+             fx: FxTable) -> tuple[str, Fraction] | None:
+    """One change of a contact's counted MRR → (kind, positive amount), or None."""
+    if not before and not after:
+        return None
+    if not before:
+        return ("reactivation" if ever_counted else "new"), fx.value(after)
+    if not after:
+        return "churn", fx.value(before)
+    delta = fx.value(after) - fx.value(before)
+    if delta > 0:
+        return "expansion", delta
+    if delta < 0:
+        return "contraction", -delta
+    return None
+
+
+def mrr_movements(history_rows: Iterable[Any], month: str, fx: FxTable) -> dict[str, int]:
+    """New, expansion, contraction, churn and reactivation MRR of `month` (`YYYY-MM`)."""
+    start, end = month_bounds(month)
+    by_contact: dict[str, list[Any]] = defaultdict(list)
+    for row in history_rows:
+        if _field(row, "at") < end:
+            by_contact[_field(row, "contact_id")].append(row)
+    totals = {kind: Fraction(0) for kind in KINDS}
+    for rows in by_contact.values():
+        rows.sort(key=lambda r: _field(r, "at"))
+        before: Mapping[str, int] = {}
+        ever = False
+        for row in rows:
+            after = _field(row, "mrr_native") or {}
+            if _field(row, "at") >= start:
+                moved = classify(before, after, ever, fx)
+                if moved:
+                    totals[moved[0]] += moved[1]
+            ever = ever or bool(after)
+            before = after
+    return {kind: round_minor(value) for kind, value in totals.items()}
+
+
+def months_between(first: str, last: str) -> list[str]:
+    """Every `YYYY-MM` from `first` to `last`, inclusive."""
+    year, mon = (int(p) for p in first.split("-"))
+    end = tuple(int(p) for p in last.split("-"))
+    found = []
+    while (year, mon) <= end:
+        found.append(f"{year:04d}-{mon:02d}")
+        year, mon = year + (mon == 12), mon % 12 + 1
+    return found
