@@ -1,0 +1,222 @@
+"""The `Sandbox`: a local Stripe look-alike with a virtual clock, events for every change and
+fault injection. This module holds the lifecycle (start/stop), event emission and the
+customer and catalog mutations; subscription mutations live in `subscriptions.py` and the
+clock-driven simulation in `simulation.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime
+
+from stripe_sandbox import catalog
+from stripe_sandbox.faults import Faults
+from stripe_sandbox.clock import VirtualClock
+from stripe_sandbox.render import Renderer
+from stripe_sandbox.server import SandboxServer
+from stripe_sandbox.simulation import Simulation
+from stripe_sandbox.store import ObjectStore
+from stripe_sandbox.subscriptions import SubscriptionMutations
+
+CURRENT_API_VERSION = "2026-10-28.endive"
+FIRST_CURRENT_SHAPE = "2025-03-31"  # periods moved to items (basil)
+_UNSET = object()
+
+
+class Sandbox(SubscriptionMutations, Simulation):
+    """A Stripe API sandbox over real HTTP. See the package docstring for the interface."""
+
+    def __init__(self, api_key: str = "sk_test_sandbox", start: datetime | None = None, *,
+                 seed: int | None = None, past_due_days: int = 14,
+                 past_due_outcome: str = "canceled", port: int = 0) -> None:
+        self.api_key = api_key
+        self.api_version = CURRENT_API_VERSION
+        self.event_api_version = CURRENT_API_VERSION
+        self.clock = VirtualClock(start or datetime(2026, 11, 1, tzinfo=UTC))
+        self.store = ObjectStore(seed)
+        self.renderer = Renderer(self.store)
+        self.faults = Faults()
+        self.lock = threading.RLock()
+        self.past_due_days = past_due_days
+        self.past_due_outcome = past_due_outcome
+        self._port = port
+        self._server: SandboxServer | None = None
+        Simulation.__init__(self)
+
+    # lifecycle ------------------------------------------------------------------------------
+    def start(self) -> str:
+        if self._server is None:
+            self._server = SandboxServer(self, port=self._port)
+            self._server.start()
+        return self._server.url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the sandbox is not started: call start() first")
+        return self._server.url
+
+    def __enter__(self) -> Sandbox:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def account(self) -> dict:
+        return {"id": "acct_sandbox", "object": "account", "business_type": "company",
+                "business_profile": {"name": "Sandbox Inc", "url": None},
+                "settings": {"dashboard": {"display_name": "Sandbox Inc", "timezone": "Etc/UTC"}},
+                "charges_enabled": True, "payouts_enabled": True, "country": "US",
+                "default_currency": "usd", "details_submitted": True,
+                "email": "billing@sandbox.test", "type": "standard", "created": 1577836800,
+                "metadata": {}}
+
+    # events ---------------------------------------------------------------------------------
+    def emit(self, event_type: str, object_type: str, obj: dict,
+             previous: dict | None = None) -> dict:
+        """Record an event whose payload is `obj` as rendered now, in `event_api_version`."""
+        with self.lock:
+            rendered = self.renderer.render(object_type, obj)
+            if self.event_api_version < FIRST_CURRENT_SHAPE:
+                rendered = self.renderer.legacy(object_type, rendered)
+            data: dict = {"object": rendered}
+            if previous is not None:
+                data["previous_attributes"] = previous
+            event = {
+                "id": self.store.new_id("event"), "object": "event",
+                "api_version": self.event_api_version, "created": self.clock.ts,
+                "data": json.loads(json.dumps(data)), "livemode": False, "pending_webhooks": 0,
+                "request": {"id": None, "idempotency_key": None}, "type": event_type,
+            }
+            self.store.add("event", event)
+            return event
+
+    def events(self, event_type: str | None = None) -> list[dict]:
+        """Every recorded event, oldest first (a test helper; the API pages newest first)."""
+        with self.lock:
+            rows = list(self.store["event"].objects.values())
+        return [e for e in rows if event_type is None or e["type"] == event_type]
+
+    def _change(self, object_type: str, obj: dict, mutate, event_type: str | None = None) -> dict:
+        """Apply `mutate(obj)` and emit `<type>.updated` with `previous_attributes`."""
+        with self.lock:
+            before = self.renderer.render(object_type, obj)
+            mutate(obj)
+            after = self.renderer.render(object_type, obj)
+            previous = {k: before.get(k) for k in after if before.get(k) != after.get(k)}
+            if previous:
+                self.emit(event_type or f"{_event_prefix(object_type)}.updated", object_type, obj, previous)
+            return obj
+
+    # customers ------------------------------------------------------------------------------
+    def create_customer(self, *, email: str | None = None, name: str | None = None,
+                        metadata: dict | None = None, description: str | None = None,
+                        phone: str | None = None) -> dict:
+        with self.lock:
+            obj = catalog.customer(self.store.new_id("customer"), self.clock.ts, email=email,
+                                   name=name, metadata=metadata, description=description, phone=phone)
+            self.store.add("customer", obj)
+            self.emit("customer.created", "customer", obj)
+            return obj
+
+    def update_customer(self, customer_id: str, *, metadata: dict | None = None, **fields: object) -> dict:
+        """Update fields; `metadata` merges like Stripe (a '' or None value removes the key)."""
+        with self.lock:
+            obj = self._get("customer", customer_id)
+
+            def mutate(o: dict) -> None:
+                o.update(fields)
+                if metadata is not None:
+                    merged = dict(o["metadata"])
+                    for k, v in metadata.items():
+                        if v in ("", None):
+                            merged.pop(k, None)
+                        else:
+                            merged[k] = str(v)
+                    o["metadata"] = merged
+
+            return self._change("customer", obj, mutate)
+
+    def delete_customer(self, customer_id: str) -> None:
+        """customer.deleted; its live subscriptions are canceled first (each emits its event)."""
+        with self.lock:
+            obj = self._get("customer", customer_id)
+            for sub_id in self.store.subscriptions_of(customer_id):
+                if self.store.get("subscription", sub_id)["status"] not in ("canceled", "incomplete_expired"):
+                    self.cancel_subscription(sub_id)
+            self.emit("customer.deleted", "customer", obj)
+            self.store.deleted_customers.add(customer_id)
+            self.store["customer"].unlist(customer_id)
+
+    # catalog --------------------------------------------------------------------------------
+    def create_product(self, name: str, *, metadata: dict | None = None, emit: bool = True) -> dict:
+        with self.lock:
+            obj = catalog.product(self.store.new_id("product"), self.clock.ts, name, metadata=metadata)
+            self.store.add("product", obj)
+            if emit:
+                self.emit("product.created", "product", obj)
+            return obj
+
+    def create_price(self, product_id: str, currency: str = "usd", *, emit: bool = True,
+                     **fields: object) -> dict:
+        """A recurring price; fields as `catalog.price` (interval, unit_amount, tiers, …)."""
+        with self.lock:
+            self._get("product", product_id)
+            obj = catalog.price(self.store.new_id("price"), self.clock.ts, product_id, currency, **fields)
+            self.store.add("price", obj)
+            if emit:
+                self.emit("price.created", "price", obj)
+            return obj
+
+    def create_coupon(self, *, coupon_id: str | None = None, emit: bool = True, **fields: object) -> dict:
+        """A coupon; fields as `catalog.coupon` (percent_off | amount_off+currency, duration…)."""
+        with self.lock:
+            obj = catalog.coupon(coupon_id or self.store.new_id("coupon"), self.clock.ts, **fields)
+            self.store.add("coupon", obj)
+            if emit:
+                self.emit("coupon.created", "coupon", obj)
+            return obj
+
+    # malformed objects ------------------------------------------------------------------------
+    def inject_malformed(self, obj_id: str, *, emit: bool = True, **fields: object) -> None:
+        """Serve `obj_id` with `fields` replaced verbatim (e.g. items="garbage", created="x"),
+        for quarantine tests; emits an updated event for it unless `emit=False`."""
+        with self.lock:
+            object_type = self._type_of(obj_id)
+            obj = self._get(object_type, obj_id)
+            self.renderer.overrides[obj_id] = dict(fields)
+            if emit:
+                self.emit(f"{_event_prefix(object_type)}.updated", object_type, obj, {})
+
+    def clear_malformed(self, obj_id: str) -> None:
+        with self.lock:
+            self.renderer.overrides.pop(obj_id, None)
+
+    # helpers --------------------------------------------------------------------------------
+    def _get(self, object_type: str, obj_id: str) -> dict:
+        obj = self.store.get(object_type, obj_id)
+        if obj is None:
+            raise KeyError(f"no {object_type} {obj_id!r} in the sandbox")
+        return obj
+
+    def _type_of(self, obj_id: str) -> str:
+        for object_type, collection in self.store.collections.items():
+            if obj_id in collection.objects:
+                return object_type
+        raise KeyError(f"no object {obj_id!r} in the sandbox")
+
+    def retrieve(self, object_type: str, obj_id: str) -> dict:
+        """The object as the API would render it now (a test helper)."""
+        with self.lock:
+            return self.renderer.render(object_type, self._get(object_type, obj_id))
+
+
+def _event_prefix(object_type: str) -> str:
+    return "customer.subscription" if object_type == "subscription" else object_type

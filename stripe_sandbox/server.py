@@ -1,0 +1,148 @@
+"""The sandbox's HTTP layer: a threaded stdlib server on 127.0.0.1 that checks the API key,
+applies injected faults, decodes Stripe's form encoding and answers JSON like Stripe does
+(error JSON, `Request-Id`, `Stripe-Version`, keep-alive)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import struct
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from stripe_sandbox.api import Api
+from stripe_sandbox.api_errors import ApiError
+from stripe_sandbox.forms import decode
+
+if TYPE_CHECKING:
+    from stripe_sandbox.sandbox import Sandbox
+
+_encoder = json.JSONEncoder(separators=(",", ":"), check_circular=False, ensure_ascii=False)
+
+
+def encode(body: dict) -> bytes:
+    return _encoder.encode(body).encode()
+
+
+def _presented_key(header: str | None) -> str | None:
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip()
+    if scheme.lower() == "basic":
+        try:
+            return base64.b64decode(value).decode().split(":", 1)[0]
+        except ValueError:
+            return None
+    return None
+
+
+def _redact(key: str | None) -> str:
+    if not key:
+        return ""
+    return f"{key[:8]}{'*' * 4}{key[-4:]}" if len(key) > 12 else "****"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "stripe-sandbox"
+    sandbox: Sandbox
+    api: Api
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        return
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")
+
+    def _serve(self, method: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length).decode() if length else ""
+        fault = self.sandbox.faults.draw()
+        if fault == "drop":
+            self._drop()
+            return
+        if fault == "slow":
+            time.sleep(self.sandbox.faults.slow_seconds)
+        if fault == "429":
+            self._send(429, ApiError(429, "Too many requests in a short period of time.",
+                                     type_="invalid_request_error", code="rate_limit").body(),
+                       {"Retry-After": str(self.sandbox.faults.retry_after), "Stripe-Should-Retry": "true"})
+            return
+        if fault == "500":
+            self._send(500, ApiError(500, "An unknown error occurred (injected).", type_="api_error").body())
+            return
+        self._send(*self._answer(method, body))
+
+    def _answer(self, method: str, body: str) -> tuple[int, dict]:
+        key = _presented_key(self.headers.get("Authorization"))
+        if key != self.sandbox.api_key:
+            message = ("You did not provide an API key." if not key
+                       else f"Invalid API Key provided: {_redact(key)}")
+            return 401, ApiError(401, message).body()
+        parts = urlsplit(self.path)
+        params = decode(parts.query)
+        if body:
+            params.update(decode(body))
+        try:
+            return self.api.handle(method, parts.path, params)
+        except ApiError as exc:
+            return exc.status, exc.body()
+
+    def _send(self, status: int, body: dict, headers: dict[str, str] | None = None) -> None:
+        payload = encode(body)
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Request-Id", f"req_{uuid.uuid4().hex[:14]}")
+        self.send_header("Stripe-Version", self.headers.get("Stripe-Version") or self.sandbox.api_version)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _drop(self) -> None:
+        """Close the connection without a byte of response (a reset, like a dead proxy)."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+class SandboxServer:
+    """A ThreadingHTTPServer in a daemon thread, bound to an ephemeral port by default."""
+
+    def __init__(self, sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0) -> None:
+        handler = type("SandboxHandler", (_Handler,), {"sandbox": sandbox, "api": Api(sandbox)})
+        self.httpd = ThreadingHTTPServer((host, port), handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, name="stripe-sandbox",
+                                       kwargs={"poll_interval": 0.1}, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> str:
+        self.thread.start()
+        return self.url
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)

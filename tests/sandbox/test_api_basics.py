@@ -1,0 +1,122 @@
+"""The sandbox over real HTTP with the real stripe SDK: paging, status filter, retrieve,
+events and authentication behave like Stripe's API."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import stripe
+
+from stripe_sandbox import Sandbox
+
+
+def _raw(client: stripe.StripeClient, path: str, **params) -> dict:
+    return json.loads(client.raw_request("get", path, **params).body)
+
+
+def _catalog(sandbox: Sandbox) -> dict:
+    product = sandbox.create_product("Pro")
+    return sandbox.create_price(product["id"], "usd", unit_amount=2500)
+
+
+def test_customer_paging_forward_and_backward_is_exact(sandbox, client):
+    created = [sandbox.create_customer(email=f"c{i}@x.test")["id"] for i in range(263)]
+    newest_first = list(reversed(created))
+
+    forward, after = [], None
+    while True:
+        page = _raw(client, "/v1/customers", limit=100, **({"starting_after": after} if after else {}))
+        forward += [c["id"] for c in page["data"]]
+        assert page["object"] == "list" and page["url"] == "/v1/customers"
+        if not page["has_more"]:
+            break
+        after = page["data"][-1]["id"]
+    assert forward == newest_first
+
+    backward, before = [], created[0]  # the oldest: everything is newer
+    while True:
+        page = _raw(client, "/v1/customers", limit=37, ending_before=before)
+        ids = [c["id"] for c in page["data"]]
+        backward = ids + backward
+        if not page["has_more"]:
+            break
+        before = ids[0]
+    assert backward == newest_first[:-1]
+
+
+def test_auto_paging_through_the_sdk_sees_every_customer_once(sandbox, client):
+    ids = {sandbox.create_customer()["id"] for _ in range(25)}
+    seen = [c.id for c in client.v1.customers.list({"limit": 7}).auto_paging_iter()]
+    assert sorted(seen) == sorted(ids)
+
+
+@pytest.mark.parametrize("limit", [0, 101])
+def test_limit_out_of_range_is_a_400_invalid_request(client, limit):
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        client.v1.customers.list({"limit": limit})
+    assert info.value.http_status == 400
+    assert info.value.param == "limit"
+
+
+def test_subscription_list_hides_canceled_unless_status_all(sandbox, client):
+    price = _catalog(sandbox)
+    customer = sandbox.create_customer()["id"]
+    live = sandbox.create_subscription(customer, [{"price": price["id"]}])["id"]
+    gone = sandbox.create_subscription(customer, [{"price": price["id"]}])["id"]
+    sandbox.cancel_subscription(gone)
+
+    default = [s["id"] for s in _raw(client, "/v1/subscriptions")["data"]]
+    everything = [s["id"] for s in _raw(client, "/v1/subscriptions", status="all", limit=100)["data"]]
+    canceled = [s["id"] for s in _raw(client, "/v1/subscriptions", status="canceled")["data"]]
+    assert default == [live]
+    assert everything == [gone, live]
+    assert canceled == [gone]
+    assert [s["id"] for s in _raw(client, "/v1/subscriptions", customer=customer, status="all")["data"]] == [gone, live]
+
+
+def test_retrieve_unknown_is_404_resource_missing(client):
+    with pytest.raises(stripe.InvalidRequestError) as info:
+        client.v1.subscriptions.retrieve("sub_nope")
+    assert info.value.http_status == 404
+    assert info.value.code == "resource_missing"
+
+
+def test_wrong_key_gets_401_in_stripes_error_shape(sandbox):
+    bad = stripe.StripeClient("sk_test_wrong_key_123456", base_addresses={"api": sandbox.url})
+    with pytest.raises(stripe.AuthenticationError) as info:
+        bad.v1.customers.list({"limit": 1})
+    assert info.value.http_status == 401
+    assert info.value.json_body["error"]["type"] == "invalid_request_error"
+    assert "sk_test_wrong_key_123456" not in info.value.json_body["error"]["message"]
+
+
+def test_account_endpoint_answers(client):
+    account = _raw(client, "/v1/account")
+    assert account["object"] == "account" and account["id"].startswith("acct_")
+
+
+def test_deleting_a_customer_cancels_its_subscriptions_and_emits_events(sandbox, client):
+    price = _catalog(sandbox)
+    customer = sandbox.create_customer(metadata={"account_id": "acme"})["id"]
+    sub = sandbox.create_subscription(customer, [{"price": price["id"]}])["id"]
+
+    deleted = client.v1.customers.delete(customer)
+
+    assert deleted.deleted is True and deleted.id == customer
+    assert client.v1.customers.retrieve(customer).to_dict().get("deleted") is True
+    assert client.v1.subscriptions.retrieve(sub).status == "canceled"
+    assert customer not in [c["id"] for c in _raw(client, "/v1/customers")["data"]]
+    types = [e["type"] for e in _raw(client, "/v1/events", limit=3)["data"]]
+    assert types == ["customer.deleted", "customer.subscription.deleted", "customer.subscription.created"]
+
+
+def test_customer_create_and_update_over_http_emit_events(sandbox, client):
+    customer = client.v1.customers.create({"email": "a@x.test", "metadata": {"account_id": "acme"}})
+    client.v1.customers.update(customer.id, {"metadata": {"account_id": "globex"}})
+
+    events = _raw(client, "/v1/events", limit=2)["data"]
+    assert [e["type"] for e in events] == ["customer.updated", "customer.created"]
+    assert events[0]["data"]["object"]["metadata"] == {"account_id": "globex"}
+    assert events[0]["data"]["previous_attributes"] == {"metadata": {"account_id": "acme"}}
+    assert events[1]["data"]["object"]["metadata"] == {"account_id": "acme"}
