@@ -96,3 +96,32 @@ def sqlite_store(sqlite_url) -> Iterator[Store]:
         yield store
     finally:
         store.engine.dispose()
+
+
+# --- running the real command -------------------------------------------------------------
+
+_PRODUCT_VARS = ("STRIPE_", "DATABASE_URL", "REDIS_", "RULES_DIR", "LOG_", "SMTP_URL", "WEB_", "SYNC_",
+                 "EVALUATE_", "MEASURE_", "RECONCILE_", "REDELIVER_", "LEADER_", "WORKER_")
+
+
+def clean_env(**overrides: str) -> dict[str, str]:
+    """The test process's environment without any product setting, plus `overrides`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_PRODUCT_VARS)}
+    env.update({"LOG_FORMAT": "json", **overrides})
+    return env
+
+
+@pytest.fixture
+def cli(tmp_path):
+    """Run `stripe-lifecycle ARGS…` as a real subprocess in an empty folder (no stray .env)."""
+    import subprocess
+    import sys
+
+    def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60, cwd=None):
+        return subprocess.run(
+            [sys.executable, "-m", "worker.cli.main", *args],
+            env=clean_env(**(env or {})), cwd=cwd or tmp_path, capture_output=True, text=True,
+            timeout=timeout,
+        )
+
+    return run

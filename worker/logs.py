@@ -71,7 +71,7 @@ def configure_logging(fmt: str | None = None, level: str = "info", stream=None) 
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("httpx", "httpcore", "stripe", "alembic.runtime.migration"):
+    for noisy in ("httpx", "httpcore", "stripe", "alembic.runtime.migration", "apscheduler"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

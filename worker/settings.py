@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     stripe_max_rps: float = Field(default=20.0, gt=0, le=1000)
     database_url: SecretStr = SecretStr("sqlite:///lifecycle.db")
     redis_url: SecretStr | None = None
+    redis_namespace: str = Field(default="stripe-lifecycle", pattern=r"^[A-Za-z0-9_.:-]+$")
     rules_dir: Path = Path("./rules")
     log_format: Literal["json", "console"] | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"

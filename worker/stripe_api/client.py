@@ -74,14 +74,10 @@ def check_key(api_key: str, api_base: str) -> KeyInfo:
     kind, mode = describe_key(api_key)
     account_id = account_name = None
     try:
-        account = client.v1.accounts.retrieve_current()
+        account = client.v1.accounts.retrieve_current().to_dict()
         account_id = account.get("id")
-        settings = account.get("settings") or {}
-        dashboard = settings.get("dashboard") or {} if isinstance(settings, dict) else {}
-        account_name = (
-            (account.get("business_profile") or {}).get("name")
-            or (dashboard.get("display_name") if isinstance(dashboard, dict) else None)
-        )
+        dashboard = (account.get("settings") or {}).get("dashboard") or {}
+        account_name = (account.get("business_profile") or {}).get("name") or dashboard.get("display_name")
     except stripe.StripeError:
         pass  # restricted keys and some test servers cannot read the account: not an error
     return KeyInfo(key_kind=kind, mode=mode, account_id=account_id, account_name=account_name)

@@ -2,29 +2,46 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
+import typer
+
 from worker.cli.app import app, bootstrap, guarded
-from worker.errors import NotBuiltYet
+from worker.errors import ConfigError
+from worker.runtime import process
 
 
 @app.command()
 @guarded
 def run() -> None:
-    """All-in-one process: scheduler + worker threads (+ web if WEB_PORT is set)."""
-    bootstrap()
-    raise NotBuiltYet("`stripe-lifecycle run` is not built yet (issue #2).")
+    """All-in-one process: scheduler + worker threads (+ web if WEB_PORT is set). The embedded default."""
+    process.run_all(bootstrap())
 
 
 @app.command()
 @guarded
 def scheduler() -> None:
     """The scheduler process (needs REDIS_URL); one is active at a time, others stand by."""
-    bootstrap()
-    raise NotBuiltYet("`stripe-lifecycle scheduler` is not built yet (issue #2).")
+    process.run_scheduler(bootstrap())
 
 
 @app.command()
 @guarded
 def web() -> None:
-    """Webhook receiver, /healthz, /metrics and /report."""
-    bootstrap()
-    raise NotBuiltYet("`stripe-lifecycle web` is not built yet (issue #2).")
+    """Webhook receiver (POST /stripe/webhook), /healthz, /metrics and /report (WEB_PORT, default 8000)."""
+    process.run_web(bootstrap())
+
+
+@app.command()
+@guarded
+def worker(processes: int = typer.Option(2, help="worker processes"),
+           threads: int = typer.Option(4, help="threads per process")) -> None:
+    """Worker processes on Redis: the same as `dramatiq worker.tasks` (needs REDIS_URL)."""
+    settings = bootstrap()
+    if settings.embedded:
+        raise ConfigError("Worker processes need REDIS_URL.",
+                          fix="Set REDIS_URL, or use `stripe-lifecycle run` for the embedded process.")
+    argv = [sys.executable, "-m", "dramatiq", "worker.tasks", "--processes", str(processes),
+            "--threads", str(threads)]
+    os.execv(sys.executable, argv)

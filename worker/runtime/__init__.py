@@ -1,0 +1,1 @@
+"""Runtime: broker, leader lock, scheduler and the in-process `run` (wiring layer)."""

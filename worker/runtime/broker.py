@@ -1,0 +1,57 @@
+"""The dramatiq broker: Redis when REDIS_URL is set, an in-process StubBroker otherwise.
+
+Queue messages carry only ids and tick times; the database is the source of truth, so a lost
+message is re-created by the reconcilers (ARCHITECTURE.md). Three queues keep slow work from
+starving urgent work: `sync`, `evaluate`, `deliver`.
+"""
+
+from __future__ import annotations
+
+import dramatiq
+import redis
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.stub import StubBroker
+
+from worker.errors import ConfigError
+from worker.logs import redact
+
+QUEUES = ("sync", "evaluate", "deliver")
+NAMESPACE = "stripe-lifecycle"
+
+
+def check_redis(redis_url: str) -> redis.Redis:
+    """A Redis client that answered PING, or a ConfigError naming REDIS_URL."""
+    client = redis.Redis.from_url(redis_url, socket_connect_timeout=3, socket_timeout=10)
+    try:
+        client.ping()
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        raise ConfigError(
+            f"Cannot reach Redis at {redact(redis_url)} ({redact(str(exc))}).",
+            fix="Check REDIS_URL and that Redis is running, or unset REDIS_URL to use the "
+            "embedded in-process broker.",
+        ) from None
+    return client
+
+
+def make_broker(redis_url: str | None, *, namespace: str = NAMESPACE) -> dramatiq.Broker:
+    """Create (not install) the broker for this process."""
+    if redis_url:
+        check_redis(redis_url)
+        broker: dramatiq.Broker = RedisBroker(url=redis_url, namespace=namespace)
+    else:
+        broker = StubBroker()
+        broker.emit_after("process_boot")  # enables time limits in an in-process worker
+    for queue in QUEUES:
+        broker.declare_queue(queue)
+    return broker
+
+
+def install(broker: dramatiq.Broker) -> dramatiq.Broker:
+    """Make `broker` the global one and (re)bind every already-declared actor to it."""
+    from worker import tasks  # noqa: PLC0415  (actors are declared on import)
+
+    dramatiq.set_broker(broker)
+    for actor in tasks.ACTORS:
+        actor.broker = broker
+        broker.declare_actor(actor)
+    return broker

@@ -1,0 +1,1 @@
+"""The web process: Stripe webhook receiver, /healthz, /metrics, /report (wiring layer)."""
