@@ -242,6 +242,7 @@ class Delivery(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime]
     enqueued_at: Mapped[datetime | None]
+    lease_until: Mapped[datetime | None]  # a worker holds the row until then (no double sends)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     delivered_at: Mapped[datetime | None]

@@ -192,6 +192,7 @@ def upgrade() -> None:
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('next_attempt_at', worker.store.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('enqueued_at', worker.store.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('lease_until', worker.store.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('created_at', worker.store.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('delivered_at', worker.store.types.UTCDateTime(timezone=True), nullable=True),
