@@ -1,0 +1,11 @@
+"""Stripe sync (wiring): full backfill/reconcile, incremental sync from events, webhook re-fetch.
+
+Entry points: `run_sync`, `refetch`, `needs_reconcile` (with `load_status`), `SyncReport`.
+See docs/sync.md.
+"""
+
+from worker.sync.run import SyncReport
+from worker.sync.runner import load_source_config, refetch, run_sync
+from worker.sync.state import load_status, needs_reconcile
+
+__all__ = ["SyncReport", "load_source_config", "load_status", "needs_reconcile", "refetch", "run_sync"]

@@ -1,0 +1,98 @@
+"""Full backfill / reconcile: page through every object, resumably (wiring).
+
+Phases run in order — products, prices (with tiers), customers, subscriptions (`status=all`) —
+each page written in one transaction together with the paging position (`backfill` state), so
+a killed sync resumes at the next page. Objects seen by this backfill carry its `stamp` in
+`synced_at`; once every page is read, stored customers and subscriptions the listing no longer
+holds become tombstones. The events cursor is taken *before* the first page, so changes made
+during the backfill are read again by the next incremental sync.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select
+
+from worker.core.snapshot import iso, parse_iso
+from worker.store.models import StripeCustomer, StripeSubscription
+from worker.sync import mirror
+from worker.sync.run import SyncRun
+from worker.sync.state import BACKFILL, CURSOR, LAST_FULL, drop_state, get_state, put_state
+
+PHASES = ("products", "prices", "customers", "subscriptions")
+
+
+def run_backfill(run: SyncRun) -> None:
+    """Run (or resume) a full backfill to the end, then tombstone what Stripe no longer has."""
+    with run.store.session() as session:
+        state = get_state(session, BACKFILL)
+    if state is None:
+        state = {"stamp": iso_us(run.now), "phase": PHASES[0], "after": None, "cursor": _start_cursor(run)}
+        with run.store.session() as session:
+            put_state(session, BACKFILL, state, run.now)
+    else:
+        run.report.resumed = True
+    stamp = parse_iso(state["stamp"])
+    run.source.load_coupons()
+    for phase in PHASES[PHASES.index(state["phase"]):]:
+        _run_phase(run, state, phase, stamp)
+        state = {**state, "phase": phase, "after": None}
+    _finish(run, state, stamp)
+
+
+def iso_us(value: datetime) -> str:
+    return value.astimezone(timezone.utc).isoformat()
+
+
+def _start_cursor(run: SyncRun) -> dict:
+    """Where incremental sync will start after this backfill: the newest event now."""
+    page = run.source.api.get("/v1/events", {"limit": 1})
+    newest = page.get("data") or []
+    read_at = int(run.now.timestamp())
+    if newest:
+        created = int(newest[0]["created"])
+        return {"created": created, "seen": {newest[0]["id"]: created}, "read_at": read_at}
+    return {"created": int((run.now - timedelta(seconds=1)).timestamp()), "seen": {}, "read_at": read_at}
+
+
+def _run_phase(run: SyncRun, state: dict, phase: str, stamp: datetime) -> None:
+    after = state["after"] if state["phase"] == phase else None
+    done = 0
+    run.tick(phase, done)
+    for page in run.source.pages(phase, starting_after=after):
+        with run.store.session() as session:
+            contacts = _apply(run, session, phase, page, stamp)
+            last = page[-1].get("id") if page and isinstance(page[-1], dict) else after
+            after = last or after
+            put_state(session, BACKFILL, {**state, "phase": phase, "after": after}, run.now)
+        done += len(page)
+        run.tick(phase, done)
+        run.changed(contacts, None)
+
+
+def _apply(run: SyncRun, session, phase: str, page: list, stamp: datetime) -> set[str]:
+    if phase == "products":
+        run.apply_products(session, page, stamp=stamp)
+    elif phase == "prices":
+        run.apply_prices(session, page, stamp=stamp)
+    elif phase == "customers":
+        return run.apply_customers(session, page, stamp=stamp, at=None)
+    else:
+        return run.apply_subscriptions(session, page, stamp=stamp, at=None)
+    return set()
+
+
+def _finish(run: SyncRun, state: dict, stamp: datetime) -> None:
+    contacts: set[str] = set()
+    with run.store.session() as session:
+        for model, kind in ((StripeSubscription, "subscription"), (StripeCustomer, "customer")):
+            gone = session.scalars(select(model.id).where(model.deleted.is_(False), model.synced_at < stamp))
+            for object_id in list(gone):
+                changed, affected = mirror.tombstone(session, kind, object_id, run.now, None)
+                contacts |= affected
+                run.report.deleted += int(changed)
+        put_state(session, CURSOR, state["cursor"], run.now)
+        put_state(session, LAST_FULL, {"completed_at": iso(run.now)}, run.now)
+        drop_state(session, BACKFILL)
+    run.changed(contacts, None)

@@ -1,0 +1,222 @@
+"""Writing the Stripe mirror: bulk upserts with change detection, tombstones, quarantine (wiring).
+
+Each `write_*` call takes a batch of already-validated, complete Stripe objects, compares them
+with what is stored, writes only what changed (a repeated sync writes nothing but `synced_at`),
+and returns the contact ids whose customers or subscriptions changed. Quarantined objects are
+stored redacted and counted; an object that later syncs cleanly resolves its quarantine entry.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from worker.logs import get_logger, redact
+from worker.rules.model import ContactsConfig
+from worker.store.models import (
+    Quarantine,
+    StripeCustomer,
+    StripePrice,
+    StripeProduct,
+    StripeSubscription,
+    SubscriptionItem,
+)
+from worker.sync import shapes
+from worker.sync.linking import link_rows
+
+log = get_logger(__name__)
+Json = dict[str, Any]
+
+
+@dataclass
+class Quarantined:
+    object_type: str
+    object_id: str
+    reason: str
+
+
+@dataclass
+class WriteResult:
+    changed: int = 0
+    contacts: set[str] = field(default_factory=set)
+
+
+def upsert(session: Session, model: type, rows: list[Json]) -> None:
+    """INSERT … ON CONFLICT (primary key) DO UPDATE every other column, for a batch."""
+    if not rows:
+        return
+    table = model.__table__
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(table)
+    keys = [c.name for c in table.primary_key.columns]
+    columns = [c for c in rows[0] if c not in keys]
+    stmt = stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in columns})
+    session.execute(stmt, rows)
+
+
+def _touch(session: Session, model: type, ids: list[str], stamp: datetime) -> None:
+    if ids:
+        session.execute(update(model).where(model.id.in_(ids)).values(synced_at=stamp))
+
+
+def write_customers(session: Session, raws: list[Json], config: ContactsConfig, *, stamp: datetime,
+                    changed_at: datetime | None) -> WriteResult:
+    """Upsert customers (linking each to its contact); deleted ones become tombstones."""
+    result = WriteResult()
+    if not raws:
+        return result
+    ids = [r["id"] for r in raws]
+    stored = {row.id: row for row in session.execute(
+        select(StripeCustomer.id, StripeCustomer.raw, StripeCustomer.deleted, StripeCustomer.contact_id)
+        .where(StripeCustomer.id.in_(ids)))}
+    rows, unchanged = [], []
+    for raw in raws:
+        old = stored.get(raw["id"])
+        if raw.get("deleted"):
+            if old is not None and not old.deleted:
+                result.contacts.update(_tombstone_customer(session, raw["id"], stamp, changed_at)[1])
+                result.changed += 1
+            continue
+        if old is not None and old.raw == raw and not old.deleted:
+            unchanged.append(raw["id"])
+            continue
+        rows.append({**shapes.customer_row(raw), "synced_at": stamp, "changed_at": changed_at or stamp})
+        if old is not None and old.contact_id:
+            result.contacts.add(old.contact_id)
+    link_rows(session, rows, config, stamp)
+    upsert(session, StripeCustomer, rows)
+    _touch(session, StripeCustomer, unchanged, stamp)
+    result.changed += len(rows)
+    result.contacts.update(r["contact_id"] for r in rows if r["contact_id"])
+    return result
+
+
+def _tombstone_customer(session: Session, cid: str, stamp: datetime,
+                        at: datetime | None) -> tuple[bool, set[str]]:
+    row = session.get(StripeCustomer, cid)
+    if row is None or row.deleted:
+        return False, set()
+    row.deleted, row.synced_at, row.changed_at = True, stamp, at or stamp
+    return True, {row.contact_id} if row.contact_id else set()
+
+
+def _tombstone_subscription(session: Session, sid: str, stamp: datetime,
+                            at: datetime | None) -> tuple[bool, set[str]]:
+    row = session.get(StripeSubscription, sid)
+    if row is None or row.deleted:
+        return False, set()
+    row.deleted, row.synced_at, row.changed_at = True, stamp, at or stamp
+    return True, _contacts_of(session, [row.customer_id])
+
+
+def tombstone(session: Session, object_type: str, object_id: str, stamp: datetime,
+              at: datetime | None) -> tuple[bool, set[str]]:
+    """Mark one customer or subscription deleted (kept, flagged): (changed?, affected contacts)."""
+    if object_type == "customer":
+        return _tombstone_customer(session, object_id, stamp, at)
+    if object_type == "subscription":
+        return _tombstone_subscription(session, object_id, stamp, at)
+    return False, set()
+
+
+def _contacts_of(session: Session, customer_ids: list[str]) -> set[str]:
+    if not customer_ids:
+        return set()
+    query = select(StripeCustomer.contact_id).where(
+        StripeCustomer.id.in_(set(customer_ids)), StripeCustomer.contact_id.is_not(None))
+    return set(session.scalars(query))
+
+
+def write_subscriptions(session: Session, raws: list[Json], *, stamp: datetime,
+                        changed_at: datetime | None) -> WriteResult:
+    """Upsert complete subscriptions and replace their items."""
+    result = WriteResult()
+    if not raws:
+        return result
+    ids = [r["id"] for r in raws]
+    stored = {row.id: row for row in session.execute(
+        select(StripeSubscription.id, StripeSubscription.raw, StripeSubscription.deleted,
+               StripeSubscription.customer_id).where(StripeSubscription.id.in_(ids)))}
+    rows, items, unchanged, customers = [], [], [], []
+    for raw in raws:
+        old = stored.get(raw["id"])
+        if old is not None and old.raw == raw and not old.deleted:
+            unchanged.append(raw["id"])
+            continue
+        row = shapes.subscription_row(raw)
+        rows.append({**row, "synced_at": stamp, "changed_at": changed_at or stamp})
+        items.extend(shapes.item_rows(raw))
+        customers.append(row["customer_id"])
+        if old is not None:
+            customers.append(old.customer_id)
+    changed_ids = [r["id"] for r in rows]
+    if changed_ids:
+        session.execute(delete(SubscriptionItem).where(SubscriptionItem.subscription_id.in_(changed_ids)))
+    upsert(session, StripeSubscription, rows)
+    upsert(session, SubscriptionItem, _dedupe(items))
+    _touch(session, StripeSubscription, unchanged, stamp)
+    result.changed = len(rows)
+    result.contacts = _contacts_of(session, customers)
+    return result
+
+
+def _dedupe(rows: list[Json]) -> list[Json]:
+    """One row per id (the last wins): an item id is unique across subscriptions in Stripe."""
+    return list({row["id"]: row for row in rows}.values())
+
+
+def write_prices(session: Session, raws: list[Json], *, stamp: datetime) -> int:
+    rows = [{**shapes.price_row(r), "synced_at": stamp} for r in raws]
+    upsert(session, StripePrice, rows)
+    return len(rows)
+
+
+def write_products(session: Session, raws: list[Json], *, stamp: datetime) -> int:
+    rows = [{**shapes.product_row(r), "synced_at": stamp} for r in raws]
+    upsert(session, StripeProduct, rows)
+    return len(rows)
+
+
+def touch(session: Session, object_type: str, ids: list[str], stamp: datetime) -> None:
+    """Mark stored objects as seen by this full sync (quarantined ones keep their last good state)."""
+    model = {"customer": StripeCustomer, "subscription": StripeSubscription}.get(object_type)
+    if model is not None:
+        _touch(session, model, ids, stamp)
+
+
+def quarantine(session: Session, item: Quarantined, raw: Any, now: datetime) -> None:
+    """Keep an unreadable object, redacted, with its reason; count repeat sightings."""
+    safe = _redacted(raw)
+    row = session.scalar(select(Quarantine).where(
+        Quarantine.object_type == item.object_type, Quarantine.object_id == item.object_id))
+    if row is None:
+        session.add(Quarantine(object_type=item.object_type, object_id=item.object_id, reason=item.reason,
+                               raw=safe, first_seen_at=now, last_seen_at=now, count=1))
+    else:
+        row.reason, row.raw, row.last_seen_at, row.resolved_at = item.reason, safe, now, None
+        row.count = (row.count or 0) + 1
+    log.warning("stripe_object_quarantined", object_type=item.object_type, object_id=item.object_id,
+                reason=item.reason)
+
+
+def resolve_quarantine(session: Session, object_type: str, ids: list[str], now: datetime) -> None:
+    """Objects that now sync cleanly leave quarantine."""
+    if ids:
+        session.execute(update(Quarantine).where(
+            Quarantine.object_type == object_type, Quarantine.object_id.in_(ids),
+            Quarantine.resolved_at.is_(None)).values(resolved_at=now))
+
+
+def _redacted(raw: Any) -> Any:
+    try:
+        text = json.dumps(raw, default=str)
+    except (TypeError, ValueError):
+        return {"unreadable": redact(repr(raw))[:2000]}
+    return json.loads(redact(text)) if isinstance(raw, (dict, list)) else {"value": redact(text)}

@@ -1,0 +1,145 @@
+"""One sync run's shared context and report (wiring).
+
+`SyncRun` carries the store, the Stripe source, the contact settings, `now`, the callbacks and
+the report being filled; `apply_*` validate, complete and write one batch of objects in one
+transaction, quarantining what cannot be read, and tell `on_changed` which contacts changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from worker.rules.model import SourceConfig
+from worker.store.db import Store
+from worker.store.models import StripePrice
+from worker.stripe_api.transport import StripeApi
+from worker.sync import mirror, shapes
+from worker.sync.mirror import Quarantined
+from worker.sync.source import StripeSource
+
+Json = dict[str, Any]
+OnChanged = Callable[[set[str], datetime | None], None]
+Progress = Callable[[str, int, int | None], None]  # (phase, done, total or None)
+
+
+@dataclass
+class SyncReport:
+    """What one sync did: `customers`/`subscriptions` read, how many changed, events applied."""
+
+    mode: str = "incremental"  # incremental | full
+    reason: str | None = None
+    customers: int = 0
+    subscriptions: int = 0
+    customers_changed: int = 0
+    subscriptions_changed: int = 0
+    prices: int = 0
+    products: int = 0
+    deleted: int = 0
+    events_seen: int = 0
+    events_applied: int = 0
+    requests: int = 0
+    retries: int = 0
+    resumed: bool = False
+    quarantined: list[Quarantined] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.__dict__.items() if k != "quarantined"}
+        data["quarantined"] = [q.__dict__ for q in self.quarantined]
+        return data
+
+
+@dataclass
+class SyncRun:
+    store: Store
+    source: StripeSource
+    config: SourceConfig
+    now: datetime
+    on_changed: OnChanged | None = None
+    progress: Progress | None = None
+    report: SyncReport = field(default_factory=SyncReport)
+
+    def tick(self, phase: str, done: int, total: int | None = None) -> None:
+        if self.progress is not None:
+            self.progress(phase, done, total)
+
+    def changed(self, contacts: set[str], at: datetime | None) -> None:
+        contacts = {c for c in contacts if c}
+        if contacts and self.on_changed is not None:
+            self.on_changed(contacts, at)
+
+    def quarantine(self, session: Session, object_type: str, raw: Any, reason: str) -> None:
+        object_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else "?"
+        item = Quarantined(object_type, object_id, reason)
+        mirror.quarantine(session, item, raw, self.now)
+        self.report.quarantined.append(item)
+
+    # --- batches -----------------------------------------------------------------------
+
+    def apply_customers(self, session: Session, raws: list[Any], *, stamp: datetime,
+                        at: datetime | None) -> set[str]:
+        good = self._readable(session, "customer", raws, shapes.check_customer, stamp)
+        result = mirror.write_customers(session, good, self.config.contacts, stamp=stamp, changed_at=at)
+        mirror.resolve_quarantine(session, "customer", [r["id"] for r in good], self.now)
+        self.report.customers += len(good)
+        self.report.customers_changed += result.changed
+        return result.contacts
+
+    def apply_subscriptions(self, session: Session, raws: list[Any], *, stamp: datetime,
+                            at: datetime | None) -> set[str]:
+        good = []
+        for raw in self._readable(session, "subscription", raws, shapes.check_subscription, stamp):
+            try:
+                good.append(self.source.complete(raw))
+            except shapes.Malformed as exc:
+                self.quarantine(session, "subscription", raw, str(exc))
+                mirror.touch(session, "subscription", [raw["id"]], stamp)
+        result = mirror.write_subscriptions(session, good, stamp=stamp, changed_at=at)
+        mirror.resolve_quarantine(session, "subscription", [r["id"] for r in good], self.now)
+        self.report.subscriptions += len(good)
+        self.report.subscriptions_changed += result.changed
+        return result.contacts
+
+    def apply_prices(self, session: Session, raws: list[Any], *, stamp: datetime) -> None:
+        good = self._readable(session, "price", raws, shapes.check_price, stamp)
+        self.source.remember_prices(good)
+        self.report.prices += mirror.write_prices(session, good, stamp=stamp)
+
+    def apply_products(self, session: Session, raws: list[Any], *, stamp: datetime) -> None:
+        good = [r for r in raws if isinstance(r, dict) and isinstance(r.get("id"), str)]
+        for bad in (r for r in raws if r not in good):
+            self.quarantine(session, "product", bad, "the product has no id")
+        self.report.products += mirror.write_products(session, good, stamp=stamp)
+
+    def _readable(self, session: Session, object_type: str, raws: list[Any],
+                  check: Callable[[Any], None], stamp: datetime) -> list[Json]:
+        good = []
+        for raw in raws:
+            try:
+                check(raw)
+            except shapes.Malformed as exc:
+                self.quarantine(session, object_type, raw, str(exc))
+                if isinstance(raw, dict) and isinstance(raw.get("id"), str):
+                    mirror.touch(session, object_type, [raw["id"]], stamp)
+                continue
+            good.append(raw)
+        return good
+
+
+def stored_price_reader(store: Store) -> Callable[[str], Json | None]:
+    """A lookup of stored full prices, for completing subscriptions outside a backfill."""
+
+    def read(price_id: str) -> Json | None:
+        with store.session() as session:
+            return session.scalar(select(StripePrice.raw).where(StripePrice.id == price_id))
+
+    return read
+
+
+def make_source(api: StripeApi, store: Store) -> StripeSource:
+    return StripeSource(api, stored_price=stored_price_reader(store))

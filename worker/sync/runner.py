@@ -1,0 +1,74 @@
+"""Sync entry points (wiring): `run_sync` for the scheduler and CLI, `refetch` for webhooks.
+
+    report = run_sync(store, api, source_config, full=False, now=now,
+                      progress=None, on_changed=lambda contact_ids, at: ...)
+    refetch(store, api, "subscription", "sub_123", now, on_changed=..., source_config=cfg)
+
+`api` is a `worker.stripe_api.transport.StripeApi` (rate-limited, retrying). A sync is full
+(backfill/reconcile) when asked, when none has completed yet, when an interrupted one must
+resume, when the events cursor is older than Stripe's 30-day horizon, or when the daily
+reconcile is due (`needs_reconcile`); otherwise incremental from the Events API. A full sync is
+followed by an incremental pass, which re-reads what changed while the backfill paged.
+
+`on_changed(contact_ids, at)` is called after each committed batch with the ids of the
+contacts whose customers or subscriptions changed; `at` is Stripe's event time for changes
+read from events (and webhooks), None for changes found by a backfill/reconcile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from worker.logs import get_logger
+from worker.rules.model import SourceConfig
+from worker.store.db import Store
+from worker.stripe_api.transport import StripeApi
+from worker.sync.backfill import run_backfill
+from worker.sync.incremental import apply_change, run_incremental
+from worker.sync.run import OnChanged, Progress, SyncReport, SyncRun, make_source
+from worker.sync.state import RECONCILE_EVERY, load_status, needs_reconcile
+
+log = get_logger(__name__)
+OBJECT_TYPES = ("customer", "subscription", "price", "product")
+
+
+def run_sync(store: Store, stripe: StripeApi, source_config: SourceConfig, *, full: bool, now: datetime,
+             progress: Progress | None = None, on_changed: OnChanged | None = None,
+             reconcile_every: timedelta = RECONCILE_EVERY) -> SyncReport:
+    """One sync now: full backfill/reconcile or incremental; returns counts and quarantined objects."""
+    run = SyncRun(store=store, source=make_source(stripe, store), config=source_config, now=now,
+                  on_changed=on_changed, progress=progress)
+    requests_before, retries_before = stripe.requests, stripe.retries
+    with store.session() as session:
+        reason = needs_reconcile(load_status(session), now, every=reconcile_every)
+    if full or reason:
+        run.report.mode = "full"
+        run.report.reason = reason or "asked for a full sync"
+        run_backfill(run)
+    run_incremental(run)
+    run.report.requests = stripe.requests - requests_before
+    run.report.retries = stripe.retries - retries_before
+    log.info("sync_done", **{k: v for k, v in run.report.to_json().items() if k != "quarantined"},
+             quarantined=len(run.report.quarantined))
+    return run.report
+
+
+def refetch(store: Store, stripe: StripeApi, object_type: str, object_id: str, now: datetime,
+            on_changed: OnChanged | None = None, *, source_config: SourceConfig | None = None,
+            at: datetime | None = None) -> SyncReport:
+    """Re-read one object (a webhook said it changed) and store it; `at` = the event's time."""
+    if object_type not in OBJECT_TYPES:
+        raise ValueError(f"cannot re-fetch a {object_type!r}; expected one of {', '.join(OBJECT_TYPES)}")
+    run = SyncRun(store=store, source=make_source(stripe, store), config=source_config or SourceConfig(),
+                  now=now, on_changed=on_changed)
+    apply_change(run, object_type, object_id, at=at)
+    return run.report
+
+
+def load_source_config(rules_dir: Path, env: Mapping[str, str]) -> SourceConfig:
+    """`contacts:`/`mrr:` from the rule files (all of them are validated, as every command does)."""
+    from worker.rules.loader import load_rules
+
+    return load_rules(rules_dir, env).source

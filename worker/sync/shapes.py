@@ -1,0 +1,209 @@
+"""Reading Stripe objects in both API shapes into store rows (pure: no I/O, no logging).
+
+Current shape (API ≥ 2025-03-31): periods on subscription items, `discounts` list, item `price`.
+Legacy shape: periods on the subscription, singular `discount`, `plan`. `check_*` raise
+`Malformed` with a plain reason when an object cannot be read safely — the caller quarantines
+it; `*_row` build the column values the store keeps beside Stripe's own JSON.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from worker.rules.model import STRIPE_STATUSES
+
+Json = dict[str, Any]
+
+
+class Malformed(Exception):
+    """A Stripe object that cannot be read; the message is the reason shown in quarantine."""
+
+
+def ts(value: Any) -> datetime | None:
+    """A Stripe Unix timestamp as an aware UTC datetime (None stays None)."""
+    if value is None:
+        return None
+    return datetime.fromtimestamp(int(value), tz=timezone.utc)
+
+
+def ref_id(value: Any) -> str | None:
+    """The id of an expandable field: a string id, or an expanded object's `id`."""
+    if isinstance(value, dict):
+        return value.get("id")
+    return value
+
+
+def is_legacy_subscription(raw: Json) -> bool:
+    """Legacy shape keeps the billing period on the subscription itself (and `discount`)."""
+    return "current_period_end" in raw or ("discount" in raw and "discounts" not in raw)
+
+
+def _need(cond: bool, reason: str) -> None:
+    if not cond:
+        raise Malformed(reason)
+
+
+def _is_ts(value: Any) -> bool:
+    return value is None or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def _check_times(obj: Json, names: tuple[str, ...], what: str) -> None:
+    for name in names:
+        _need(_is_ts(obj.get(name)), f"{what} field `{name}` is not a Unix timestamp: {obj.get(name)!r}")
+
+
+def check_customer(raw: Any) -> None:
+    _need(isinstance(raw, dict), "the customer is not a JSON object")
+    _need(isinstance(raw.get("id"), str) and bool(raw["id"]), "the customer has no id")
+    if raw.get("deleted"):
+        return
+    metadata = raw.get("metadata") or {}
+    _need(isinstance(metadata, dict), "the customer's `metadata` is not an object")
+    _need(all(isinstance(v, str) for v in metadata.values()), "the customer's metadata has non-string values")
+    _check_times(raw, ("created",), "the customer's")
+
+
+def check_price(raw: Any) -> None:
+    _need(isinstance(raw, dict), "the price is not a JSON object")
+    _need(isinstance(raw.get("id"), str), "the price has no id")
+    _need(isinstance(raw.get("currency"), str), f"price {raw.get('id')} has no currency")
+    scheme = raw.get("billing_scheme", "per_unit")
+    _need(scheme in ("per_unit", "tiered"), f"price {raw['id']} has an unknown billing_scheme {scheme!r}")
+    if scheme == "tiered" and "tiers" in raw:
+        _need(isinstance(raw["tiers"], list) and raw["tiers"], f"tiered price {raw['id']} has no tiers")
+
+
+def check_subscription(raw: Any) -> None:
+    _need(isinstance(raw, dict), "the subscription is not a JSON object")
+    sid = raw.get("id")
+    _need(isinstance(sid, str) and bool(sid), "the subscription has no id")
+    _need(isinstance(ref_id(raw.get("customer")), str), f"subscription {sid} has no customer")
+    _need(raw.get("status") in STRIPE_STATUSES, f"subscription {sid} has an unknown status {raw.get('status')!r}")
+    currency = subscription_currency(raw)
+    _need(isinstance(currency, str) and len(currency) == 3, f"subscription {sid} has no valid currency")
+    _need(isinstance(raw.get("cancel_at_period_end", False), bool),
+          f"subscription {sid}'s `cancel_at_period_end` is not a boolean")
+    _check_times(raw, ("created", "cancel_at", "canceled_at", "ended_at", "trial_start", "trial_end",
+                       "current_period_end", "current_period_start"), f"subscription {sid}'s")
+    items = raw.get("items")
+    _need(isinstance(items, dict) and isinstance(items.get("data"), list),
+          f"subscription {sid} has no `items` list")
+    for item in items["data"]:
+        _check_item(item, sid)
+    discounts = raw.get("discounts", [])
+    _need(isinstance(discounts, list), f"subscription {sid}'s `discounts` is not a list")
+
+
+def _check_item(item: Any, sid: str) -> None:
+    _need(isinstance(item, dict) and isinstance(item.get("id"), str), f"subscription {sid} has an item without an id")
+    price = item.get("price") or item.get("plan")
+    _need(isinstance(price, dict) and isinstance(price.get("id"), str),
+          f"item {item['id']} of subscription {sid} has no price")
+    check_price(price)
+    quantity = item.get("quantity")
+    _need(quantity is None or (isinstance(quantity, int) and not isinstance(quantity, bool) and quantity >= 0),
+          f"item {item['id']} of subscription {sid} has an invalid quantity {quantity!r}")
+    _check_times(item, ("current_period_start", "current_period_end"), f"item {item['id']}'s")
+
+
+def subscription_currency(raw: Json) -> Any:
+    """The subscription's currency; 2017-era subscriptions only carry it on their plan."""
+    if raw.get("currency"):
+        return raw["currency"]
+    for holder in [raw, *((raw.get("items") or {}).get("data") or [])]:
+        plan = holder.get("price") or holder.get("plan") if isinstance(holder, dict) else None
+        if isinstance(plan, dict) and plan.get("currency"):
+            return plan["currency"]
+    return None
+
+
+def customer_row(raw: Json) -> Json:
+    """Table columns of StripeCustomer (without contact_id, synced_at, changed_at)."""
+    return {
+        "id": raw["id"],
+        "name": raw.get("name"),
+        "email": raw.get("email"),
+        "metadata": dict(raw.get("metadata") or {}),
+        "currency": raw.get("currency"),
+        "livemode": bool(raw.get("livemode", False)),
+        "deleted": bool(raw.get("deleted", False)),
+        "created": ts(raw.get("created")),
+        "raw": raw,
+    }
+
+
+def subscription_row(raw: Json) -> Json:
+    """Columns of StripeSubscription (without synced_at, changed_at)."""
+    legacy = is_legacy_subscription(raw)
+    items = raw["items"]["data"]
+    if legacy:
+        period_end = ts(raw.get("current_period_end"))
+    else:
+        ends = [item["current_period_end"] for item in items if item.get("current_period_end") is not None]
+        period_end = ts(min(ends)) if ends else None
+    return {
+        "id": raw["id"],
+        "customer_id": ref_id(raw["customer"]),
+        "status": raw["status"],
+        "currency": subscription_currency(raw),
+        "api_shape": "legacy" if legacy else "current",
+        "cancel_at": ts(raw.get("cancel_at")),
+        "cancel_at_period_end": bool(raw.get("cancel_at_period_end", False)),
+        "canceled_at": ts(raw.get("canceled_at")),
+        "ended_at": ts(raw.get("ended_at")),
+        "trial_start": ts(raw.get("trial_start")),
+        "trial_end": ts(raw.get("trial_end")),
+        "current_period_end": period_end,
+        "created": ts(raw.get("created")),
+        "deleted": False,
+        "raw": raw,
+    }
+
+
+def item_rows(raw: Json) -> list[Json]:
+    """SubscriptionItem rows; legacy items take the subscription's period."""
+    legacy = is_legacy_subscription(raw)
+    rows = []
+    for item in raw["items"]["data"]:
+        price = item.get("price") or item.get("plan") or {}
+        source = raw if legacy else item
+        rows.append({
+            "id": item["id"],
+            "subscription_id": raw["id"],
+            "price_id": price.get("id"),
+            "product_id": ref_id(price.get("product")),
+            "quantity": item.get("quantity"),
+            "current_period_start": ts(source.get("current_period_start")),
+            "current_period_end": ts(source.get("current_period_end")),
+            "raw": item,
+        })
+    return rows
+
+
+def price_row(raw: Json) -> Json:
+    return {
+        "id": raw["id"],
+        "product_id": ref_id(raw.get("product")),
+        "lookup_key": raw.get("lookup_key"),
+        "currency": raw.get("currency"),
+        "raw": raw,
+    }
+
+
+def product_row(raw: Json) -> Json:
+    return {"id": raw["id"], "name": raw.get("name"), "raw": raw}
+
+
+def discount_coupon(discount: Json) -> Any:
+    """Where a discount keeps its coupon: `coupon` (older) or `source.coupon` (≥ 2025-09-30)."""
+    if "coupon" in discount:
+        return discount["coupon"]
+    return (discount.get("source") or {}).get("coupon")
+
+
+def with_coupon(discount: Json, coupon: Json) -> Json:
+    """The discount with its coupon replaced by the full object, in the shape Stripe gave."""
+    if "coupon" in discount:
+        return {**discount, "coupon": coupon}
+    return {**discount, "source": {**(discount.get("source") or {}), "coupon": coupon}}
