@@ -1,0 +1,97 @@
+"""Stripe webhook receiver (wiring): `POST /stripe/webhook` verifies and enqueues a re-fetch.
+
+    routes = webhook_routes(settings, enqueue_refetch, clock)   # [] when no secret is set
+
+The `Stripe-Signature` header (`t=…,v1=…`) must carry a v1 HMAC-SHA256 of `{t}.{raw body}`
+under STRIPE_WEBHOOK_SECRET, with `t` within 300 s of `clock()` — as
+`stripe.Webhook.construct_event` checks, but against the injected clock. A bad signature, a
+stale timestamp or a body that is not an event answers 400 and nothing is enqueued. The event
+payload is never trusted for state (it may be rendered in an older API version): only the
+changed object's type and id are taken, and `enqueue_refetch(object_type, object_id)` queues
+its re-fetch. The answer is immediate (200).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Callable
+from datetime import datetime
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from worker.logs import get_logger
+from worker.settings import Settings
+from worker.sync.incremental import event_target
+
+TOLERANCE_SECONDS = 300
+MAX_BODY_BYTES = 1_000_000
+log = get_logger(__name__)
+
+
+class BadWebhook(Exception):
+    """The request is not a genuine, fresh Stripe event; the message says why (no secrets)."""
+
+
+def verify_signature(body: bytes, header: str | None, secret: str, now: datetime,
+                     tolerance: int = TOLERANCE_SECONDS) -> None:
+    """Raise BadWebhook unless `header` signs `body` with `secret` within `tolerance` of `now`."""
+    if not header:
+        raise BadWebhook("no Stripe-Signature header")
+    timestamp, signatures = None, []
+    for part in header.split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t":
+            timestamp = value
+        elif key == "v1":
+            signatures.append(value)
+    if timestamp is None or not timestamp.isdigit() or not signatures:
+        raise BadWebhook("the Stripe-Signature header has no timestamp or no v1 signature")
+    expected = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    if not any(hmac.compare_digest(expected, s) for s in signatures):
+        raise BadWebhook("no v1 signature matches the body and STRIPE_WEBHOOK_SECRET")
+    if abs(now.timestamp() - int(timestamp)) > tolerance:
+        raise BadWebhook(f"the signature timestamp is more than {tolerance} s away from now")
+
+
+def parse_event(body: bytes) -> dict:
+    try:
+        event = json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        raise BadWebhook("the body is not JSON") from None
+    if not isinstance(event, dict) or not isinstance(event.get("type"), str) \
+            or not isinstance((event.get("data") or {}).get("object"), dict):
+        raise BadWebhook("the body is not a Stripe event (type, data.object)")
+    return event
+
+
+def webhook_routes(settings: Settings, enqueue_refetch: Callable[[str, str], None],
+                   clock: Callable[[], datetime]) -> list[Route]:
+    """The receiver's routes, or none when STRIPE_WEBHOOK_SECRET is unset (receiver off)."""
+    if settings.stripe_webhook_secret is None:
+        return []
+    secret = settings.stripe_webhook_secret.get_secret_value()
+
+    async def receive(request: Request) -> JSONResponse:
+        body = await request.body()
+        try:
+            if len(body) > MAX_BODY_BYTES:
+                raise BadWebhook("the body is larger than any Stripe event")
+            verify_signature(body, request.headers.get("stripe-signature"), secret, clock())
+            event = parse_event(body)
+        except BadWebhook as exc:
+            log.warning("webhook_rejected", reason=str(exc))
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        target = event_target(event)
+        if target is None:
+            return JSONResponse({"received": True, "ignored": event["type"]})
+        await run_in_threadpool(enqueue_refetch, *target)
+        log.info("webhook_received", event_id=event.get("id"), type=event["type"],
+                 object_type=target[0], object_id=target[1])
+        return JSONResponse({"received": True})
+
+    return [Route("/stripe/webhook", receive, methods=["POST"])]
