@@ -95,7 +95,7 @@ class Api:
         collection = self.sb.store["subscription"]
         customer = params.get("customer") or None
         if customer:
-            ids = sorted(self.sb.store.subscriptions_of(customer), key=collection.key_of.__getitem__)
+            ids = sorted(self.sb.store.subscriptions_of(customer), key=collection.key_of.__getitem__, reverse=True)
             rows, more = page_sequence([collection.objects[i] for i in ids], page, accept)
         else:
             lo, hi = created_range(collection, params.get("created"))

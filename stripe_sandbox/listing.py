@@ -46,27 +46,28 @@ def _cursor_key(collection: Collection, obj_id: str, param: str):
 
 def page_index(collection: Collection, page: PageRequest, accept: Accept | None = None,
                lo: int = 0, hi: int | None = None) -> tuple[list[dict], bool]:
-    """One page of the collection's listed objects within index range [lo, hi)."""
+    """One newest-first page of the collection's listed objects within index range [lo, hi)
+    of its ascending key list (so "older" is "lower index")."""
     keys, objects = collection.keys, collection.objects
     hi = len(keys) if hi is None else hi
     found: list[dict] = []
-    if page.ending_before:
-        i = bisect.bisect_left(keys, _cursor_key(collection, page.ending_before, "ending_before"), lo, hi) - 1
-        while i >= lo and len(found) <= page.limit:
+    if page.ending_before:  # the page just newer than the cursor, walking up
+        i = bisect.bisect_right(keys, _cursor_key(collection, page.ending_before, "ending_before"), lo, hi)
+        i = max(i, lo)
+        while i < hi and len(found) <= page.limit:
             obj = objects[keys[i][2]]
             if accept is None or accept(obj):
                 found.append(obj)
-            i -= 1
-        has_more = len(found) > page.limit
-        return list(reversed(found[: page.limit])), has_more
-    i = lo
+            i += 1
+        return list(reversed(found[: page.limit])), len(found) > page.limit
+    i = hi - 1
     if page.starting_after:
-        i = max(lo, bisect.bisect_right(keys, _cursor_key(collection, page.starting_after, "starting_after"), lo, hi))
-    while i < hi and len(found) <= page.limit:
+        i = min(hi, bisect.bisect_left(keys, _cursor_key(collection, page.starting_after, "starting_after"), lo, hi)) - 1
+    while i >= lo and len(found) <= page.limit:
         obj = objects[keys[i][2]]
         if accept is None or accept(obj):
             found.append(obj)
-        i += 1
+        i -= 1
     return found[: page.limit], len(found) > page.limit
 
 
@@ -93,23 +94,20 @@ def page_sequence(ordered: list[dict], page: PageRequest, accept: Accept | None 
 
 def created_range(collection: Collection, created: object) -> tuple[int, int]:
     """Index range [lo, hi) of objects whose `created` satisfies `created[gt|gte|lt|lte]` (or
-    an exact integer). Keys sort by -created, so ranges map to bisects."""
+    an exact integer), found by bisecting the ascending key list."""
     keys = collection.keys
-    lo, hi = 0, len(keys)
     if created in (None, ""):
-        return lo, hi
+        return 0, len(keys)
     bounds = created if isinstance(created, dict) else {"gte": created, "lte": created}
     try:
         values = {op: int(v) for op, v in bounds.items()}
     except (TypeError, ValueError):
         raise invalid("Invalid timestamp in created", "created") from None
-    newest_options = ([values["lte"]] if "lte" in values else []) + ([values["lt"] - 1] if "lt" in values else [])
-    newest = min(newest_options, default=None)
-    oldest = None
-    if "gte" in values or "gt" in values:
-        oldest = max(values.get("gte", -(2**62)), values.get("gt", -(2**62)) + 1)
-    if newest is not None:
-        lo = bisect.bisect_left(keys, (-newest,))
-    if oldest is not None:
-        hi = bisect.bisect_left(keys, (-oldest + 1,))
+    lower = [values["gte"]] if "gte" in values else []
+    lower += [values["gt"] + 1] if "gt" in values else []
+    upper = [values["lte"]] if "lte" in values else []
+    upper += [values["lt"] - 1] if "lt" in values else []
+    oldest, newest = max(lower, default=None), min(upper, default=None)
+    lo = 0 if oldest is None else bisect.bisect_left(keys, (oldest,))
+    hi = len(keys) if newest is None else bisect.bisect_left(keys, (newest + 1,))
     return lo, max(lo, hi)

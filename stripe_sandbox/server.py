@@ -51,6 +51,7 @@ def _redact(key: str | None) -> str:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    timeout = 120  # idle keep-alive connections end eventually
     server_version = "stripe-sandbox"
     sandbox: Sandbox
     api: Api
@@ -100,6 +101,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self.api.handle(method, parts.path, params)
         except ApiError as exc:
             return exc.status, exc.body()
+        except Exception as exc:  # a sandbox bug: answer like Stripe's 500, keep serving
+            return 500, ApiError(500, f"Sandbox internal error: {exc!r}", type_="api_error").body()
 
     def _send(self, status: int, body: dict, headers: dict[str, str] | None = None) -> None:
         payload = encode(body)
@@ -123,12 +126,42 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
 
+class _TrackingServer(ThreadingHTTPServer):
+    """Remembers open client connections so `stop()` can close idle keep-alive ones too."""
+
+    daemon_threads = True
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        self.open_connections: set[socket.socket] = set()
+        self._conn_lock = threading.Lock()
+
+    def process_request(self, request, client_address) -> None:
+        with self._conn_lock:
+            self.open_connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request) -> None:
+        with self._conn_lock:
+            self.open_connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self._conn_lock:
+            connections, self.open_connections = list(self.open_connections), set()
+        for conn in connections:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
 class SandboxServer:
     """A ThreadingHTTPServer in a daemon thread, bound to an ephemeral port by default."""
 
     def __init__(self, sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0) -> None:
         handler = type("SandboxHandler", (_Handler,), {"sandbox": sandbox, "api": Api(sandbox)})
-        self.httpd = ThreadingHTTPServer((host, port), handler)
+        self.httpd = _TrackingServer((host, port), handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="stripe-sandbox",
                                        kwargs={"poll_interval": 0.1}, daemon=True)
@@ -145,4 +178,5 @@ class SandboxServer:
     def stop(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+        self.httpd.close_connections()
         self.thread.join(timeout=5)

@@ -1,8 +1,8 @@
 """In-memory object store of the sandbox, with Stripe's list order kept as a sorted index.
 
-Each collection keeps its objects by id and a sorted list of keys `(-created, -seq, id)`, so
-"newest first" is the natural order and a page after/before any id is a bisect away (no scan
-per page). Objects are plain dicts in the current API shape, references held as ids; the
+Each collection keeps its objects by id and an ascending sorted list of keys
+`(created, seq, id)`: new objects append at the end (no O(n) insert), "newest first" is the
+list read backwards, and a page after/before any id is a bisect away (no scan per page). Objects are plain dicts in the current API shape, references held as ids; the
 renderer embeds and expands them on the way out.
 """
 
@@ -30,7 +30,7 @@ ID_PREFIX = {
 
 @dataclass
 class Collection:
-    """One object type: objects by id plus the newest-first key index of the listed ones."""
+    """One object type: objects by id plus the ascending key index of the listed ones."""
 
     objects: dict[str, dict] = field(default_factory=dict)
     keys: list[Key] = field(default_factory=list)
@@ -38,7 +38,7 @@ class Collection:
 
     def add(self, obj: dict, seq: int, *, index: bool = True) -> None:
         self.objects[obj["id"]] = obj
-        key = (-int(obj["created"]), -seq, obj["id"])
+        key = (int(obj["created"]), seq, obj["id"])
         self.key_of[obj["id"]] = key
         if index:
             bisect.insort(self.keys, key)
@@ -47,7 +47,7 @@ class Collection:
         """Add many objects and re-sort once (the generator's path: O(n log n), not O(n²))."""
         for obj, seq in zip(objs, seqs):
             self.objects[obj["id"]] = obj
-            key = (-int(obj["created"]), -seq, obj["id"])
+            key = (int(obj["created"]), seq, obj["id"])
             self.key_of[obj["id"]] = key
             self.keys.append(key)
         self.keys.sort()
