@@ -1,14 +1,103 @@
-"""`stripe-lifecycle accounts` (not built yet: issue #4)."""
+"""`stripe-lifecycle accounts`: contacts with stage, MRR and renewal date (wiring).
+
+Read-only: computes the snapshots from the stored mirror as of now (or `--now`) and prints a
+table, the `--json` array of PRODUCT.md §3, or (`--explain CONTACT`) the computation line by
+line. It never writes state or history — that is `evaluate`'s job, so no change is lost to the
+triggers.
+"""
 
 from __future__ import annotations
 
-from worker.cli.app import app, bootstrap, guarded
-from worker.errors import NotBuiltYet
+import json
+import os
+from datetime import datetime, timezone
+
+import typer
+from rich.table import Table
+
+from worker.cli.app import app, bootstrap, guarded, out
+from worker.compute import compute_snapshots, unlinked_customers
+from worker.core.accounts import Explained
+from worker.core.money import format_minor
+from worker.core.snapshot import ContactSnapshot
+from worker.errors import ConfigError, LifecycleError
+from worker.rules.loader import load_rules
+from worker.store.db import open_store
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+class UnknownContact(LifecycleError):
+    """`--explain` named neither a contact nor an unlinked Stripe customer."""
+
+
+def parse_now(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(timezone.utc)
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"--now {value!r} is not an ISO 8601 time.",
+                          fix="Use e.g. --now 2026-11-25T12:00:00Z.") from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+
+
+@app.command()
 @guarded
-def accounts() -> None:
+def accounts(
+    stage: str = typer.Option(None, "--stage", help="Only contacts in this stage."),
+    unlinked: bool = typer.Option(False, "--unlinked", help="Only Stripe customers linked to no contact."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON array (PRODUCT.md §3) on stdout."),
+    explain: str = typer.Option(None, "--explain", metavar="CONTACT",
+                                help="Show how this contact's MRR, renewal date and stage are computed."),
+    now: str = typer.Option(None, "--now", help="Compute as of this time (ISO 8601, default: now)."),
+) -> None:
     """List contacts with stage, MRR and renewal date."""
-    bootstrap()
-    raise NotBuiltYet("`stripe-lifecycle accounts` is not built yet (issue #4).")
+    settings = bootstrap()
+    moment = parse_now(now)
+    rules = load_rules(settings.rules_dir, os.environ)
+    store = open_store(settings.database_url.get_secret_value())
+    try:
+        with store.session() as session:
+            if explain is not None:
+                _print_explanation(_find(session, rules, explain, moment))
+                return
+            if unlinked:
+                found = unlinked_customers(session, rules.source, rules.stages, now=moment)
+            else:
+                found = compute_snapshots(session, rules.source, rules.stages, now=moment)
+    finally:
+        store.engine.dispose()
+    snapshots = [e.snapshot for e in found if stage is None or e.snapshot.stage == stage]
+    if as_json:
+        typer.echo(json.dumps([s.to_json() for s in snapshots], indent=2))
+    else:
+        _print_table(snapshots, unlinked)
+
+
+def _find(session, rules, key: str, moment: datetime) -> Explained:  # noqa: ANN001
+    found = compute_snapshots(session, rules.source, rules.stages, now=moment, contact_ids=[key], explain=True)
+    if found:
+        return found[0]
+    for item in unlinked_customers(session, rules.source, rules.stages, now=moment, explain=True):
+        if key in item.snapshot.stripe_customer_ids:
+            return item
+    raise UnknownContact(f"There is no contact {key!r} (nor an unlinked Stripe customer with that id).",
+                         fix="Run `stripe-lifecycle accounts` to list the contact ids.")
+
+
+def _print_explanation(item: Explained) -> None:
+    for line in item.lines:
+        out.print(line, markup=False, highlight=False)
+
+
+def _print_table(snapshots: list[ContactSnapshot], unlinked: bool) -> None:
+    table = Table(show_lines=False)
+    for title in ("customer" if unlinked else "contact", "name", "stage", "MRR", "renewal", "subscriptions"):
+        table.add_column(title, justify="right" if title in ("MRR", "subscriptions") else "left")
+    for s in snapshots:
+        key = s.stripe_customer_ids[0] if unlinked and s.stripe_customer_ids else (s.contact_id or "")
+        renewal = s.renewal_date.strftime("%Y-%m-%d") if s.renewal_date else "—"
+        table.add_row(key, s.name or "", s.stage or "—", format_minor(s.mrr_minor, s.currency), renewal,
+                      str(len(s.subscriptions)))
+    out.print(table)
+    out.print(f"{len(snapshots)} {'customer' if unlinked else 'contact'}{'s' if len(snapshots) != 1 else ''}.",
+              markup=False, highlight=False)

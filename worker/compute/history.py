@@ -1,0 +1,126 @@
+"""Recompute and store contact state and history; read history back for movements (adapter).
+
+`recompute` computes the snapshots of the given (or all) contacts, and for each one whose
+snapshot changed: stores it as the contact's ContactState (the "previous" side of the next
+diff), appends a ContactHistory row when its stage, MRR (in the reporting or native
+currencies) or renewal date changed, and a SubscriptionHistory row per subscription whose
+status, period end, renewal date, cancellation or MRR changed. It returns the
+(previous, new) pairs for the trigger engine; `previous` is None for a contact seen first.
+
+History time (`at`): the caller's `at` (Stripe's event time) when given; else the latest
+Stripe change time (`changed_at`) among the contact's customers and subscriptions, when that
+is newer than its last history row; else `now`. History never runs backwards per contact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from worker.compute import mirror
+from worker.compute.snapshots import compute_contacts
+from worker.core.money import FxTable
+from worker.core.movements import mrr_movements
+from worker.core.snapshot import ContactSnapshot, SubscriptionSnapshot
+from worker.rules.model import SourceConfig, StagesConfig
+from worker.store.db import Store
+from worker.store.models import ContactHistory, ContactState, SubscriptionHistory
+
+Pair = tuple[ContactSnapshot | None, ContactSnapshot]
+
+
+def recompute(store: Store | Session, source: SourceConfig, stages: StagesConfig, *,
+              contact_ids: Sequence[str] | None = None, now: datetime, at: datetime | None = None) -> list[Pair]:
+    """Recompute, store what changed, return (previous, new) for every changed contact.
+
+    Pass a Session to do it inside the caller's transaction (e.g. with the firings the
+    pairs produce); a Store opens and commits its own."""
+    if isinstance(store, Session):
+        return _recompute(store, source, stages, contact_ids=contact_ids, now=now, at=at)
+    with store.session() as session:
+        return _recompute(session, source, stages, contact_ids=contact_ids, now=now, at=at)
+
+
+def _recompute(session: Session, source: SourceConfig, stages: StagesConfig, *,
+               contact_ids: Sequence[str] | None, now: datetime, at: datetime | None) -> list[Pair]:
+    computed = compute_contacts(session, source, stages, now=now, contact_ids=contact_ids, at=at)
+    states = mirror.load_states(session, [c.snapshot.contact_id for c in computed])
+    pairs: list[Pair] = []
+    for item in computed:
+        new, previous = item.snapshot, item.previous
+        if previous is not None and previous.to_state() == new.to_state():
+            continue
+        _store_state(session, states.get(new.contact_id), new, now)
+        _store_history(session, previous, new, item.at, now)
+        pairs.append((previous, new))
+    return pairs
+
+
+def _store_state(session: Session, state: ContactState | None, new: ContactSnapshot, now: datetime) -> None:
+    if state is None:
+        state = ContactState(contact_id=new.contact_id)
+        session.add(state)
+    state.stage, state.mrr_minor, state.currency = new.stage, new.mrr_minor, new.currency
+    state.renewal_date, state.snapshot, state.computed_at = new.renewal_date, new.to_state(), now
+
+
+def _contact_changes(previous: ContactSnapshot | None, new: ContactSnapshot) -> list[str]:
+    if previous is None:
+        return ["first_seen"]
+    changes = []
+    if previous.stage != new.stage:
+        changes.append("stage")
+    if previous.mrr_native != new.mrr_native:
+        changes.append("mrr")
+    elif (previous.mrr_minor, previous.currency) != (new.mrr_minor, new.currency):
+        changes.append("fx")  # the same native amounts, converted differently
+    if previous.renewal_date != new.renewal_date:
+        changes.append("renewal_date")
+    return changes
+
+
+def _store_history(session: Session, previous: ContactSnapshot | None, new: ContactSnapshot, when: datetime,
+                   now: datetime) -> None:
+    changes = _contact_changes(previous, new)
+    if changes:
+        session.add(ContactHistory(
+            contact_id=new.contact_id, at=when, observed_at=now, stage=new.stage, mrr_minor=new.mrr_minor,
+            currency=new.currency, mrr_native=dict(new.mrr_native), renewal_date=new.renewal_date,
+            cause=",".join(changes)))
+    before = {s.id: s for s in previous.subscriptions} if previous else {}
+    for sub in new.subscriptions:
+        if _subscription_changed(before.get(sub.id), sub):
+            session.add(SubscriptionHistory(
+                subscription_id=sub.id, contact_id=new.contact_id, at=when, observed_at=now, status=sub.status,
+                current_period_end=sub.current_period_end, renewal_date=sub.renewal_date,
+                cancel_at_period_end=sub.cancel_at_period_end, cancel_at=sub.cancel_at,
+                mrr_minor=sub.mrr_minor, currency=sub.currency))
+
+
+def _subscription_changed(before: SubscriptionSnapshot | None, sub: SubscriptionSnapshot) -> bool:
+    if before is None:
+        return True
+    fields = ("status", "current_period_end", "renewal_date", "cancel_at_period_end", "cancel_at",
+              "mrr_minor", "currency")
+    return any(getattr(before, f) != getattr(sub, f) for f in fields)
+
+
+def history_rows(session: Session, *, until: datetime | None = None) -> list[ContactHistory]:
+    """Every contact history row (before `until`), oldest first: the input of `mrr_movements`."""
+    query = select(ContactHistory).order_by(ContactHistory.contact_id, ContactHistory.at, ContactHistory.id)
+    if until is not None:
+        query = query.where(ContactHistory.at < until)
+    return list(session.scalars(query))
+
+
+def monthly_movements(store: Store | Session, months: Sequence[str], fx: FxTable) -> list[dict]:
+    """`[{"month": "YYYY-MM", "new": …, "expansion": …, …}]` for each month, from stored history."""
+    if isinstance(store, Session):
+        rows = history_rows(store)
+    else:
+        with store.session() as session:
+            rows = history_rows(session)
+    return [{"month": month, **mrr_movements(rows, month, fx)} for month in months]

@@ -1,0 +1,126 @@
+"""Reading the stored Stripe mirror for the MRR/stage computation (adapter: SQLAlchemy).
+
+Bulk reads only (a few queries per batch of contacts, never one per contact). Everything is
+returned as plain dicts/values the pure core understands: customers as Stripe-like dicts,
+subscriptions as their stored raw JSON (a tombstoned subscription reads as `canceled`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from worker.core.accounts import ContactInfo
+from worker.store.models import (
+    Contact,
+    ContactHistory,
+    ContactState,
+    StripeCustomer,
+    StripeProduct,
+    StripeSubscription,
+)
+
+CHUNK = 900  # ids per IN (…) query, well under SQLite's and PostgreSQL's parameter limits
+
+
+def chunks(values: Sequence[str], size: int = CHUNK) -> Iterator[list[str]]:
+    for start in range(0, len(values), size):
+        yield list(values[start:start + size])
+
+
+@dataclass
+class CustomerData:
+    """One stored customer with its subscriptions, as the pure core reads them."""
+
+    customer: dict[str, Any]
+    subscriptions: list[dict[str, Any]] = field(default_factory=list)
+    changed_at: list[datetime] = field(default_factory=list)  # Stripe times of their last changes
+
+
+def _customer_dict(row: StripeCustomer) -> dict[str, Any]:
+    return {"id": row.id, "name": row.name, "email": row.email, "metadata": row.metadata_ or {},
+            "created": int(row.created.timestamp()) if row.created else 0, "deleted": row.deleted}
+
+
+def _subscription_dict(row: StripeSubscription) -> dict[str, Any]:
+    raw = row.raw or {}
+    if row.deleted and raw.get("status") != "canceled":
+        return {**raw, "status": "canceled"}  # deleted in Stripe: it has ended
+    return raw
+
+
+def load_customers(session: Session, *, contact_ids: Sequence[str] | None = None,
+                   unlinked: bool = False) -> dict[str, CustomerData]:
+    """Customers (of these contacts, of every contact, or unlinked ones) with their subscriptions."""
+    query = select(StripeCustomer)
+    if unlinked:
+        rows = list(session.scalars(query.where(StripeCustomer.contact_id.is_(None),
+                                                StripeCustomer.deleted.is_(False))))
+    elif contact_ids is None:
+        rows = list(session.scalars(query.where(StripeCustomer.contact_id.is_not(None))))
+    else:
+        rows = [r for part in chunks(contact_ids)
+                for r in session.scalars(query.where(StripeCustomer.contact_id.in_(part)))]
+    found = {row.id: CustomerData(_customer_dict(row)) for row in rows}
+    for row in rows:
+        found[row.id].customer["contact_id"] = row.contact_id
+        if row.changed_at:
+            found[row.id].changed_at.append(row.changed_at)
+    for sub in _subscriptions(session, list(found), everything=contact_ids is None and not unlinked):
+        data = found.get(sub.customer_id)
+        if data is not None:
+            data.subscriptions.append(_subscription_dict(sub))
+            if sub.changed_at:
+                data.changed_at.append(sub.changed_at)
+    return found
+
+
+def _subscriptions(session: Session, customer_ids: list[str], *, everything: bool) -> Iterable[StripeSubscription]:
+    if everything:
+        yield from session.scalars(select(StripeSubscription))
+        return
+    for part in chunks(customer_ids):
+        yield from session.scalars(select(StripeSubscription).where(StripeSubscription.customer_id.in_(part)))
+
+
+def load_contacts(session: Session, contact_ids: Sequence[str] | None) -> dict[str, ContactInfo]:
+    query = select(Contact.id, Contact.type, Contact.name, Contact.email)
+    if contact_ids is None:
+        rows = list(session.execute(query))
+    else:
+        rows = [r for part in chunks(contact_ids) for r in session.execute(query.where(Contact.id.in_(part)))]
+    return {r.id: ContactInfo(r.id, r.type, r.name, r.email) for r in rows}
+
+
+def product_names(session: Session) -> dict[str, str]:
+    return {r.id: r.name for r in session.execute(select(StripeProduct.id, StripeProduct.name)) if r.name}
+
+
+def load_states(session: Session, contact_ids: Sequence[str]) -> dict[str, ContactState]:
+    return {s.contact_id: s for part in chunks(contact_ids)
+            for s in session.scalars(select(ContactState).where(ContactState.contact_id.in_(part)))}
+
+
+def last_history_at(session: Session, contact_ids: Sequence[str]) -> dict[str, datetime]:
+    """The time of each contact's latest history row (history never goes back in time)."""
+    found: dict[str, datetime] = {}
+    for part in chunks(contact_ids):
+        query = (select(ContactHistory.contact_id, func.max(ContactHistory.at))
+                 .where(ContactHistory.contact_id.in_(part)).group_by(ContactHistory.contact_id))
+        for contact_id, at in session.execute(query):
+            if at is not None:
+                found[contact_id] = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+    return found
+
+
+def group_by_contact(customers: dict[str, CustomerData]) -> dict[str, list[CustomerData]]:
+    grouped: dict[str, list[CustomerData]] = defaultdict(list)
+    for data in customers.values():
+        grouped[data.customer["contact_id"]].append(data)
+    return grouped

@@ -1,0 +1,99 @@
+"""Contact snapshots from the stored mirror, without writing anything (adapter).
+
+`compute_snapshots` is what `accounts` shows; `recompute` (worker.compute.history) uses it and
+then stores the result. Linked contacts: every Contact row (a contact without Stripe customers
+gets MRR 0 in the reporting currency and no stage). `unlinked_customers`: one entry per
+non-deleted Stripe customer that links to no contact, with `contact_id` null.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from worker.compute import mirror
+from worker.core.accounts import ContactInfo, Explained, contact_snapshot
+from worker.core.money import FxTable
+from worker.core.snapshot import ContactSnapshot
+from worker.core.stages import StageRules
+from worker.rules.model import SourceConfig, StagesConfig
+
+
+@dataclass
+class Computed:
+    """One contact's new snapshot, with what the history writer needs to date the change."""
+
+    explained: Explained
+    previous: ContactSnapshot | None
+    at: datetime  # when a change in this snapshot happened (see `history_time`)
+
+    @property
+    def snapshot(self) -> ContactSnapshot:
+        return self.explained.snapshot
+
+
+def compute_contacts(session: Session, source: SourceConfig, stages: StagesConfig, *, now: datetime,
+                     contact_ids: Sequence[str] | None = None, at: datetime | None = None,
+                     explain: bool = False) -> list[Computed]:
+    """Compute (do not store) the snapshots of these contacts, or of every contact."""
+    ids = None if contact_ids is None else sorted(set(contact_ids))
+    contacts = mirror.load_contacts(session, ids)
+    ids = sorted(contacts)
+    grouped = mirror.group_by_contact(mirror.load_customers(session, contact_ids=None if contact_ids is None else ids))
+    states = mirror.load_states(session, ids)
+    last_at = mirror.last_history_at(session, ids)
+    names = mirror.product_names(session)
+    rules, fx = StageRules.compile(stages), FxTable.from_config(source.mrr)
+    found = []
+    for contact_id in ids:
+        state = states.get(contact_id)
+        previous = ContactSnapshot.from_state(state.snapshot) if state is not None else None
+        data = grouped.get(contact_id, [])
+        changed = max((t for d in data for t in d.changed_at), default=None)
+        when = at or history_time(changed, last_at.get(contact_id), now)
+        explained = contact_snapshot(
+            contacts[contact_id], [d.customer for d in data], [s for d in data for s in d.subscriptions],
+            preset=source.mrr.preset, fx=fx, stages=rules, now=now, at=when, previous=previous,
+            product_names=names, explain=explain)
+        explained.snapshot = _mark_change(explained.snapshot, previous, when)
+        found.append(Computed(explained, previous, when))
+    return found
+
+
+def _mark_change(new: ContactSnapshot, previous: ContactSnapshot | None, when: datetime) -> ContactSnapshot:
+    """`changed_at`: kept from the previous snapshot when nothing else changed, else `when`."""
+    if previous is not None and replace(previous, changed_at=None).to_state() == new.to_state():
+        return replace(new, changed_at=previous.changed_at)
+    return replace(new, changed_at=when)
+
+
+def history_time(changed: datetime | None, last: datetime | None, now: datetime) -> datetime:
+    """When a change happened: the latest Stripe change time of the contact's objects when it
+    is newer than its last history row (and not in the future), else `now`; never earlier
+    than the last history row, so a contact's history never runs backwards."""
+    if changed is not None and changed <= now and (last is None or changed > last):
+        return changed
+    return max(now, last) if last is not None else now
+
+
+def compute_snapshots(session: Session, source: SourceConfig, stages: StagesConfig, *, now: datetime,
+                      contact_ids: Sequence[str] | None = None, explain: bool = False) -> list[Explained]:
+    """Read-only: every (or these) contacts' snapshots as of `now`, sorted by contact id."""
+    return [c.explained for c in compute_contacts(session, source, stages, now=now, contact_ids=contact_ids,
+                                                  explain=explain)]
+
+
+def unlinked_customers(session: Session, source: SourceConfig, stages: StagesConfig, *, now: datetime,
+                       explain: bool = False) -> list[Explained]:
+    """One snapshot per Stripe customer that links to no contact (`contact_id` null)."""
+    rules, fx = StageRules.compile(stages), FxTable.from_config(source.mrr)
+    names = mirror.product_names(session)
+    found = []
+    for customer_id, data in sorted(mirror.load_customers(session, unlinked=True).items()):
+        found.append(contact_snapshot(
+            ContactInfo(None), [data.customer], data.subscriptions, preset=source.mrr.preset, fx=fx,
+            stages=rules, now=now, product_names=names, explain=explain))
+    return found
