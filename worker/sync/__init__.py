@@ -5,7 +5,8 @@ See docs/sync.md.
 """
 
 from worker.sync.run import SyncReport
-from worker.sync.runner import load_source_config, refetch, run_sync
+from worker.sync.runner import api_from_settings, load_source_config, refetch, run_sync, sync_from_settings
 from worker.sync.state import load_status, needs_reconcile
 
-__all__ = ["SyncReport", "load_source_config", "load_status", "needs_reconcile", "refetch", "run_sync"]
+__all__ = ["SyncReport", "api_from_settings", "load_source_config", "load_status", "needs_reconcile",
+           "refetch", "run_sync", "sync_from_settings"]

@@ -1,14 +1,76 @@
-"""`stripe-lifecycle sync [--full]` (not built yet: issue #3)."""
+"""`stripe-lifecycle sync [--full]`: one sync now, a progress bar on a terminal, then counts."""
 
 from __future__ import annotations
 
-from worker.cli.app import app, bootstrap, guarded
-from worker.errors import NotBuiltYet
+import json
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Iterator
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from worker.cli.app import app, bootstrap, err, guarded, out
+from worker.logs import redact
+from worker.sync import SyncReport, sync_from_settings
+
+PHASE_NAMES = {"products": "Products", "prices": "Prices", "customers": "Customers",
+               "subscriptions": "Subscriptions", "events": "Events", "objects": "Changed objects"}
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@app.command()
 @guarded
-def sync() -> None:
-    """Sync customers and subscriptions from Stripe now (incremental, or --full backfill/reconcile)."""
-    bootstrap()
-    raise NotBuiltYet("`stripe-lifecycle sync` is not built yet (issue #3).")
+def sync(
+    full: bool = typer.Option(False, "--full", help="Full backfill/reconcile instead of incremental."),
+    as_json: bool = typer.Option(False, "--json", help="Print the counts as one JSON object."),
+) -> None:
+    """Sync customers and subscriptions from Stripe now (incremental, or --full backfill/reconcile).
+
+    Exits 1 when an object could not be read and was quarantined (the rest is synced).
+    """
+    settings = bootstrap()
+    now = datetime.now(timezone.utc)
+    with _progress(enabled=err.is_terminal and not as_json) as progress:
+        report = sync_from_settings(settings, full=full, now=now, progress=progress)
+    if as_json:
+        out.print_json(json.dumps(report.to_json()))
+    else:
+        _print(report)
+    if report.quarantined:
+        raise typer.Exit(1)
+
+
+@contextmanager
+def _progress(*, enabled: bool) -> Iterator:
+    if not enabled:
+        yield None
+        return
+    bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), console=err, transient=True)
+    tasks: dict[str, int] = {}
+
+    def update(phase: str, done: int, total: int | None) -> None:
+        if phase not in tasks:
+            tasks[phase] = bar.add_task(PHASE_NAMES.get(phase, phase), total=total)
+        bar.update(tasks[phase], completed=done, total=total)
+
+    with bar:
+        yield update
+
+
+def _print(report: SyncReport) -> None:
+    kind = "Full sync" if report.mode == "full" else "Incremental sync"
+    lines = [
+        f"{kind}{' (resumed)' if report.resumed else ''}" + (f": {report.reason}." if report.reason else "."),
+        f"  customers:      {report.customers} read, {report.customers_changed} changed",
+        f"  subscriptions:  {report.subscriptions} read, {report.subscriptions_changed} changed",
+        f"  deleted:        {report.deleted}",
+        f"  events applied: {report.events_applied}",
+        f"  quarantined:    {len(report.quarantined)}",
+        f"  Stripe requests: {report.requests} ({report.retries} retried)",
+    ]
+    for line in lines:
+        out.print(line, markup=False, highlight=False)
+    for item in report.quarantined:
+        out.print(f"  quarantined {item.object_type} {item.object_id}: {redact(item.reason)}",
+                  markup=False, highlight=False)

@@ -1,0 +1,1 @@
+"""The company's own contacts: CSV import (`contacts import`)."""
