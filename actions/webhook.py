@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from datetime import datetime
 from typing import Any
 
 from pydantic import Field, SecretStr, field_validator
@@ -55,6 +56,13 @@ def payload(ctx: ActionContext) -> dict[str, Any]:
     }
 
 
+def _json_default(value: Any) -> Any:
+    """Datetimes as ISO-8601 Z (like every product JSON shape), anything else (Decimal) as text."""
+    if isinstance(value, datetime):
+        return iso(value)
+    return str(value)
+
+
 def sign(secret: str, timestamp: int, body: bytes) -> str:
     """The `X-Lifecycle-Signature` value for `body` sent at `timestamp` (Unix seconds)."""
     signed = f"{timestamp}.".encode() + body
@@ -67,7 +75,7 @@ class WebhookHandler:
     Params = WebhookParams
 
     def run(self, ctx: ActionContext, params: WebhookParams) -> ActionResult:
-        body = json.dumps(payload(ctx), separators=(",", ":"), ensure_ascii=False).encode()
+        body = json.dumps(payload(ctx), separators=(",", ":"), ensure_ascii=False, default=_json_default).encode()
         headers = {name: render_param(ctx.render, f"headers.{name}", value) for name, value in params.headers.items()}
         headers.update({"Content-Type": "application/json", "Idempotency-Key": ctx.idempotency_key})
         secret = params.secret.get_secret_value() if params.secret else None
