@@ -132,6 +132,8 @@ def classify(exc: Exception, target: SmtpTarget) -> ActionFailure:
         return PermanentFailure(f"{where}: TLS certificate not trusted ({exc.verify_message})")
     if isinstance(exc, TimeoutError):
         return TransientFailure(f"{where} timed out")
+    if isinstance(exc, (UnicodeError, ValueError)) and not isinstance(exc, OSError):
+        return PermanentFailure(f"{where}: the message could not be encoded for this server ({type(exc).__name__})")
     if isinstance(exc, (OSError, smtplib.SMTPException)):
         return TransientFailure(f"{where} could not be reached or dropped the connection ({type(exc).__name__})")
     return TransientFailure(f"{where}: unexpected {type(exc).__name__}")
