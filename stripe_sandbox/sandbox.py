@@ -80,8 +80,9 @@ class Sandbox(SubscriptionMutations, Simulation):
 
     # events ---------------------------------------------------------------------------------
     def emit(self, event_type: str, object_type: str, obj: dict,
-             previous: dict | None = None) -> dict:
-        """Record an event whose payload is `obj` as rendered now, in `event_api_version`."""
+             previous: dict | None = None, *, at: int | None = None) -> dict:
+        """Record an event whose payload is `obj` as rendered now, in `event_api_version`,
+        created now (or at Unix time `at`, for back-filled history)."""
         with self.lock:
             rendered = self.renderer.render(object_type, obj)
             if self.event_api_version < FIRST_CURRENT_SHAPE:
@@ -91,7 +92,7 @@ class Sandbox(SubscriptionMutations, Simulation):
                 data["previous_attributes"] = previous
             event = {
                 "id": self.store.new_id("event"), "object": "event",
-                "api_version": self.event_api_version, "created": self.clock.ts,
+                "api_version": self.event_api_version, "created": self.clock.ts if at is None else at,
                 "data": json.loads(json.dumps(data)), "livemode": False, "pending_webhooks": 0,
                 "request": {"id": None, "idempotency_key": None}, "type": event_type,
             }
