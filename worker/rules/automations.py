@@ -120,6 +120,9 @@ def _trigger(entry: _Entry) -> str | None:
         entry.error(node_line(entry.node), f"missing required key 'on' (the trigger: {listing(TRIGGERS)})")
         return None
     trigger = entry.node["on"]
+    if not isinstance(trigger, str):
+        entry.error(entry.at("on"), f"on: expected one trigger name, got {type_name(trigger)}")
+        return None
     if trigger not in TRIGGERS:
         hint = suggestion(str(trigger), TRIGGERS) or f"; triggers are {listing(TRIGGERS)}"
         entry.error(entry.at("on"), f"on: unknown trigger '{trigger}'{hint}")

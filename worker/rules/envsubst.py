@@ -23,6 +23,10 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 
 from worker.rules.problems import Problems, item_line, key_line, node_line, value_line
 
+class Unresolved(str):
+    """A string still holding an unset `${NAME}` (already reported): later checks skip it."""
+
+
 _REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -74,12 +78,13 @@ def _visit(file: str, value: Any, line: int, env: Mapping[str, str], problems: P
         new, errors = substitute(value, env, found)
         for message in errors:
             problems.add(file, line, message)
-        return new
+        return Unresolved(new) if errors else new
     if isinstance(value, TaggedScalar):
         tag = str(value.tag.value if hasattr(value.tag, "value") else value.tag)
+        intended = f"{tag} {value.value}"
         problems.add(file, line, f"a value may not start with '{tag[:1]}' unquoted (YAML reads "
-                     f"it as a tag); put the value in quotes, e.g. \"{tag} {value.value}\"")
-        return value
+                     f"it as a tag); put the value in quotes, e.g. \"{intended}\"")
+        return intended  # what was meant, so later checks do not pile up more errors
     if isinstance(value, (CommentedMap, CommentedSeq)):
         substitute_tree(file, value, env, problems, found)
     return value

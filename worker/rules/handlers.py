@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from ruamel.yaml.comments import CommentedMap
 
 from actions.registry import HANDLERS, get_handler
+from worker.rules.envsubst import Unresolved
 from worker.rules.problems import Problems, line_at, listing, suggestion, type_name
 
 
@@ -25,6 +26,18 @@ def plain(value: Any) -> Any:
     if isinstance(value, list):
         return [plain(v) for v in value]
     return value
+
+
+def value_at(tree: Any, loc: tuple[Any, ...]) -> Any:
+    """The value under `tree` at a pydantic error location, or None."""
+    for step in loc:
+        if isinstance(tree, dict) and step in tree:
+            tree = tree[step]
+        elif isinstance(tree, list) and isinstance(step, int) and 0 <= step < len(tree):
+            tree = tree[step]
+        else:
+            return None
+    return tree
 
 
 def unknown_handler(name: str) -> str:
@@ -51,6 +64,8 @@ def validate_params(file: str, line: int, handler_name: str, params: Any, where:
     except ValidationError as exc:
         for error in exc.errors(include_input=False, include_url=False):
             loc = tuple(error["loc"])
+            if isinstance(value_at(params, loc), Unresolved):
+                continue  # its unset ${NAME} is already reported
             at = line_at(params, loc, line)
             problems.add(file, at, f"{where}: {param_message(handler.Params, loc, error)}")
         return None

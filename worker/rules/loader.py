@@ -15,8 +15,11 @@ appear in a problem message (the `${NAME}` reference is shown instead).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
+
+from dotenv import dotenv_values
 
 from worker.errors import ConfigError, RuleFileError
 from worker.logs import register_secrets
@@ -31,6 +34,13 @@ from worker.rules.yamlsource import RuleFile, read_files
 SINGLE_SECTIONS = ("contacts", "mrr", "stages", "precedence")
 LIST_SECTIONS = ("automations", "destinations")
 TOP_LEVEL_KEYS = SINGLE_SECTIONS + LIST_SECTIONS
+
+
+def rule_environment(dotenv: Path = Path(".env")) -> dict[str, str]:
+    """What `${NAME}` reads: the `.env` file in the working directory (if any), overridden by
+    the process environment — the same precedence as the settings (PRODUCT.md §2)."""
+    values = {k: v for k, v in dotenv_values(dotenv).items() if v is not None} if dotenv.is_file() else {}
+    return {**values, **os.environ}
 
 
 def load_rules(directory: Path, env: Mapping[str, str]) -> RuleSet:

@@ -43,8 +43,8 @@ class Problems:
         return text
 
     def lines(self) -> list[str]:
-        unique = sorted(set(self.items), key=lambda p: (p.file, p.line))
-        return [str(p) for p in unique]
+        unique = list(dict.fromkeys(self.items))  # first report wins, order kept within a line
+        return [str(p) for p in sorted(unique, key=lambda p: (p.file, p.line))]
 
     def __bool__(self) -> bool:
         return bool(self.items)
@@ -124,7 +124,7 @@ def unknown_keys(problems: Problems, file: str, mapping: Any, allowed: Iterable[
     bad = [k for k in mapping if k not in allowed]
     for key in bad:
         hint = suggestion(str(key), allowed) or f"; valid keys: {listing(allowed)}"
-        problems.add(file, key_line(mapping, key), f"unknown key '{key}' in {where}{hint}")
+        problems.add(file, key_line(mapping, key), f"{where}: unknown key '{key}'{hint}")
     return bad
 
 

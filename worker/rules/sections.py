@@ -163,6 +163,7 @@ def _stage_defs(section: Section | None, problems: Problems) -> dict[str, StageD
         if not isinstance(spec, CommentedMap) or "status" not in spec:
             problems.add(file, line, f"stage '{name}': expected {{status: [...]}} listing "
                          f"subscription statuses ({listing(STRIPE_STATUSES)})")
+            stages[name] = StageDef(status=[])  # still a known name: no cascade of errors
             continue
         unknown_keys(problems, file, spec, ["status"], f"stage '{name}'")
         statuses = _statuses(file, name, spec, problems)
@@ -190,7 +191,7 @@ def _statuses(file: str, stage: str, spec: CommentedMap, problems: Problems) -> 
 
 def _precedence(section: Section, stages: dict[str, StageDef], problems: Problems) -> list[str]:
     file, node = section.file, section.node
-    names = names_list(node) if not isinstance(node, str) else None
+    names = names_list(node)
     if names is None:
         problems.add(file, section.line, "precedence: expected a list of stage names, "
                      "e.g. [customer, trial, churn]")

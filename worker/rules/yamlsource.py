@@ -67,7 +67,22 @@ def _syntax_message(exc: MarkedYAMLError) -> tuple[int, str]:
         key = what.split('"')[1] if '"' in what else ""
         return line, f"duplicate key '{key}'; each key may appear once in a mapping"
     context = f" ({exc.context.strip()})" if exc.context and exc.problem else ""
-    return line, f"YAML syntax error: {what}{context}"
+    return line, f"YAML syntax error: {what}{context}{_hint(what)}"
+
+
+def _hint(problem: str) -> str:
+    """A likely fix for the usual YAML mistakes of hand-written rule files."""
+    if "block scalar" in problem or "chomping" in problem:
+        return "; put values that start with > or | in quotes, e.g. mrr: \">= 100\""
+    if "'\\t'" in problem or "\\t" in problem:
+        return "; indent with spaces, not tabs"
+    if "cannot start any token" in problem:
+        return "; put the value in quotes"
+    if "mapping values are not allowed" in problem:
+        return "; put a value that contains ': ' in quotes, or fix the indentation"
+    if "block end" in problem or "block mapping" in problem:
+        return "; check the indentation of this line and the one before"
+    return ""
 
 
 def parse_text(name: str, text: str, problems: Problems) -> RuleFile | None:

@@ -7,13 +7,12 @@ count; exit 2 when the folder is missing or unreadable. FILE is relative to the 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import typer
 
 from worker.cli.app import app, bootstrap, guarded, out
-from worker.rules.loader import load_rules
+from worker.rules.loader import load_rules, rule_environment
 from worker.rules.model import RuleSet
 
 
@@ -37,5 +36,5 @@ def check(
     """Validate every rule file: FILE:LINE: message per problem (exit 1), else a summary (exit 0)."""
     settings = bootstrap()
     directory = rules if rules is not None else settings.rules_dir
-    ruleset = load_rules(directory, os.environ)
+    ruleset = load_rules(directory, rule_environment())
     out.print(summary(ruleset), markup=False, highlight=False)
