@@ -117,14 +117,14 @@ class Api:
     def _list_event(self, object_type: str, page: PageRequest, params: dict):
         collection = self.sb.store["event"]
         lo, hi = created_range(collection, params.get("created"))
-        _, retained_hi = created_range(collection, {"gte": self._event_cutoff()})
+        retained_lo, _ = created_range(collection, {"gte": self._event_cutoff()})
         types = as_list(params.get("types"))
         if len(types) > 20:
             raise invalid("You may pass at most 20 types.", "types")
         if params.get("type"):
             types.append(params["type"])
         rows, more = page_index(collection, page, _type_filter(types) if types else None,
-                                lo, min(hi, retained_hi))
+                                max(lo, retained_lo), hi)
         return rows, more, "/v1/events"
 
     def _event_cutoff(self) -> int:

@@ -38,7 +38,7 @@ class Collection:
 
     def add(self, obj: dict, seq: int, *, index: bool = True) -> None:
         self.objects[obj["id"]] = obj
-        key = (int(obj["created"]), seq, obj["id"])
+        key = (int(obj.get("created", obj.get("start")) or 0), seq, obj["id"])
         self.key_of[obj["id"]] = key
         if index:
             bisect.insort(self.keys, key)
@@ -47,7 +47,7 @@ class Collection:
         """Add many objects and re-sort once (the generator's path: O(n log n), not O(n²))."""
         for obj, seq in zip(objs, seqs):
             self.objects[obj["id"]] = obj
-            key = (int(obj["created"]), seq, obj["id"])
+            key = (int(obj.get("created", obj.get("start")) or 0), seq, obj["id"])
             self.key_of[obj["id"]] = key
             self.keys.append(key)
         self.keys.sort()
