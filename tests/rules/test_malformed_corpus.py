@@ -211,6 +211,22 @@ CASES: list[tuple[str, dict[str, str | None], list[str]]] = [
         "automations.yaml:5: automation 'x': do: log: parameters of 'log' must be a mapping, e.g. "
         "log: {...}; got a list",
     ]),
+    ("do-webhook-malformed-url", auto("  - name: x\n    on: canceled\n    do:\n      - webhook: {url: \"not a url\"}\n"), [
+        "automations.yaml:5: automation 'x': do: webhook: parameter 'url': must be an http:// or https:// "
+        "URL with a host",
+    ]),
+    ("do-slack-missing-parameter", auto("  - name: x\n    on: canceled\n    do:\n      - slack: {text: hi}\n"), [
+        "automations.yaml:5: automation 'x': do: slack: missing required parameter 'webhook_url'",
+    ]),
+    ("do-log-level-not-allowed", auto("  - name: x\n    on: canceled\n    do:\n      - log: {level: loud}\n"), [
+        "automations.yaml:5: automation 'x': do: log: parameter 'level': input should be 'info' or 'warning'",
+    ]),
+    ("do-nested-parameter-line", auto("  - name: x\n    on: canceled\n    do:\n      - webhook:\n"
+                                      "          url: https://ops.example.com/hook\n"
+                                      "          headers:\n            Idempotency-Key: mine\n"), [
+        "automations.yaml:8: automation 'x': do: webhook: parameter 'headers': header Idempotency-Key is set "
+        "by the webhook action itself",
+    ]),
     # --- goal and holdout ------------------------------------------------------------------------
     ("goal-unknown-kind", auto("  - name: x\n    on: canceled\n    do: [log]\n    goal: {kind: renewl}\n"), [
         "automations.yaml:5: automation 'x': goal: unknown kind 'renewl'; did you mean 'renewal'?",
@@ -255,6 +271,9 @@ CASES: list[tuple[str, dict[str, str | None], list[str]]] = [
     ]),
     ("destination-unknown-handler", {"destinations.yaml": "destinations:\n  - segmnt: {write_key: abcd}\n"}, [
         "destinations.yaml:2: destination #1 (segmnt): unknown action 'segmnt'; did you mean 'segment'?",
+    ]),
+    ("destination-empty-secret", {"destinations.yaml": "destinations:\n  - segment:\n      write_key: \"\"\n"}, [
+        "destinations.yaml:3: destination #1 (segment): parameter 'write_key': must not be empty",
     ]),
     ("destination-unknown-parameter", {"destinations.yaml": "destinations:\n  - segment: {write_key: abcd, wrte: 1}\n"}, [
         "destinations.yaml:2: destination #1 (segment): unknown parameter 'wrte'; did you mean 'write_key'?",
