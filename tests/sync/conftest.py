@@ -1,4 +1,4 @@
-"""Fixtures for the sync tests: localstripe in its own process and temp folder, a client."""
+"""Fixtures for the sync tests: the project's Stripe sandbox, localstripe, mirror snapshots."""
 
 from __future__ import annotations
 
@@ -8,10 +8,22 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
+
+from worker.store.models import (
+    Contact,
+    StripeCustomer,
+    StripePrice,
+    StripeProduct,
+    StripeSubscription,
+    SubscriptionItem,
+)
+from worker.stripe_api.transport import StripeApi
 
 LOCALSTRIPE_KEY = "sk_test_localstripe"
 
@@ -49,3 +61,39 @@ def localstripe(tmp_path: Path) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+SANDBOX_KEY = "sk_test_sync_sandbox"
+SANDBOX_START = datetime(2026, 11, 1, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def sandbox():
+    """A started Stripe sandbox holding a generated account: 300 customers, 12+-item subscriptions."""
+    from stripe_sandbox import Sandbox, generate_account
+
+    sb = Sandbox(api_key=SANDBOX_KEY, start=SANDBOX_START, seed=7)
+    generate_account(sb, customers=300, seed=7, many_items_every=100)
+    with sb:
+        yield sb
+
+
+def api_for(sb, **kwargs) -> StripeApi:
+    kwargs.setdefault("max_rps", 1000)
+    return StripeApi.connect(sb.api_key, sb.url, **kwargs)
+
+
+MIRROR = (Contact, StripeCustomer, StripeSubscription, SubscriptionItem, StripePrice, StripeProduct)
+
+
+def mirror_state(store) -> dict:
+    """Everything the mirror holds, except when each row was last seen (synced_at)."""
+    state = {}
+    with store.session() as session:
+        for model in MIRROR:
+            rows = session.execute(select(model.__table__)).mappings().all()
+            state[model.__tablename__] = {
+                row["id"]: {k: v for k, v in row.items() if k not in ("synced_at", "created_at", "updated_at")}
+                for row in rows
+            }
+    return state

@@ -43,10 +43,11 @@ class StripeApi:
 
     def __init__(self, client: stripe.StripeClient, api_base: str, *, max_rps: float = 20.0,
                  retry: RetryPolicy | None = None, sleep: Callable[[float], None] = time.sleep,
-                 limiter: RateLimiter | None = None):
+                 limiter: RateLimiter | None = None, page_size: int = 100):
         self.client = client
         self.api_base = api_base
-        self.limiter = limiter or RateLimiter(max_rps, sleep=sleep)
+        self.limiter = limiter or RateLimiter(max_rps)
+        self.page_size = max(1, min(100, page_size))
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
         self.requests = 0  # attempts made, for reports and tests
@@ -88,7 +89,7 @@ class StripeApi:
     def pages(self, path: str, params: Json | None = None, *,
               starting_after: str | None = None) -> Iterator[Json]:
         """Each page of a list endpoint (`data`, `has_more`), following `starting_after`."""
-        query = {"limit": 100, **(params or {})}
+        query = {"limit": self.page_size, **(params or {})}
         while True:
             if starting_after:
                 query["starting_after"] = starting_after
