@@ -36,7 +36,20 @@ def evaluate(settings: Settings, now: datetime) -> None:
 
 
 def measure(settings: Settings, now: datetime) -> None:
-    _not_built("measure", 7)
+    """Write an Outcome for every firing whose goal window has ended as of `now` (issue 7)."""
+    import os  # noqa: PLC0415
+
+    from worker.outcomes import measure as measure_outcomes  # noqa: PLC0415
+    from worker.rules.loader import load_rules  # noqa: PLC0415
+    from worker.store.db import open_store  # noqa: PLC0415
+
+    rules = load_rules(settings.rules_dir, os.environ)
+    store = open_store(settings.database_url.get_secret_value())
+    try:
+        written = measure_outcomes(store, rules, now=now)
+    finally:
+        store.engine.dispose()
+    log.info("measured", outcomes=written)
 
 
 def redeliver(settings: Settings, now: datetime) -> None:

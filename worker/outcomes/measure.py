@@ -1,0 +1,103 @@
+"""Measure: write an Outcome for every firing whose goal window has ended (adapter/wiring).
+
+`measure(store, rules, *, now)` reads the firings that have a goal and no Outcome yet, loads
+their contacts' history (and, for renewal goals, the target subscription's), lets the pure
+core judge each one as of its window's end (`worker.core.outcomes.judge`), and inserts the
+Outcome rows. Treated and holdout firings are measured alike. Inserts are
+`ON CONFLICT DO NOTHING`, so two measurers running at once never fail or double-count.
+It returns how many outcomes it wrote. A firing without a goal is never measured.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from worker.core.money import FxTable
+from worker.core.outcomes import Judgement, judge, renewal_target
+from worker.rules.model import RuleSet
+from worker.store.db import Store
+from worker.store.models import ContactHistory, Firing, Outcome, SubscriptionHistory
+
+_CHUNK = 500
+
+
+def churn_stages(rules: RuleSet) -> frozenset[str]:
+    """Stages whose statuses include `canceled` (as the triggers read churn); `churn` if none do."""
+    found = frozenset(name for name, stage in rules.stages.stages.items() if "canceled" in stage.status)
+    return found or frozenset({"churn"})
+
+
+def measure(store: Store | Session, rules: RuleSet, *, now: datetime) -> int:
+    """Judge every unmeasured firing whose window has ended as of `now`; return the outcomes written."""
+    if isinstance(store, Session):
+        return _measure(store, rules, now)
+    with store.session() as session:
+        return _measure(session, rules, now)
+
+
+def _measure(session: Session, rules: RuleSet, now: datetime) -> int:
+    fx, churn = FxTable.from_config(rules.source.mrr), churn_stages(rules)
+    firings = [f for f in _unmeasured(session, now) if f.goal]
+    written = 0
+    for chunk in _chunks(firings, _CHUNK):
+        contact_rows = _contact_history(session, {f.contact_id for f in chunk})
+        targets = {f.id: renewal_target(f)[0] for f in chunk if f.goal.get("kind") == "renewal"}
+        subscription_rows = _subscription_history(session, {t for t in targets.values() if t})
+        for firing in chunk:
+            target = targets.get(firing.id)
+            result = judge(firing, contact_rows.get(firing.contact_id, []),
+                           subscription_rows.get(target, []) if target else [],
+                           now=now, churn_stages=churn, fx=fx)
+            if result is not None:
+                written += _insert_outcome(session, firing.id, result, fx.currency, now)
+    return written
+
+
+def _unmeasured(session: Session, now: datetime) -> list[Firing]:
+    query = (
+        select(Firing)
+        .outerjoin(Outcome, Outcome.firing_id == Firing.id)
+        .where(Outcome.firing_id.is_(None), Firing.fired_at <= now)
+        .order_by(Firing.id)
+    )
+    return list(session.scalars(query))
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _contact_history(session: Session, contact_ids: set[str]) -> dict[str, list[ContactHistory]]:
+    found: dict[str, list[ContactHistory]] = defaultdict(list)
+    if contact_ids:
+        query = select(ContactHistory).where(ContactHistory.contact_id.in_(sorted(contact_ids)))
+        for row in session.scalars(query.order_by(ContactHistory.at, ContactHistory.id)):
+            found[row.contact_id].append(row)
+    return found
+
+
+def _subscription_history(session: Session, ids: set[str]) -> dict[str, list[SubscriptionHistory]]:
+    found: dict[str, list[SubscriptionHistory]] = defaultdict(list)
+    if ids:
+        query = select(SubscriptionHistory).where(SubscriptionHistory.subscription_id.in_(sorted(ids)))
+        for row in session.scalars(query.order_by(SubscriptionHistory.at, SubscriptionHistory.id)):
+            found[row.subscription_id].append(row)
+    return found
+
+
+def _insert_outcome(session: Session, firing_id: int, result: Judgement, currency: str, now: datetime) -> int:
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = insert(Outcome).values(
+        firing_id=firing_id, goal=result.goal, window_end=result.window_end, measured_at=now,
+        succeeded=result.succeeded, mrr_at_fire_minor=result.mrr_at_fire_minor,
+        mrr_at_end_minor=result.mrr_at_end_minor, currency=currency, detail=result.detail,
+    ).on_conflict_do_nothing(index_elements=["firing_id"]).returning(Outcome.firing_id)
+    return 0 if session.execute(statement).scalar_one_or_none() is None else 1
