@@ -52,6 +52,7 @@ def _redact(key: str | None) -> str:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 120  # idle keep-alive connections end eventually
+    disable_nagle_algorithm = True  # headers and body go out at once (no 40 ms delayed-ACK stalls)
     server_version = "stripe-sandbox"
     sandbox: Sandbox
     api: Api
