@@ -53,8 +53,19 @@ def measure(settings: Settings, now: datetime) -> None:
 
 
 def redeliver(settings: Settings, now: datetime) -> None:
-    _not_built("redeliver", 6)
+    """The reconciler: re-enqueue deliveries whose queue message was lost (worker.delivery)."""
+    from worker import tasks  # noqa: PLC0415  (tasks imports this module)
+    from worker.delivery.service import reconcile  # noqa: PLC0415
+
+    reconcile(settings, now, tasks.deliver.send)
 
 
 def deliver(settings: Settings, delivery_id: int, now: datetime) -> None:
-    _not_built("deliver", 6)
+    """Deliver one delivery row; retries and order waits come back as delayed messages."""
+    from worker import tasks  # noqa: PLC0415
+    from worker.delivery.service import deliver as deliver_row  # noqa: PLC0415
+
+    def later(row_id: int, delay_s: float) -> None:
+        tasks.deliver.send_with_options(args=(row_id,), delay=int(delay_s * 1000))
+
+    deliver_row(settings, delivery_id, now, enqueue_later=later)

@@ -47,6 +47,14 @@ class Settings(BaseSettings):
     web_port: int | None = Field(default=None, ge=1, le=65535)
     leader_ttl_ms: int = Field(default=10_000, ge=200)
 
+    # Delivery (outbox): attempts before a delivery is dead, backoff base, how long a worker
+    # holds a claimed delivery, and after how long a queued-but-unprocessed one is re-enqueued.
+    delivery_max_attempts: int = Field(default=8, ge=1, le=100)
+    delivery_backoff_base_s: float = Field(default=10.0, gt=0, le=86400)
+    delivery_backoff_max_s: float = Field(default=6 * 3600.0, gt=0)
+    delivery_lease_s: float = Field(default=120.0, gt=0, le=86400)
+    delivery_stale_s: float = Field(default=300.0, gt=0)
+
     @field_validator("stripe_api_base")
     @classmethod
     def _base_is_url(cls, value: str) -> str:

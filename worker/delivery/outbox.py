@@ -1,0 +1,120 @@
+"""The outbox's life cycle around single sends (wiring): rows for a firing's actions, queueing
+new rows, the reconciler, and in-process delivery for the embedded mode.
+
+    ids = create_action_deliveries(session, firing, automation.actions, now)   # in evaluate's txn
+    enqueue_new(store, tasks.deliver.send, ids)                                 # after commit
+    redeliver(store, tasks.deliver.send, now, stale_after=timedelta(minutes=5)) # every minute
+    counts = deliver_pending(store, rules, now, settings)                       # embedded
+
+The database is the source of truth; a queue message only says "look at delivery N". A row
+records in `enqueued_at` when a message for it was sent (or, for a delayed retry, when that
+message becomes due). The reconciler re-sends a message for every active, due, unleased row
+whose message is older than `stale_after`: a Redis restart without persistence or a killed
+worker delays deliveries, it never loses them. Duplicate messages are harmless (the claim
+lets one through; delivered rows are skipped).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from worker.delivery import rows
+from worker.delivery.keys import action_idempotency_key
+from worker.delivery.sending import attempt
+from worker.logs import get_logger
+from worker.rules.model import ActionSpec, RuleSet
+from worker.store.db import Store
+from worker.store.models import Firing
+
+log = get_logger("delivery")
+Enqueue = Callable[[int], Any]  # e.g. worker.tasks.deliver.send
+DEFAULT_STALE = timedelta(minutes=5)
+
+
+def action_target(automation: str, index: int) -> str:
+    return f"{automation}#{index}"
+
+
+def create_action_deliveries(session: Session, firing: Firing, actions: Sequence[ActionSpec],
+                             now: datetime) -> list[int]:
+    """One pending delivery per action of a (treated) firing, in the caller's transaction.
+
+    `firing` must be flushed (its id known). Rows are due at `now` (the firing time) and
+    hold only the automation name and action index: params are read from the rules at send
+    time. Returns the new rows' ids, to enqueue after the transaction commits.
+    """
+    if firing.id is None:
+        session.flush()
+    ids = []
+    for index, action in enumerate(actions):
+        new_id = rows.insert_delivery(
+            session, firing_id=firing.id, contact_id=firing.contact_id, kind="action",
+            handler=action.handler, target=action_target(firing.automation, index),
+            idempotency_key=action_idempotency_key(firing.id, index),
+            payload={"automation": firing.automation, "action_index": index}, now=now,
+        )
+        if new_id is not None:
+            ids.append(new_id)
+    return ids
+
+
+def enqueue_new(store: Store, enqueue: Enqueue, ids: Iterable[int]) -> int:
+    """Send one queue message per new delivery id; call after the rows are committed.
+
+    `enqueued_at` is set to each row's due time before sending, so the reconciler leaves
+    these rows alone while their messages are fresh. Returns how many were sent.
+    """
+    ids = list(ids)
+    if not ids:
+        return 0
+    with store.session() as session:
+        rows.mark_enqueued(session, ids)
+    for delivery_id in ids:
+        enqueue(delivery_id)
+    return len(ids)
+
+
+def redeliver(store: Store, enqueue: Enqueue, now: datetime, *, stale_after: timedelta = DEFAULT_STALE,
+              batch: int = 1000) -> int:
+    """The reconciler: re-enqueue every active, due, unleased delivery whose queue message is
+    missing or older than `stale_after` (lost in Redis, or held by a killed worker). Returns
+    how many messages were sent."""
+    sent = 0
+    while True:
+        with store.session() as session:
+            ids = rows.stale_ids(session, now, stale_after, limit=batch)
+            rows.mark_enqueued(session, ids, now)
+        for delivery_id in ids:
+            enqueue(delivery_id)
+        sent += len(ids)
+        if len(ids) < batch:
+            break
+    if sent:
+        log.info("deliveries_reenqueued", count=sent)
+    return sent
+
+
+def deliver_pending(store: Store, rules: RuleSet, now: datetime, settings: Any, *, http: Any = None,
+                    rng: Callable[[], float] | None = None) -> dict[str, int]:
+    """Embedded mode: deliver every delivery due at `now`, in creation order, in this process.
+
+    A delivery that fails is rescheduled (retrying) and the pass goes on with the others; a
+    later delivery of the same contact and target waits behind it. Returns counts by outcome.
+    """
+    counts: Counter[str] = Counter()
+    after = 0
+    extra = {"rng": rng} if rng is not None else {}
+    while True:
+        with store.session() as session:
+            ids = rows.due_ids(session, now, after_id=after)
+        if not ids:
+            break
+        for delivery_id in ids:
+            counts[attempt(store, rules, delivery_id, now=now, settings=settings, http=http, **extra).state] += 1
+        after = ids[-1]
+    return dict(counts)

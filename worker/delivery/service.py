@@ -1,0 +1,95 @@
+"""The delivery use-cases wired to the settings (wiring): what `worker.pipeline` and the
+embedded `evaluate` call.
+
+A worker process keeps one store (engine and connection pool) per database URL and the last
+loaded rules, reloaded when a rule file changes (name, size or modification time), so each
+delivery resolves its parameters from the current rules without re-parsing YAML every time.
+If the rule files become invalid, the last valid rules keep serving (and an error is logged);
+with no valid rules at all, deliveries are left untouched for the reconciler to retry.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from worker.delivery.outbox import Enqueue, deliver_pending, redeliver
+from worker.delivery.sending import Outcome, attempt
+from worker.errors import LifecycleError
+from worker.logs import get_logger
+from worker.rules.loader import load_rules, rule_environment
+from worker.rules.model import RuleSet
+from worker.store.db import Store, open_store
+
+log = get_logger("delivery")
+EnqueueLater = Callable[[int, float], Any]  # (delivery id, delay in seconds)
+
+_lock = threading.Lock()
+_stores: dict[str, Store] = {}
+_rules: dict[Path, tuple[tuple, RuleSet]] = {}
+
+
+def store_for(settings: Any) -> Store:
+    """The process's store for DATABASE_URL (migrated once, then reused)."""
+    url = settings.database_url.get_secret_value()
+    with _lock:
+        if url not in _stores:
+            _stores[url] = open_store(url)
+        return _stores[url]
+
+
+def _signature(directory: Path) -> tuple:
+    files = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml"))
+    return tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+
+
+def current_rules(settings: Any) -> RuleSet:
+    """The rules in RULES_DIR now; reloaded only when a file changed. Raises a LifecycleError
+    (ConfigError / RuleFileError) when they cannot be read and no earlier version is known."""
+    directory = Path(settings.rules_dir).resolve()
+    with _lock:
+        cached = _rules.get(directory)
+        try:
+            signature = _signature(directory)
+        except OSError:
+            signature = None
+        if cached is not None and cached[0] == signature:
+            return cached[1]
+        try:
+            rules = load_rules(directory, rule_environment())
+        except LifecycleError as exc:
+            if cached is None:
+                raise
+            log.error("rules_invalid_keeping_previous", error=str(exc), problems=getattr(exc, "problems", None))
+            return cached[1]
+        _rules[directory] = (signature, rules)
+        return rules
+
+
+def deliver(settings: Any, delivery_id: int, now: datetime, *, enqueue_later: EnqueueLater | None = None,
+            http: Any = None) -> Outcome | None:
+    """Deliver one row; a retry or an order wait is re-enqueued with a delay via `enqueue_later`."""
+    try:
+        rules = current_rules(settings)
+    except LifecycleError as exc:
+        log.error("delivery_rules_unavailable", delivery_id=delivery_id, error=str(exc))
+        return None
+    outcome = attempt(store_for(settings), rules, delivery_id, now=now, settings=settings, http=http)
+    if enqueue_later is not None and outcome.state in ("retrying", "waiting") and outcome.next_attempt_at:
+        enqueue_later(delivery_id, max(0.0, (outcome.next_attempt_at - now).total_seconds()))
+    return outcome
+
+
+def reconcile(settings: Any, now: datetime, enqueue: Enqueue) -> int:
+    """Re-enqueue deliveries whose queue message went missing (the periodic `redeliver`)."""
+    stale = timedelta(seconds=settings.delivery_stale_s)
+    return redeliver(store_for(settings), enqueue, now, stale_after=stale)
+
+
+def deliver_all_due(settings: Any, now: datetime, *, store: Store | None = None, http: Any = None) -> dict[str, int]:
+    """Embedded mode: deliver everything due now, in this process (what `evaluate` calls)."""
+    rules = current_rules(settings)
+    return deliver_pending(store or store_for(settings), rules, now, settings, http=http)
