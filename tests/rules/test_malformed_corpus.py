@@ -76,7 +76,7 @@ CASES: list[tuple[str, dict[str, str | None], list[str]]] = [
         "stripe.yaml:2: mrr.currency: 'dollars' is not a currency code; write a three-letter ISO code, e.g. usd",
     ]),
     ("source-fx-rates", {"stripe.yaml": "mrr:\n  currency: usd\n  fx_rates:\n    eur: -1.08\n    gb: 1.27\n    chf: 0\n"}, [
-        "stripe.yaml:4: mrr.fx_rates.eur: expected a positive number (1 eur in the reporting currency), got Decimal('-1.08')",
+        "stripe.yaml:4: mrr.fx_rates.eur: expected a positive number (1 eur in the reporting currency), got -1.08",
         "stripe.yaml:5: mrr.fx_rates: 'gb' is not a currency code; write a three-letter ISO code, e.g. eur",
         "stripe.yaml:6: mrr.fx_rates.chf: expected a positive number (1 chf in the reporting currency), got 0",
     ]),

@@ -91,7 +91,9 @@ def _visit(file: str, value: Any, line: int, env: Mapping[str, str], problems: P
 
 
 def _check_key(file: str, mapping: CommentedMap, key: Any, problems: Problems) -> None:
-    if isinstance(key, (Mapping, list, tuple)) or type(key).__name__ == "CommentedKeyMap":
-        problems.add(file, key_line(mapping, key, node_line(mapping)),
-                     "a value starting with '{' was read as a mapping; put templates in quotes, "
-                     "e.g. text: \"{{ contact.name }}\"")
+    line = key_line(mapping, key, node_line(mapping))
+    if isinstance(key, Mapping) or type(key).__name__ == "CommentedKeyMap":
+        problems.add(file, line, "a value starting with '{' was read as a mapping; put templates "
+                     "in quotes, e.g. text: \"{{ contact.name }}\"")
+    elif isinstance(key, (list, tuple)):
+        problems.add(file, line, "a list cannot be a key; write a name before the ':'")

@@ -120,8 +120,9 @@ def _fx_rates(file: str, node: CommentedMap, problems: Problems) -> dict[str, De
             continue
         number = _positive_decimal(rate)
         if number is None:
+            shown = rate if isinstance(rate, (int, Decimal)) and not isinstance(rate, bool) else repr(rate)
             problems.add(file, line, f"mrr.fx_rates.{code}: expected a positive number (1 {code} "
-                         f"in the reporting currency), got {rate!r}")
+                         f"in the reporting currency), got {shown}")
             continue
         found[_currency(code)] = number
     return found
