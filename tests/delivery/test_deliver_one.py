@@ -8,11 +8,13 @@ import hmac
 import threading
 from datetime import timedelta
 
+from prometheus_client import generate_latest
 from sqlalchemy import update
 
 from tests.delivery.conftest import HOOK_SECRET, T0, read_rules, write_rules
 from worker.delivery import action_idempotency_key, deliver_one
 from worker.store.models import Delivery
+from worker.web.metrics import make_registry
 
 
 def test_a_delivery_arrives_once_signed_and_a_repeat_message_is_skipped(any_outbox, rules, make_settings, sink):
@@ -74,6 +76,9 @@ def test_a_4xx_is_dead_at_once_with_the_reason(outbox, rules, make_settings, sin
     assert row.state == "dead" and row.attempts == 1
     assert "HTTP 400" in row.last_error and "127.0.0.1" in row.last_error
     assert len(sink.received(None)) == 1
+    scraped = generate_latest(make_registry(outbox.store, clock=lambda: T0)).decode()
+    assert 'lifecycle_deliveries{state="dead"} 1.0' in scraped  # reported
+    assert 'lifecycle_deliveries_dead{handler="webhook",kind="action"} 1.0' in scraped
 
 
 def test_a_delivery_is_dead_after_the_attempt_limit(outbox, rules, make_settings, sink):

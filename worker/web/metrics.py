@@ -35,6 +35,9 @@ class StoreCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         with self.store.session() as session:
             by_state = dict(session.execute(select(Delivery.state, func.count()).group_by(Delivery.state)).all())
+            dead_by_handler = session.execute(select(Delivery.handler, Delivery.kind, func.count())
+                                              .where(Delivery.state == "dead")
+                                              .group_by(Delivery.handler, Delivery.kind)).all()
             firings = dict(session.execute(select(Firing.arm, func.count()).group_by(Firing.arm)).all())
             quarantined = session.scalar(
                 select(func.count()).select_from(Quarantine).where(Quarantine.resolved_at.is_(None)))
@@ -42,6 +45,11 @@ class StoreCollector(Collector):
         for state in ("pending", "retrying", "delivered", "dead"):
             deliveries.add_metric([state], by_state.get(state, 0))
         yield deliveries
+        dead = GaugeMetricFamily("lifecycle_deliveries_dead", "Dead deliveries by handler and kind",
+                                 labels=["handler", "kind"])
+        for handler, kind, count in dead_by_handler:
+            dead.add_metric([handler, kind], count)
+        yield dead
         fired = GaugeMetricFamily("lifecycle_firings", "Automation firings by arm", labels=["arm"])
         for arm in ("treated", "holdout"):
             fired.add_metric([arm], firings.get(arm, 0))
