@@ -207,6 +207,13 @@ CASES: list[tuple[str, dict[str, str | None], list[str]]] = [
         "automations.yaml:7: automation 'x': do: log: parameter 'message': template syntax error: "
         "unexpected end of template, expected 'end of print statement'.",
     ]),
+    ("do-multiline-flow-points-at-the-parameter", auto(
+        "  - name: x\n    on: canceled\n    do:\n"
+        "      - slack: {webhook_url: \"https://hooks.slack.com/services/T0/B0/abc\",\n"
+        "                text: \"{{ contact.name }} renews {% if %}\"}\n"), [
+        "automations.yaml:6: automation 'x': do: slack: parameter 'text': template syntax error: "
+        "Expected an expression, got 'end of statement block'",
+    ]),
     ("do-params-not-mapping", auto("  - name: x\n    on: canceled\n    do:\n      - log: [a]\n"), [
         "automations.yaml:5: automation 'x': do: log: parameters of 'log' must be a mapping, e.g. "
         "log: {...}; got a list",
@@ -240,6 +247,12 @@ CASES: list[tuple[str, dict[str, str | None], list[str]]] = [
                                            "    goal: {kind: conversion, to: custmer, within: 3 dayz}\n"), [
         f"automations.yaml:5: automation 'x': goal: within: '3 dayz' is not a duration; {DURATION_HINT}",
         "automations.yaml:5: automation 'x': goal: to: unknown stage 'custmer'; did you mean 'customer'?",
+    ]),
+    ("goal-conversion-default-stage-missing", {
+        "stages.yaml": "stages:\n  trial: {status: [trialing]}\n  paying: {status: [active]}\n",
+        "automations.yaml": "automations:\n  - name: x\n    on: canceled\n    do: [log]\n    goal: conversion\n"}, [
+        "automations.yaml:5: automation 'x': goal: conversion defaults to stage 'customer', which is not "
+        "defined; name the target stage with to:",
     ]),
     ("holdout-over-100", auto("  - name: x\n    on: canceled\n    do: [log]\n    holdout: 110%\n"), [
         "automations.yaml:5: automation 'x': holdout: '110%' is outside 0% to 100%",
