@@ -274,13 +274,13 @@ def _goal(entry: _Entry, stages: list[str]) -> Goal | None:
     node = entry.node.get("goal")
     if node is None:
         return None
-    if isinstance(node, str) and node in GOAL_KINDS:  # shorthand: `goal: renewal`
+    if isinstance(node, str):  # shorthand: `goal: renewal`
         node = CommentedMap([("kind", node)])
     if not isinstance(node, CommentedMap) or "kind" not in node:
         entry.error(entry.at("goal"), f"goal: expected {{kind: ...}} with kind one of {listing(GOAL_KINDS)}")
         return None
     kind = node["kind"]
-    if kind not in GOAL_KINDS:
+    if not isinstance(kind, str) or kind not in GOAL_KINDS:
         hint = suggestion(str(kind), GOAL_KINDS) or f"; kinds are {listing(GOAL_KINDS)}"
         entry.error(value_line(node, "kind", entry.at("goal")), f"goal: unknown kind '{kind}'{hint}")
         return None
@@ -288,6 +288,7 @@ def _goal(entry: _Entry, stages: list[str]) -> Goal | None:
 
 
 def _goal_of_kind(entry: _Entry, node: CommentedMap, kind: str, stages: list[str]) -> Goal | None:
+    before = len(entry.problems.items)
     allowed = GOAL_KEYS[kind]
     for key in node:
         if key not in allowed:
@@ -302,14 +303,14 @@ def _goal_of_kind(entry: _Entry, node: CommentedMap, kind: str, stages: list[str
                 entry.error(value_line(node, key), f"goal: {key}: {message}")
     if "to" in node and kind == "conversion":
         target = node["to"]
-        if target not in stages:
+        if not isinstance(target, str) or target not in stages:
             hint = suggestion(str(target), stages) or f"; stages are {listing(stages) or '(none defined)'}"
             entry.error(value_line(node, "to"), f"goal: to: unknown stage '{target}'{hint}")
         values["to"] = target
     if kind == "conversion" and "to" not in node and "customer" not in stages:
         entry.error(value_line(entry.node, "goal"), "goal: conversion defaults to stage 'customer', "
                     "which is not defined; name the target stage with to:")
-    if not all(values.get(k) is not None for k in ("grace", "within") if k in values):
+    if len(entry.problems.items) > before:
         return None
     return Goal(kind=kind, **values)
 
