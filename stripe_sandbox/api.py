@@ -11,6 +11,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+import orjson
+
 from stripe_sandbox.api_errors import ApiError, invalid, missing
 from stripe_sandbox.forms import as_list
 from stripe_sandbox.listing import PageRequest, created_range, page_index, page_sequence
@@ -34,7 +36,7 @@ class Api:
     def __init__(self, sandbox: Sandbox) -> None:
         self.sb = sandbox
 
-    def handle(self, method: str, path: str, params: dict) -> tuple[int, dict]:
+    def handle(self, method: str, path: str, params: dict) -> tuple[int, dict | bytes]:
         if path.rstrip("/") == "/v1/account" and method == "GET":
             return 200, self.sb.account()
         match = _ROUTE.match(path)
@@ -64,17 +66,26 @@ class Api:
         if obj is None or (object_type == "event" and self._expired(obj)):
             raise missing(object_type, obj_id)
         if object_type == "event":
-            return obj
+            return self.sb.renderer.event_json(obj)
+        if not tree:
+            return self.sb.renderer.json_of(object_type, obj)
         return self.sb.renderer.render(object_type, obj, tree)
 
-    def _list(self, object_type: str, _obj_id: None, params: dict) -> dict:
+    def _list(self, object_type: str, _obj_id: None, params: dict) -> bytes:
+        """The page as JSON bytes, joined from per-object cached renderings when unexpanded."""
         page = PageRequest.from_params(params)
         tree = expand_tree(as_list(params.get("expand")), is_list=True)
         lister = getattr(self, f"_list_{object_type}", self._list_plain)
         rows, has_more, url = lister(object_type, page, params)
-        if object_type != "event":
-            rows = [self.sb.renderer.render(object_type, o, tree) for o in rows]
-        return {"object": "list", "data": rows, "has_more": has_more, "url": url}
+        renderer = self.sb.renderer
+        if object_type == "event":
+            parts = [renderer.event_json(o) for o in rows]
+        elif not tree:
+            parts = [renderer.json_of(object_type, o) for o in rows]
+        else:
+            parts = [orjson.dumps(renderer.render(object_type, o, tree)) for o in rows]
+        return b"".join((b'{"object":"list","data":[', b",".join(parts), b'],"has_more":',
+                         b"true" if has_more else b"false", b',"url":', orjson.dumps(url), b"}"))
 
     def _list_plain(self, object_type: str, page: PageRequest, params: dict):
         collection = self.sb.store[object_type]

@@ -9,6 +9,8 @@ a tree: `{"customer": {}, "discounts": {"source": {"coupon": {}}}}`.
 
 from __future__ import annotations
 
+import orjson
+
 from stripe_sandbox.api_errors import invalid
 from stripe_sandbox.store import ObjectStore
 
@@ -51,6 +53,28 @@ class Renderer:
     def __init__(self, store: ObjectStore) -> None:
         self.store = store
         self.overrides: dict[str, dict] = {}  # id → fields replaced verbatim (malformed objects)
+        self._json: dict[str, bytes] = {}
+        self._json_generation = -1
+        self._event_json: dict[str, bytes] = {}
+        self._prices: dict[str, tuple[dict, dict]] = {}
+        self._price_generation = -1
+
+    def json_of(self, object_type: str, obj: dict) -> bytes:
+        """The default (unexpanded) rendering as JSON bytes, cached until the store changes."""
+        if self._json_generation != self.store.generation:
+            self._json.clear()
+            self._json_generation = self.store.generation
+        cached = self._json.get(obj["id"])
+        if cached is None:
+            cached = self._json[obj["id"]] = orjson.dumps(self.render(object_type, obj))
+        return cached
+
+    def event_json(self, event: dict) -> bytes:
+        """Events never change: their JSON is cached for good."""
+        cached = self._event_json.get(event["id"])
+        if cached is None:
+            cached = self._event_json[event["id"]] = orjson.dumps(event)
+        return cached
 
     def render(self, object_type: str, obj: dict, tree: ExpandTree | None = None) -> dict:
         tree = tree or {}
@@ -110,10 +134,26 @@ class Renderer:
         _check(tree, {"price", "discounts"}, "subscription_item")
         out = dict(obj)
         price = self.store.get("price", obj["price"])
-        out["price"] = self.render("price", price, tree.get("price")) if price else obj["price"]
-        out["plan"] = plan_mirror(out["price"]) if price else None
+        if price is None:
+            out["price"], out["plan"] = obj["price"], None
+        elif tree.get("price") is None:
+            out["price"], out["plan"] = self._embedded_price(price)
+        else:
+            out["price"] = self.render("price", price, tree.get("price"))
+            out["plan"] = plan_mirror(out["price"])
         out["discounts"] = self._discounts(obj.get("discounts", []), tree.get("discounts"))
         return out
+
+    def _embedded_price(self, price: dict) -> tuple[dict, dict]:
+        """The unexpanded price and its plan mirror, shared by every item until a change."""
+        if self._price_generation != self.store.generation:
+            self._prices.clear()
+            self._price_generation = self.store.generation
+        pair = self._prices.get(price["id"])
+        if pair is None:
+            rendered = self.render("price", price)
+            pair = self._prices[price["id"]] = (rendered, plan_mirror(rendered))
+        return pair
 
     def items_list(self, sub_id: str, item_ids: list[str], tree: ExpandTree | None) -> dict:
         items = self.store["subscription_item"].objects

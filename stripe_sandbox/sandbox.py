@@ -6,8 +6,9 @@ clock-driven simulation in `simulation.py`.
 
 from __future__ import annotations
 
-import json
 import threading
+
+import orjson
 from datetime import UTC, datetime
 
 from stripe_sandbox import catalog
@@ -84,6 +85,7 @@ class Sandbox(SubscriptionMutations, Simulation):
         """Record an event whose payload is `obj` as rendered now, in `event_api_version`,
         created now (or at Unix time `at`, for back-filled history)."""
         with self.lock:
+            self.store.touch()
             rendered = self.renderer.render(object_type, obj)
             if self.event_api_version < FIRST_CURRENT_SHAPE:
                 rendered = self.renderer.legacy(object_type, rendered)
@@ -93,7 +95,7 @@ class Sandbox(SubscriptionMutations, Simulation):
             event = {
                 "id": self.store.new_id("event"), "object": "event",
                 "api_version": self.event_api_version, "created": self.clock.ts if at is None else at,
-                "data": json.loads(json.dumps(data)), "livemode": False, "pending_webhooks": 0,
+                "data": orjson.loads(orjson.dumps(data)), "livemode": False, "pending_webhooks": 0,
                 "request": {"id": None, "idempotency_key": None}, "type": event_type,
             }
             self.store.add("event", event)
@@ -110,6 +112,7 @@ class Sandbox(SubscriptionMutations, Simulation):
         with self.lock:
             before = self.renderer.render(object_type, obj)
             mutate(obj)
+            self.store.touch()
             after = self.renderer.render(object_type, obj)
             previous = {k: before.get(k) for k in after if before.get(k) != after.get(k)}
             if previous:
@@ -155,6 +158,7 @@ class Sandbox(SubscriptionMutations, Simulation):
             self.emit("customer.deleted", "customer", obj)
             self.store.deleted_customers.add(customer_id)
             self.store["customer"].unlist(customer_id)
+            self.store.touch()
 
     # catalog --------------------------------------------------------------------------------
     def create_product(self, name: str, *, metadata: dict | None = None, emit: bool = True) -> dict:
@@ -193,12 +197,14 @@ class Sandbox(SubscriptionMutations, Simulation):
             object_type = self._type_of(obj_id)
             obj = self._get(object_type, obj_id)
             self.renderer.overrides[obj_id] = dict(fields)
+            self.store.touch()
             if emit:
                 self.emit(f"{_event_prefix(object_type)}.updated", object_type, obj, {})
 
     def clear_malformed(self, obj_id: str) -> None:
         with self.lock:
             self.renderer.overrides.pop(obj_id, None)
+            self.store.touch()
 
     # helpers --------------------------------------------------------------------------------
     def _get(self, object_type: str, obj_id: str) -> dict:

@@ -5,7 +5,6 @@ applies injected faults, decodes Stripe's form encoding and answers JSON like St
 from __future__ import annotations
 
 import base64
-import json
 import socket
 import struct
 import threading
@@ -15,6 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+import orjson
+
 from stripe_sandbox.api import Api
 from stripe_sandbox.api_errors import ApiError
 from stripe_sandbox.forms import decode
@@ -22,11 +23,8 @@ from stripe_sandbox.forms import decode
 if TYPE_CHECKING:
     from stripe_sandbox.sandbox import Sandbox
 
-_encoder = json.JSONEncoder(separators=(",", ":"), check_circular=False, ensure_ascii=False)
-
-
-def encode(body: dict) -> bytes:
-    return _encoder.encode(body).encode()
+def encode(body: dict | bytes) -> bytes:
+    return body if isinstance(body, bytes) else orjson.dumps(body)
 
 
 def _presented_key(header: str | None) -> str | None:
@@ -105,7 +103,7 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # a sandbox bug: answer like Stripe's 500, keep serving
             return 500, ApiError(500, f"Sandbox internal error: {exc!r}", type_="api_error").body()
 
-    def _send(self, status: int, body: dict, headers: dict[str, str] | None = None) -> None:
+    def _send(self, status: int, body: dict | bytes, headers: dict[str, str] | None = None) -> None:
         payload = encode(body)
         self.send_response(status)
         self.send_header("Content-Type", "application/json")

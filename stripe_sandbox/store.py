@@ -72,6 +72,11 @@ class ObjectStore:
         self._tag = secrets.token_hex(3) if seed is None else f"{seed % 0xFFFFFF:06x}"
         self.by_customer: dict[str, list[str]] = {}
         self.deleted_customers: set[str] = set()
+        self.generation = 0  # bumped on every change; rendered-JSON caches compare it
+
+    def touch(self) -> None:
+        """Note that something changed (cached renderings are stale)."""
+        self.generation += 1
 
     def __getitem__(self, object_type: str) -> Collection:
         return self.collections[object_type]
@@ -86,12 +91,14 @@ class ObjectStore:
         return self._seq
 
     def add(self, object_type: str, obj: dict, *, index: bool = True) -> dict:
+        self.generation += 1
         self.collections[object_type].add(obj, next(self._seq), index=index)
         if object_type == "subscription":
             self.by_customer.setdefault(obj["customer"], []).append(obj["id"])
         return obj
 
     def add_bulk(self, object_type: str, objs: list[dict]) -> None:
+        self.generation += 1
         self.collections[object_type].add_bulk(objs, self._seq)
         if object_type == "subscription":
             for obj in objs:
