@@ -16,12 +16,13 @@ from worker.sync import run_sync
 CONFIG = SourceConfig()
 
 
-def _full(store, sb, **kwargs):
-    return run_sync(store, api_for(sb), kwargs.pop("config", CONFIG), full=True, now=sb.clock.now, **kwargs)
+def _full(store, sb, page_size=100, **kwargs):
+    return run_sync(store, api_for(sb, page_size=page_size), kwargs.pop("config", CONFIG), full=True,
+                    now=sb.clock.now, **kwargs)
 
 
-def _incremental(store, sb, **kwargs):
-    return run_sync(store, api_for(sb), CONFIG, full=False, now=sb.clock.now, **kwargs)
+def _incremental(store, sb, page_size=100, **kwargs):
+    return run_sync(store, api_for(sb, page_size=page_size), CONFIG, full=False, now=sb.clock.now, **kwargs)
 
 
 def test_full_backfill_stores_every_customer_and_complete_subscriptions(database_url, sandbox):
@@ -170,12 +171,12 @@ def test_a_sync_killed_half_way_resumes_and_ends_like_an_uninterrupted_one(tmp_p
             if phase == "customers" and done >= 200:
                 raise Killed
 
-        with pytest.raises(Killed):
-            _full(resumed, sandbox, progress=kill_in_customers)
+        with pytest.raises(Killed):  # pages of 10, 5 pages per transaction
+            _full(resumed, sandbox, page_size=10, progress=kill_in_customers)
         with resumed.session() as s:
             assert 0 < s.scalar(select(func.count()).select_from(StripeCustomer)) < 300
         pages: list[tuple[str, int]] = []
-        report = _incremental(resumed, sandbox, progress=lambda p, d, t: pages.append((p, d)))
+        report = _incremental(resumed, sandbox, page_size=10, progress=lambda p, d, t: pages.append((p, d)))
         assert report.mode == "full" and report.resumed is True
         assert ("products", 0) not in pages and report.customers < 300  # went on where it stopped
         assert mirror_state(resumed) == mirror_state(clean)

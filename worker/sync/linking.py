@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from worker.rules.model import ContactsConfig
 from worker.store.models import Contact, StripeCustomer
+from worker.sync import bulk
 
 
 def contact_key(metadata: dict[str, Any] | None, config: ContactsConfig) -> str | None:
@@ -33,19 +34,20 @@ def link_rows(session: Session, rows: list[dict[str, Any]], config: ContactsConf
     wanted = {row["id"]: contact_key(row.get("metadata"), config) for row in rows}
     ids = {cid for cid in wanted.values() if cid}
     existing = set(session.scalars(select(Contact.id).where(Contact.id.in_(ids)))) if ids else set()
-    created: set[str] = set()
+    created: dict[str, dict[str, Any]] = {}
     for row in rows:
         cid = wanted[row["id"]]
         if cid and cid not in existing and cid not in created:
             if not config.create_missing:
                 cid = None
             else:
-                session.add(Contact(id=cid, type=config.type, name=row.get("name"), email=row.get("email"),
-                                    source="stripe", created_at=now, updated_at=now))
-                created.add(cid)
+                created[cid] = {"id": cid, "type": config.type, "name": row.get("name"),
+                                "email": row.get("email"), "source": "stripe", "created_at": now,
+                                "updated_at": now}
         row["contact_id"] = cid
     if created:
         session.flush()
+        bulk.upsert(session, Contact.__table__, list(created.values()), update=False)
 
 
 def relink_unlinked(session: Session, config: ContactsConfig, contact_ids: Iterable[str]) -> set[str]:

@@ -14,8 +14,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from worker.logs import get_logger, redact
@@ -28,7 +26,7 @@ from worker.store.models import (
     StripeSubscription,
     SubscriptionItem,
 )
-from worker.sync import shapes
+from worker.sync import bulk, shapes
 from worker.sync.linking import link_rows
 
 log = get_logger(__name__)
@@ -50,15 +48,7 @@ class WriteResult:
 
 def upsert(session: Session, model: type, rows: list[Json]) -> None:
     """INSERT … ON CONFLICT (primary key) DO UPDATE every other column, for a batch."""
-    if not rows:
-        return
-    table = model.__table__
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(table)
-    keys = [c.name for c in table.primary_key.columns]
-    columns = [c for c in rows[0] if c not in keys]
-    stmt = stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in columns})
-    session.execute(stmt, rows)
+    bulk.upsert(session, model.__table__, rows)
 
 
 def _touch(session: Session, model: type, ids: list[str], stamp: datetime) -> None:

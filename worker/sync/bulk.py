@@ -1,0 +1,98 @@
+"""Bulk upsert for the Stripe mirror (adapter over SQLAlchemy's connection).
+
+A backfill writes tens of thousands of rows whose `raw` JSON is large; SQLAlchemy's per-row
+parameter processing and stdlib `json` dominate that cost. `upsert` builds one
+`INSERT … ON CONFLICT (pk) DO UPDATE` per table and column set, converts each value with the
+column type's own bind processor (so UTC datetimes and booleans are stored exactly as the ORM
+stores them) except JSON, which orjson serialises, and hands the batch to the driver's
+`executemany`. Works on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime, timezone
+from functools import lru_cache
+from typing import Any
+
+import orjson
+from sqlalchemy import JSON, Table
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session
+
+from worker.store.types import UTCDateTime
+
+Row = dict[str, Any]
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON text; orjson, falling back to the stdlib for what orjson refuses."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def _json_dumper(value: Any) -> str | None:
+    return None if value is None else dumps(value)
+
+
+def _sqlite_utc(value: datetime | None) -> str | None:
+    """What UTCDateTime + SQLite's DATETIME store, without their per-value call layers."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: pass a timezone-aware UTC datetime")
+    if value.utcoffset():
+        value = value.astimezone(timezone.utc)
+    return (f"{value.year:04d}-{value.month:02d}-{value.day:02d} "
+            f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}.{value.microsecond:06d}")
+
+
+def _processor(column_type: Any, dialect: Dialect) -> Callable[[Any], Any] | None:
+    if _is_json(column_type, dialect):
+        return _json_dumper
+    if isinstance(column_type, UTCDateTime) and dialect.name == "sqlite":
+        return _sqlite_utc
+    return column_type._cached_bind_processor(dialect)
+
+
+def _is_json(column_type: Any, dialect: Dialect) -> bool:
+    return isinstance(column_type.dialect_impl(dialect), JSON) or isinstance(column_type, JSON)
+
+
+@lru_cache(maxsize=64)
+def _statement(table: Table, columns: tuple[str, ...], dialect: Dialect, update: bool) -> tuple[str, tuple]:
+    keys = [c.name for c in table.primary_key.columns]
+    updates = [c for c in columns if c not in keys] if update else []
+    quote = dialect.identifier_preparer.quote
+    names = ", ".join(quote(c) for c in columns)
+    processors: list[Callable[[Any], Any] | None] = []
+    marks = []
+    for name in columns:
+        column_type = table.c[name].type
+        processors.append(_processor(column_type, dialect))
+        if dialect.name == "postgresql":
+            marks.append("CAST(%s AS JSONB)" if _is_json(column_type, dialect) else "%s")
+        else:
+            marks.append("?")
+    conflict = ", ".join(quote(k) for k in keys)
+    action = ("DO UPDATE SET " + ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in updates)
+              if updates else "DO NOTHING")
+    sql = (f"INSERT INTO {quote(table.name)} ({names}) VALUES ({', '.join(marks)}) "
+           f"ON CONFLICT ({conflict}) {action}")
+    return sql, tuple(processors)
+
+
+def upsert(session: Session, table: Table, rows: list[Row], *, update: bool = True) -> None:
+    """Insert `rows` (all with the same keys, table column names), updating existing ones
+    (or leaving them alone with `update=False`)."""
+    if not rows:
+        return
+    connection = session.connection()
+    columns = tuple(rows[0])
+    sql, processors = _statement(table, columns, connection.dialect, update)
+    pairs = list(zip(columns, processors))
+    params = [tuple(p(row[c]) if p else row[c] for c, p in pairs) for row in rows]
+    connection.exec_driver_sql(sql, params)
