@@ -76,3 +76,16 @@ def test_presets_agree_without_discounts_and_nothing_paused(sub):
     if sub["status"] == "paused":
         sub["status"] = "active"
     assert subscription_mrr(sub, "stripe", NOW).minor == subscription_mrr(sub, "chartmogul", NOW).minor
+
+
+@settings(max_examples=150, deadline=None)
+@given(subscriptions(), st.sampled_from(["stripe", "chartmogul"]))
+def test_the_fast_path_and_the_explained_path_agree(sub, preset):
+    # explain=True always takes the general, step-by-step path
+    fast, explained = subscription_mrr(sub, preset, NOW), subscription_mrr(sub, preset, NOW, explain=True)
+    assert (fast.minor, fast.exact, fast.counted) == (explained.minor, explained.exact, explained.counted)
+    sub["discounts"] = []
+    for it in sub["items"]["data"]:
+        it["discounts"] = []
+    fast, explained = subscription_mrr(sub, preset, NOW), subscription_mrr(sub, preset, NOW, explain=True)
+    assert (fast.minor, fast.exact) == (explained.minor, explained.exact)

@@ -43,7 +43,7 @@ def _created_key(obj: dict[str, Any]) -> tuple[int, str]:
 def merged_metadata(customers: Sequence[dict[str, Any]]) -> dict[str, str]:
     """Every customer's metadata, the newest customer winning a key both have."""
     merged: dict[str, str] = {}
-    for customer in sorted(customers, key=_created_key):
+    for customer in sorted(customers, key=_created_key) if len(customers) > 1 else customers:
         merged.update({str(k): str(v) for k, v in (customer.get("metadata") or {}).items()})
     return merged
 
@@ -89,14 +89,15 @@ def subscription_snapshot(sub: dict[str, Any], result_minor: int, currency: str,
                           previous: Mapping[str, SubscriptionSnapshot], product_names: Mapping[str, str],
                           at: datetime) -> SubscriptionSnapshot:
     customer = sub.get("customer")
+    end = period_end(sub)
     return SubscriptionSnapshot(
         id=sub["id"],
         customer=customer.get("id") if isinstance(customer, dict) else customer,
         status=sub.get("status") or "",
         mrr_minor=result_minor,
         currency=currency,
-        renewal_date=subscription_renewal(sub),
-        current_period_end=period_end(sub),
+        renewal_date=subscription_renewal(sub, end),
+        current_period_end=end,
         cancel_at=timestamp(sub.get("cancel_at")),
         cancel_at_period_end=bool(sub.get("cancel_at_period_end")),
         trial_end=timestamp(sub.get("trial_end")),
@@ -115,14 +116,14 @@ def contact_snapshot(info: ContactInfo, customers: Sequence[dict[str, Any]], sub
     at = at or now
     names = product_names or {}
     before = {s.id: s for s in previous.subscriptions} if previous else {}
-    subs = sorted(subscriptions, key=_created_key)
+    subs = sorted(subscriptions, key=_created_key) if len(subscriptions) > 1 else subscriptions
     results = [subscription_mrr(s, preset, now, explain=explain) for s in subs]
     snaps = tuple(subscription_snapshot(s, r.minor, r.currency, before, names, at) for s, r in zip(subs, results))
     label = info.contact_id or (customers[0].get("id") if customers else "the customer")
     total = contact_mrr(results, fx, contact=f"contact {label}", explain=explain)
     stage = stages.stage(s.status for s in snaps)
     renewal = contact_renewal(s.renewal_date for s in snaps)
-    first = sorted(customers, key=_created_key)[0] if customers else {}
+    first = (min(customers, key=_created_key) if len(customers) > 1 else customers[0]) if customers else {}
     snapshot = ContactSnapshot(
         contact_id=info.contact_id,
         contact_type=info.contact_type,

@@ -37,24 +37,33 @@ def exponent(currency: str) -> int:
     return 2
 
 
-def to_exact(value: object) -> Fraction:
-    """A JSON number or decimal string as an exact fraction (floats read as their text)."""
-    if isinstance(value, Fraction):
-        return value
+#: An exact amount: a plain int when whole (fast), else a Fraction. Both mix exactly.
+Exact = int | Fraction
+
+
+def to_exact(value: object) -> Exact:
+    """A JSON number or decimal string as an exact value (floats read as their shortest text)."""
+    kind = type(value)
+    if kind is int:
+        return value  # type: ignore[return-value]
+    if kind is str:
+        if value.isdigit():  # type: ignore[union-attr]
+            return int(value)  # type: ignore[arg-type]
+        return Fraction(Decimal(value))  # type: ignore[arg-type]
     if isinstance(value, bool):
         raise TypeError("a boolean is not an amount")
-    if isinstance(value, int):
-        return Fraction(value)
+    if isinstance(value, (int, Fraction)):
+        return value
     if isinstance(value, float):
         return Fraction(Decimal(repr(value)))
-    if isinstance(value, (str, Decimal)):
-        return Fraction(Decimal(value))
+    if isinstance(value, Decimal):
+        return Fraction(value)
     raise TypeError(f"not an amount: {value!r}")
 
 
-def round_minor(value: Fraction) -> int:
+def round_minor(value: Exact) -> int:
     """Round an exact minor-unit amount to an integer, half to even (the one rounding)."""
-    return round(value)  # Fraction.__round__ without ndigits rounds half to even
+    return value if type(value) is int else round(value)  # Fraction rounds half to even
 
 
 def minor_to_major(minor: int | Fraction, currency: str) -> Fraction:
@@ -117,29 +126,36 @@ class FxTable:
 
     currency: str
     rates: Mapping[str, Decimal] = field(default_factory=dict)
+    _exact: dict[str, Exact] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._exact.update({k.lower(): to_exact(v) for k, v in self.rates.items()})
+        self._exact[self.currency] = 1
 
     @classmethod
     def from_config(cls, mrr_config) -> FxTable:  # noqa: ANN001 - worker.rules.model.MrrConfig
         return cls(mrr_config.currency.lower(),
                    {k.lower(): Decimal(str(v)) for k, v in mrr_config.fx_rates.items()})
 
-    def rate(self, currency: str, *, subject: str = "an amount") -> Fraction:
+    def rate(self, currency: str, *, subject: str = "an amount") -> Exact:
+        found = self._exact.get(currency)
+        if found is not None:
+            return found
         code = currency.lower()
-        if code == self.currency:
-            return Fraction(1)
-        if code not in self.rates:
-            raise MissingFxRate(
-                f"No exchange rate from {code.upper()} to {self.currency.upper()} for {subject}.",
-                fix=f"Add `{code}: <rate>` under mrr.fx_rates in stripe.yaml "
-                f"(1 {code.upper()} in {self.currency.upper()}).",
-            )
-        return to_exact(self.rates[code])
+        if code in self._exact:
+            return self._exact[code]
+        raise MissingFxRate(
+            f"No exchange rate from {code.upper()} to {self.currency.upper()} for {subject}.",
+            fix=f"Add `{code}: <rate>` under mrr.fx_rates in stripe.yaml "
+            f"(1 {code.upper()} in {self.currency.upper()}).",
+        )
 
-    def convert_minor(self, minor: int | Fraction, currency: str, *, subject: str = "an amount") -> Fraction:
+    def convert_minor(self, minor: Exact, currency: str, *, subject: str = "an amount") -> Exact:
         """Exact value in the reporting currency's minor unit (not rounded)."""
-        major = minor_to_major(minor, currency) * self.rate(currency, subject=subject)
-        return major * 10 ** exponent(self.currency)
+        shift = exponent(self.currency) - exponent(currency)
+        value = minor * self.rate(currency, subject=subject)
+        return value * 10**shift if shift >= 0 else value / 10**-shift
 
-    def value(self, native: Mapping[str, int], *, subject: str = "an amount") -> Fraction:
+    def value(self, native: Mapping[str, int], *, subject: str = "an amount") -> Exact:
         """Exact sum of per-currency minor amounts in the reporting currency's minor unit."""
-        return sum((self.convert_minor(v, c, subject=subject) for c, v in native.items()), Fraction(0))
+        return sum((self.convert_minor(v, c, subject=subject) for c, v in native.items()), 0)

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 from worker.core import discounts as disc
 from worker.core.money import FxTable, exact_text, format_minor, round_minor, to_exact
 from worker.core.pricing import (
-    describe_interval, factor_text, monthly_factor, period_amount, price_of, price_terms,
+    _factor, describe_interval, factor_text, monthly_factor, period_amount, price_of, price_terms,
 )
 
 PRESETS = ("stripe", "chartmogul")
@@ -40,16 +40,16 @@ class MrrResult(NamedTuple):
     currency: str
     lines: list[str]
     counted: bool = False  # status counted by the preset (even when the amount is 0)
-    exact: Fraction = Fraction(0)
+    exact: int | Fraction = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class _Item:
     id: str | None
     product: str | None
-    factor: Fraction
-    amount: Fraction  # monthly, exact minor units
-    tax_divisor: Fraction = Fraction(1)
+    factor: int | Fraction
+    amount: int | Fraction  # monthly, exact minor units
+    tax_divisor: int | Fraction = 1
     tax_note: str = ""
 
 
@@ -76,11 +76,18 @@ def subscription_mrr(sub: dict[str, Any], preset: str, now: datetime, *, explain
         if lines is not None:
             lines.append(f"  status {status} is not counted under preset {preset} (counted: "
                          f"{', '.join(sorted(COUNTED[preset]))}) → MRR 0")
-        return MrrResult(0, currency, lines or [], False, Fraction(0))
-    period_start = _period_start(sub)
-    items = [_item(sub, raw, currency, preset, now, period_start, lines) for raw in subscription_items(sub)]
+        return MrrResult(0, currency, lines or [], False, 0)
+    raws = subscription_items(sub)
+    if lines is None and not (sub.get("discounts") or sub.get("discount") or sub.get("default_tax_rates")):
+        fast = _plain_total(raws)
+        if fast is not None:
+            return MrrResult(round_minor(fast), currency, [], True, fast)
+    # only a chartmogul `once` coupon needs the period start
+    period_start = _period_start(sub, raws) if preset == "chartmogul" and _has_discounts(sub, raws) else None
+    items = [_item(sub, raw, currency, preset, now, period_start, lines) for raw in raws]
     items = [i for i in items if i is not None]
-    _subscription_discounts(sub, items, currency, preset, now, period_start, lines)
+    if sub.get("discounts") or sub.get("discount"):
+        _subscription_discounts(sub, raws, items, currency, preset, now, period_start, lines)
     exact = _back_out_taxes(items, currency, lines)
     minor = round_minor(exact)
     if lines is not None:
@@ -90,13 +97,44 @@ def subscription_mrr(sub: dict[str, Any], preset: str, now: datetime, *, explain
     return MrrResult(minor, currency, lines or [], True, exact)
 
 
+def _plain_total(raws: list[dict[str, Any]]) -> int | Fraction | None:
+    """The fast path for the common case: licensed per-unit prices with whole amounts, no
+    transform, no discounts, no tax rates. None when any item needs the general path (which
+    gives the same result; a property test holds them equal)."""
+    total: int | Fraction = 0
+    for raw in raws:
+        price = raw.get("price")
+        if (type(price) is not dict or raw.get("discounts") or raw.get("discount") or raw.get("tax_rates")
+                or price.get("billing_scheme", "per_unit") != "per_unit" or price.get("transform_quantity")):
+            return None
+        recurring = price.get("recurring")
+        if not recurring:
+            return None
+        if recurring.get("usage_type") == "metered":
+            continue
+        unit = price.get("unit_amount_decimal")
+        if type(unit) is not str or not unit.isdigit():
+            return None
+        factor = _factor(recurring.get("interval") or "", max(int(recurring.get("interval_count") or 1), 1))
+        if factor is None:
+            return None
+        quantity = raw.get("quantity")
+        total += int(unit) * (1 if quantity is None else int(quantity)) * factor
+    return total
+
+
 def _customer_id(sub: dict[str, Any]) -> str | None:
     customer = sub.get("customer")
     return customer.get("id") if isinstance(customer, dict) else customer
 
 
-def _period_start(sub: dict[str, Any]) -> datetime | None:
-    starts = [i.get("current_period_start") for i in subscription_items(sub)]
+def _has_discounts(sub: dict[str, Any], raws: list[dict[str, Any]]) -> bool:
+    return bool(sub.get("discounts") or sub.get("discount") or any(r.get("discounts") or r.get("discount")
+                                                                    for r in raws))
+
+
+def _period_start(sub: dict[str, Any], raws: list[dict[str, Any]]) -> datetime | None:
+    starts = [i.get("current_period_start") for i in raws]
     starts = [s for s in starts if s is not None] or [sub.get("current_period_start")]
     value = min((s for s in starts if s is not None), default=None)
     return datetime.fromtimestamp(int(value), tz=timezone.utc) if value is not None else None
@@ -121,10 +159,11 @@ def _item(sub: dict[str, Any], raw: dict[str, Any], currency: str, preset: str, 
     if lines is not None:
         lines.append(f"    monthly ({describe_interval(terms)}): {format_minor(amount, currency)} {factor_text(terms)}"
                      f" = {format_minor(item.amount, currency)}")
-    for discount in disc.discount_list(raw):
+    for discount in disc.discount_list(raw) if raw.get("discounts") or raw.get("discount") else ():
         coupon = disc.read_coupon(discount, currency, f"item {raw.get('id')}")
         item.amount = _apply_one(coupon, [item], currency, preset, now, period_start, lines, factor)
-    item.tax_divisor, item.tax_note = _inclusive_taxes(sub, raw, terms.tax_behavior)
+    if raw.get("tax_rates") or sub.get("default_tax_rates"):
+        item.tax_divisor, item.tax_note = _inclusive_taxes(sub, raw, terms.tax_behavior)
     return item
 
 
@@ -132,9 +171,10 @@ def _ratio(value: Fraction) -> str:
     return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
 
 
-def _subscription_discounts(sub: dict[str, Any], items: list[_Item], currency: str, preset: str, now: datetime,
-                            period_start: datetime | None, lines: list[str] | None) -> None:
-    item_ids = {d.get("id") for raw in subscription_items(sub) for d in disc.discount_list(raw)
+def _subscription_discounts(sub: dict[str, Any], raws: list[dict[str, Any]], items: list[_Item], currency: str,
+                            preset: str, now: datetime, period_start: datetime | None,
+                            lines: list[str] | None) -> None:
+    item_ids = {d.get("id") for raw in raws for d in disc.discount_list(raw)
                 if isinstance(d, dict)}
     factor = items[0].factor if items else Fraction(1)
     found = disc.discount_list(sub)
@@ -181,8 +221,11 @@ def _inclusive_taxes(sub: dict[str, Any], raw: dict[str, Any], tax_behavior: str
 
 
 def _back_out_taxes(items: list[_Item], currency: str, lines: list[str] | None) -> Fraction:
-    total = Fraction(0)
+    total: int | Fraction = 0
     for item in items:
+        if item.tax_divisor == 1:
+            total += item.amount
+            continue
         net = item.amount / item.tax_divisor
         if lines is not None and item.tax_note:
             lines.append(f"  item {item.id}: inclusive tax ({item.tax_note}) backed out: "
@@ -217,11 +260,12 @@ def contact_mrr(results: Iterable[MrrResult], fx: FxTable, *, contact: str = "th
     if len(currencies) == 1:
         (currency,) = currencies
         total = sum(native.values())
-        lines = [f"contact MRR = {format_minor(total, currency)} (all subscriptions in {currency.upper()})"]
-        return ContactMrr(total, currency, native, lines if explain else [])
+        lines = [f"contact MRR = {format_minor(total, currency)} (all subscriptions in {currency.upper()})"
+                 ] if explain else []
+        return ContactMrr(total, currency, native, lines)
     if not currencies:
-        lines = [f"contact MRR = {format_minor(0, fx.currency)} (no subscriptions)"]
-        return ContactMrr(0, fx.currency, native, lines if explain else [])
+        lines = [f"contact MRR = {format_minor(0, fx.currency)} (no subscriptions)"] if explain else []
+        return ContactMrr(0, fx.currency, native, lines)
     exact = fx.value(native, subject=contact)
     minor = round_minor(exact)
     lines = []

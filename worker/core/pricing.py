@@ -13,6 +13,7 @@ first tier (its flat amount is charged), as Stripe bills it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from fractions import Fraction
 from typing import Any
 
@@ -35,7 +36,7 @@ class Tier:
     flat: Fraction
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class PriceTerms:
     """The parts of a Stripe price (or legacy plan) that MRR depends on."""
 
@@ -112,15 +113,24 @@ def _tier(raw: dict[str, Any]) -> Tier:
                 unit=_amount(raw, "unit_amount"), flat=_amount(raw, "flat_amount"))
 
 
-def monthly_factor(terms: PriceTerms) -> Fraction:
-    """Multiply a per-period amount by this to get the monthly amount."""
-    months = MONTHS_PER_UNIT.get(terms.interval or "")
-    if months is None:
+def monthly_factor(terms: PriceTerms) -> int | Fraction:
+    """Multiply a per-period amount by this to get the monthly amount (1 for monthly prices)."""
+    factor = _factor(terms.interval or "", max(terms.interval_count, 1))
+    if factor is None:
         raise UnreadablePrice(
             f"Price {terms.id} has the unknown billing interval {terms.interval!r}.",
             fix="Expected day, week, month or year; re-sync the price with `stripe-lifecycle sync --full`.",
         )
-    return 1 / (months * max(terms.interval_count, 1))
+    return factor
+
+
+@lru_cache(maxsize=256)
+def _factor(interval: str, count: int) -> int | Fraction | None:
+    months = MONTHS_PER_UNIT.get(interval)
+    if months is None:
+        return None
+    factor = 1 / (months * count)
+    return int(factor) if factor.denominator == 1 else factor
 
 
 def factor_text(terms: PriceTerms) -> str:

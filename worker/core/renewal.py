@@ -44,11 +44,17 @@ def cancel_scheduled(sub: dict[str, Any], end: datetime | None) -> bool:
     return cancel_at is not None and (end is None or cancel_at <= end)
 
 
-def subscription_renewal(sub: dict[str, Any]) -> datetime | None:
-    """When the subscription next renews, or None (not renewing, or set to cancel)."""
+_UNSET: Any = object()
+
+
+def subscription_renewal(sub: dict[str, Any], end: datetime | None = _UNSET) -> datetime | None:
+    """When the subscription next renews, or None (not renewing, or set to cancel).
+
+    `end` may pass an already computed `period_end(sub)`."""
     if sub.get("status") not in RENEWING_STATUSES:
         return None
-    end = period_end(sub)
+    if end is _UNSET:
+        end = period_end(sub)
     if end is None or cancel_scheduled(sub, end):
         return None
     return end

@@ -1,0 +1,125 @@
+"""Benchmark: MRR + stage per contact in the pure core, then the whole contact snapshot.
+
+    python -m bench.mrr_stages [--contacts 100000] [--preset stripe]
+
+Builds `--contacts` contacts in memory, each with one to three subscriptions in the current
+Stripe shape (monthly, quarterly, yearly and weekly per-unit prices, volume and graduated
+tiers, transform_quantity, forever/repeating coupons, EUR/USD/JPY, every status), then times
+(1) MRR + stage: `subscription_mrr` per subscription, `contact_mrr` (FX included) and the stage
+(goal ≥ 50,000 contacts/s), and (2) the whole `contact_snapshot` (adds renewal dates, plans,
+metadata and the snapshot objects). Building the input is not timed; no database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from datetime import datetime, timezone
+from decimal import Decimal
+
+from worker.core.accounts import ContactInfo, contact_snapshot
+from worker.core.money import FxTable
+from worker.core.mrr import contact_mrr, subscription_mrr
+from worker.core.stages import StageRules
+from worker.rules.model import StageDef, StagesConfig
+
+NOW = datetime(2026, 11, 15, tzinfo=timezone.utc)
+T = int(NOW.timestamp())
+STAGES = StagesConfig(
+    stages={"trial": StageDef(status=["trialing"]),
+            "customer": StageDef(status=["active", "incomplete", "incomplete_expired", "past_due", "unpaid"]),
+            "churn": StageDef(status=["canceled"])},
+    precedence=["customer", "trial", "churn"],
+)
+STATUSES = ["active"] * 6 + ["trialing", "past_due", "canceled", "canceled", "unpaid", "paused"]
+TIERS = [{"up_to": 5, "unit_amount_decimal": "1000", "flat_amount_decimal": "0"},
+         {"up_to": 20, "unit_amount_decimal": "800", "flat_amount_decimal": "500"},
+         {"up_to": None, "unit_amount_decimal": "600", "flat_amount_decimal": "1000"}]
+
+
+def _price(rng: random.Random, currency: str) -> dict:
+    kind = rng.randrange(6)
+    recurring = {"interval": rng.choice(["month", "month", "year", "week"]), "interval_count": rng.choice([1, 1, 3]),
+                 "usage_type": "licensed"}
+    base = {"id": f"price_{kind}_{currency}", "object": "price", "currency": currency, "product": f"prod_{kind}",
+            "lookup_key": f"plan-{kind}", "recurring": recurring, "tax_behavior": "exclusive",
+            "billing_scheme": "per_unit", "unit_amount_decimal": str(rng.randrange(500, 50000)),
+            "transform_quantity": None, "tiers_mode": None}
+    if kind == 4:
+        base.update(billing_scheme="tiered", tiers_mode=rng.choice(["volume", "graduated"]), tiers=TIERS,
+                    unit_amount_decimal=None)
+    elif kind == 5:
+        base["transform_quantity"] = {"divide_by": 10, "round": rng.choice(["up", "down"])}
+    return base
+
+
+def _discounts(rng: random.Random) -> list:
+    if rng.random() > 0.3:
+        return []
+    coupon = {"id": "C", "object": "coupon", "duration": rng.choice(["forever", "repeating"]),
+              "percent_off": rng.choice([10, 25, 33.3, None])}
+    if coupon["percent_off"] is None:
+        coupon.update(amount_off=rng.randrange(100, 3000), currency="usd")
+    return [{"id": "di_1", "object": "discount", "start": T - 86400 * 20, "end": T + 86400 * 60,
+             "source": {"type": "coupon", "coupon": coupon}}]
+
+
+def build(contacts: int, seed: int = 7) -> list[tuple[ContactInfo, list, list]]:
+    rng = random.Random(seed)
+    data = []
+    for n in range(contacts):
+        cid = f"cus_{n}"
+        subs = []
+        for k in range(rng.choice([1, 1, 1, 2, 2, 3])):
+            currency = rng.choice(["usd"] * 8 + ["eur", "jpy"])
+            items = [{"id": f"si_{n}_{k}_{i}", "object": "subscription_item", "price": _price(rng, currency),
+                      "quantity": rng.randrange(1, 40), "discounts": [], "tax_rates": [],
+                      "current_period_start": T - 86400 * 10, "current_period_end": T + 86400 * rng.randrange(1, 30)}
+                     for i in range(rng.choice([1, 1, 2]))]
+            subs.append({"id": f"sub_{n}_{k}", "object": "subscription", "customer": cid, "currency": currency,
+                         "status": rng.choice(STATUSES), "created": T - 86400 * 100, "start_date": T - 86400 * 100,
+                         "cancel_at_period_end": rng.random() < 0.05, "cancel_at": None, "trial_end": None,
+                         "discounts": _discounts(rng), "default_tax_rates": [], "items": {"data": items}})
+        customers = [{"id": cid, "name": f"Customer {n}", "email": None, "created": T - 86400 * 300,
+                      "metadata": {"account_id": f"acct-{n}"}}]
+        data.append((ContactInfo(f"acct-{n}", "account", f"Account {n}", None), customers, subs))
+    return data
+
+
+def _report(what: str, contacts: int, started: float, cpu: float) -> None:
+    """Wall time, and CPU time of this process (fairer on a machine shared with other work)."""
+    wall, used = time.perf_counter() - started, time.process_time() - cpu
+    print(f"  {what}: {contacts / wall:,.0f} contacts/s wall ({wall:.2f} s), "
+          f"{contacts / used:,.0f} contacts/s of CPU ({used:.2f} s)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contacts", type=int, default=100_000)
+    parser.add_argument("--preset", choices=["stripe", "chartmogul"], default="stripe")
+    args = parser.parse_args()
+    data = build(args.contacts)
+    fx = FxTable("usd", {"eur": Decimal("1.08"), "jpy": Decimal("0.0067")})
+    rules = StageRules.compile(STAGES)
+    subs = sum(len(s) for _, _, s in data)
+    print(f"{args.contacts:,} contacts, {subs:,} subscriptions, preset {args.preset}")
+    started, cpu = time.perf_counter(), time.process_time()
+    total = 0
+    for _, _, subscriptions in data:
+        mrr = contact_mrr([subscription_mrr(s, args.preset, NOW) for s in subscriptions], fx)
+        rules.stage(s["status"] for s in subscriptions)
+        total += mrr.minor
+    _report("MRR + stage (goal ≥ 50,000 contacts/s)", args.contacts, started, cpu)
+    started, cpu = time.perf_counter(), time.process_time()
+    check = 0
+    for info, customers, subscriptions in data:
+        check += contact_snapshot(info, customers, subscriptions, preset=args.preset, fx=fx, stages=rules,
+                                  now=NOW).snapshot.mrr_minor
+    _report("whole contact snapshot (+ renewal, plans, metadata, objects)", args.contacts, started, cpu)
+    assert check == total
+    print(f"  total MRR {total / 100:,.2f} USD-equivalent")
+
+
+if __name__ == "__main__":
+    main()
