@@ -62,6 +62,9 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 256
     sink: Sink
 
+    def handle_error(self, request, client_address) -> None:  # noqa: ANN001
+        pass  # a killed worker's connection reset is expected here, not news
+
 
 class Sink:
     def __init__(self) -> None:
