@@ -32,6 +32,8 @@ class Sandbox(SubscriptionMutations, Simulation):
                  seed: int | None = None, past_due_days: int = 14,
                  past_due_outcome: str = "canceled", port: int = 0) -> None:
         self.api_key = api_key
+        # restricted key → permissions like {"customers:read", "events:read"} (else 403)
+        self.restricted_keys: dict[str, set[str]] = {}
         self.api_version = CURRENT_API_VERSION
         self.event_api_version = CURRENT_API_VERSION
         self.clock = VirtualClock(start or datetime(2026, 11, 1, tzinfo=UTC))

@@ -88,11 +88,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, method: str, body: str) -> tuple[int, dict]:
         key = _presented_key(self.headers.get("Authorization"))
-        if key != self.sandbox.api_key:
-            message = ("You did not provide an API key." if not key
-                       else f"Invalid API Key provided: {_redact(key)}")
-            return 401, ApiError(401, message).body()
         parts = urlsplit(self.path)
+        if key != self.sandbox.api_key:
+            refusal = self._refusal(key, method, parts.path)
+            if refusal is not None:
+                return refusal
         params = decode(parts.query)
         if body:
             params.update(decode(body))
@@ -102,6 +102,25 @@ class _Handler(BaseHTTPRequestHandler):
             return exc.status, exc.body()
         except Exception as exc:  # a sandbox bug: answer like Stripe's 500, keep serving
             return 500, ApiError(500, f"Sandbox internal error: {exc!r}", type_="api_error").body()
+
+    def _refusal(self, key: str | None, method: str, path: str) -> tuple[int, dict] | None:
+        """401 for an unknown key; 403 when a restricted key lacks the resource's permission."""
+        allowed = self.sandbox.restricted_keys.get(key or "")
+        if allowed is None:
+            message = ("You did not provide an API key." if not key
+                       else f"Invalid API Key provided: {_redact(key)}")
+            return 401, ApiError(401, message).body()
+        resource = path.strip("/").split("/")[1] if path.count("/") >= 2 else ""
+        access = "read" if method == "GET" else "write"
+        if f"{resource}:{access}" in allowed or f"{resource}:write" in allowed:
+            return None
+        singular = {"customers": "customer", "subscriptions": "subscription", "prices": "plan",
+                    "products": "product", "coupons": "coupon", "events": "event",
+                    "subscription_items": "subscription", "account": "account"}.get(resource, resource)
+        message = (f"The provided key '{_redact(key)}' does not have the required permissions for "
+                   f"this endpoint on account 'acct_sandbox'. Having the 'rak_{singular}_{access}' "
+                   "permission would allow this request to continue.")
+        return 403, ApiError(403, message, code="secret_key_required").body()
 
     def _send(self, status: int, body: dict | bytes, headers: dict[str, str] | None = None) -> None:
         payload = encode(body)

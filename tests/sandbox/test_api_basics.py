@@ -120,3 +120,19 @@ def test_customer_create_and_update_over_http_emit_events(sandbox, client):
     assert events[0]["data"]["object"]["metadata"] == {"account_id": "globex"}
     assert events[0]["data"]["previous_attributes"] == {"metadata": {"account_id": "acme"}}
     assert events[1]["data"]["object"]["metadata"] == {"account_id": "acme"}
+
+
+def test_restricted_key_gets_403_naming_the_missing_permission(sandbox):
+    sandbox.restricted_keys["rk_test_readonly_customers"] = {"customers:read"}
+    restricted = stripe.StripeClient("rk_test_readonly_customers", base_addresses={"api": sandbox.url})
+    assert restricted.v1.customers.list({"limit": 1}).data == []
+    with pytest.raises(stripe.PermissionError) as info:
+        restricted.v1.subscriptions.list({"limit": 1})
+    assert info.value.http_status == 403
+    assert "rak_subscription_read" in info.value.json_body["error"]["message"]
+
+
+def test_stripe_version_header_is_echoed(sandbox, client):
+    response = client.raw_request("get", "/v1/customers", limit=1)
+    assert response.headers["Stripe-Version"] == "2026-10-28.endive"
+    assert response.headers["Request-Id"].startswith("req_")
