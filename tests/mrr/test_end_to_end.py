@@ -1,0 +1,99 @@
+"""End to end: a hand-built sandbox Stripe account, synced over real HTTP by the real sync,
+then `accounts --json`; every expected number is worked out here from the prices and coupons
+the test itself created (not from the code under test)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tests.mrr.test_accounts_cli import RULES
+from worker.rules.model import SourceConfig
+from worker.store.db import open_store
+from worker.stripe_api.transport import StripeApi
+from worker.sync import run_sync
+
+START = datetime(2026, 11, 1, tzinfo=timezone.utc)
+NEXT_MONTH = "2026-12-01T00:00:00Z"
+
+
+@pytest.fixture
+def account():
+    from stripe_sandbox import Sandbox
+
+    sb = Sandbox(api_key="sk_test_mrr_e2e", start=START, seed=3)
+    pro, seats = sb.create_product("Pro")["id"], sb.create_product("Seats")["id"]
+    monthly = sb.create_price(pro, "usd", unit_amount=5000, lookup_key="pro-monthly")["id"]
+    quarterly = sb.create_price(pro, "usd", interval="month", interval_count=3, unit_amount=30000)["id"]
+    yearly_eur = sb.create_price(pro, "eur", interval="year", unit_amount=120000)["id"]
+    graduated = sb.create_price(seats, "usd", tiers_mode="graduated",
+                                tiers=[{"up_to": 5, "unit_amount": 1000},
+                                       {"up_to": None, "unit_amount": 800, "flat_amount": 500}])["id"]
+    yen = sb.create_price(pro, "jpy", unit_amount=3000)["id"]
+    ten_forever = sb.create_coupon(percent_off=10, duration="forever")["id"]
+    half_repeating = sb.create_coupon(percent_off=50, duration="repeating", duration_in_months=3)["id"]
+
+    def customer(account_id=None):
+        return sb.create_customer(name=f"Customer {account_id}",
+                                  metadata={"account_id": account_id} if account_id else {})["id"]
+
+    acme, acme_eu = customer("acme"), customer("acme")
+    sb.create_subscription(acme, [{"price": monthly, "quantity": 2}], coupon=ten_forever)
+    sb.create_subscription(acme, [{"price": graduated, "quantity": 7}])
+    sb.create_subscription(acme_eu, [{"price": yearly_eur, "quantity": 1}])
+    sb.create_subscription(customer("beta"), [{"price": quarterly, "quantity": 1}], coupon=half_repeating)
+    sb.create_subscription(customer("gamma"), [{"price": monthly, "quantity": 1}],
+                           trial_end=START + timedelta(days=14))
+    gone = sb.create_subscription(customer("delta"), [{"price": yen, "quantity": 1}])
+    sb.create_subscription(customer("eps"), [{"price": monthly, "quantity": 1}], cancel_at_period_end=True)
+    sb.create_subscription(customer(None), [{"price": monthly, "quantity": 3}])
+    sb.advance(timedelta(days=2))
+    sb.cancel_subscription(gone["id"])
+    with sb:
+        yield sb
+
+
+def test_synced_sandbox_account_matches_the_independently_computed_numbers(account, tmp_path):
+    from typer.testing import CliRunner
+
+    from worker.cli.main import app
+
+    url = f"sqlite:///{tmp_path / 'e2e.db'}"
+    store = open_store(url)
+    try:
+        api = StripeApi.connect(account.api_key, account.url, max_rps=1000)
+        report = run_sync(store, api, SourceConfig(), full=True, now=account.clock.now)
+        assert report.quarantined == []
+    finally:
+        store.engine.dispose()
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    for name, text in RULES.items():
+        (rules / name).write_text(text)
+    now = account.clock.now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    result = CliRunner().invoke(app, ["accounts", "--json", "--now", now],
+                                env={"DATABASE_URL": url, "RULES_DIR": str(rules), "LOG_FORMAT": "json"})
+    assert result.exit_code == 0, result.output
+    found = {c["contact_id"]: c for c in json.loads(result.stdout)}
+    assert sorted(found) == ["acme", "beta", "delta", "eps", "gamma"]  # the unlinked customer is left out
+
+    def summary(contact_id):
+        c = found[contact_id]
+        return c["stage"], c["mrr"], c["renewal_date"], len(c["stripe_customer_ids"])
+
+    # acme: 2 x 50.00 - 10% = 90.00; graduated 7 seats = 5 x 10.00 + (2 x 8.00 + 5.00) = 71.00;
+    # 1,200.00 EUR a year = 100.00 EUR a month x 1.08 = 108.00 USD → 269.00 USD (two currencies)
+    assert summary("acme") == ("customer", {"amount_minor": 26900, "currency": "usd"}, NEXT_MONTH, 2)
+    # beta: 300.00 a quarter = 100.00 a month; a repeating coupon does not count under preset stripe
+    assert summary("beta") == ("customer", {"amount_minor": 10000, "currency": "usd"}, "2027-02-01T00:00:00Z", 1)
+    # gamma: trialing counts 0 and renews when the trial ends
+    assert summary("gamma") == ("trial", {"amount_minor": 0, "currency": "usd"}, "2026-11-15T00:00:00Z", 1)
+    # delta: canceled (JPY, zero-decimal) → churn, 0 yen, no renewal
+    assert summary("delta") == ("churn", {"amount_minor": 0, "currency": "jpy"}, None, 1)
+    # eps: set to cancel at period end: still counts, but does not renew
+    assert summary("eps") == ("customer", {"amount_minor": 5000, "currency": "usd"}, None, 1)
+    subs = {s["status"]: s for s in found["acme"]["subscriptions"]}
+    assert sorted(s["mrr_minor"] for s in found["acme"]["subscriptions"]) == [7100, 9000, 10000]
+    assert subs["active"]["cancel_at_period_end"] is False
