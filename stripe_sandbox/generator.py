@@ -48,10 +48,11 @@ def generate_account(sandbox: Sandbox, customers: int = 100, seed: int = 0, *,
     with sandbox.lock:
         plans = build_catalog(sandbox)
         batch = _Batch()
-        account_id = None
+        account_id, group = None, 0
         for n in range(customers):
-            if account_id is None or rng.random() >= 0.12:
-                account_id = f"acct-{seed}-{n:06d}"
+            if account_id is None or group >= 3 or rng.random() >= 0.12:
+                account_id, group = f"acct-{seed}-{n:06d}", 0
+            group += 1
             customer = _customer(sandbox, rng, batch, account_id, n)
             big = many_items_every > 0 and n % many_items_every == 0
             count = max(_subscription_count(rng), 1 if big else 0)

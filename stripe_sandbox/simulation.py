@@ -1,7 +1,8 @@
 """The clock-driven simulation (a mixin of `Sandbox`): `advance(delta)` walks virtual time
 through every due moment in order — trial_will_end (3 days ahead), scheduled cancellations,
-trial ends, dunning deadlines (past_due → unpaid | canceled) and renewals (each item's period
-rolled by its price interval) — emitting the events Stripe would at those moments.
+trial ends, dunning deadlines (past_due → unpaid | canceled), renewals (each item's period
+rolled by its price interval) and the end of repeating coupons (the discount is removed) —
+emitting the events Stripe would at those moments.
 
 A heap of (due time, subscription, version) avoids rescanning every subscription per step;
 stale heap entries are skipped by their version.
@@ -97,6 +98,10 @@ class Simulation:
         if sub["status"] == "past_due" and state.past_due_since is not None:
             days = state.past_due_days if state.past_due_days is not None else self.past_due_days
             candidates.append((state.past_due_since + days * 86400, 3, "dunning"))
+        discount_ends = [d["end"] for d in (self.store.get("discount", i) for i in sub["discounts"])
+                         if d and d.get("end")]
+        if discount_ends:
+            candidates.append((min(discount_ends), 5, "discount_end"))
         if sub["status"] in RENEWING:
             ends = [self.store.get("subscription_item", i)["current_period_end"] for i in sub["items"]
                     if self.store.get("subscription_item", i)]
@@ -121,12 +126,20 @@ class Simulation:
             return
         elif kind == "trial_end":
             self._change("subscription", sub, lambda s: self._end_trial(s, state))
+        elif kind == "discount_end":
+            self._change("subscription", sub, self._drop_ended_discounts)
         elif kind == "dunning":
             self._dunning_deadline(sub, state)
             return
         else:
             self._change("subscription", sub, self._renew)
         self.reschedule(sub_id)
+
+    def _drop_ended_discounts(self, sub: dict) -> None:
+        now = self.clock.ts
+        sub["discounts"] = [i for i in sub["discounts"]
+                            if not (self.store.get("discount", i) or {}).get("end") or
+                            self.store.get("discount", i)["end"] > now]
 
     def _end_trial(self, sub: dict, state: SubState) -> None:
         trial_end = from_ts(sub["trial_end"])

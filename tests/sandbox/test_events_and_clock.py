@@ -213,3 +213,20 @@ def test_malformed_object_is_served_verbatim(sandbox, client):
     assert sandbox.events()[-1]["data"]["object"]["items"] == "garbage"
     sandbox.clear_malformed(sub["id"])
     assert isinstance(_raw(client, f"/v1/subscriptions/{sub['id']}")["items"], dict)
+
+
+def test_repeating_coupon_discount_is_removed_when_it_ends(sandbox):
+    price = _price(sandbox)
+    coupon = sandbox.create_coupon(percent_off=20, duration="repeating", duration_in_months=2)
+    sub = sandbox.create_subscription(sandbox.create_customer()["id"], [{"price": price["id"]}],
+                                      coupon=coupon["id"])
+    discount_id = sub["discounts"][0]
+    end = sandbox.retrieve("subscription", sub["id"])["discounts"] and sandbox.store.get("discount", discount_id)["end"]
+    assert end == to_ts(add_months(sandbox.clock.now, 2))
+    sandbox.advance(timedelta(days=45))
+    assert sandbox.retrieve("subscription", sub["id"])["discounts"] == [discount_id]
+    sandbox.advance(timedelta(days=30))
+    assert sandbox.retrieve("subscription", sub["id"])["discounts"] == []
+    removal = [e for e in sandbox.events("customer.subscription.updated")
+               if "discounts" in e["data"]["previous_attributes"]]
+    assert [e["created"] for e in removal] == [end]
