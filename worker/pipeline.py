@@ -1,8 +1,7 @@
 """Use-cases the actors and commands run: sync, evaluate, deliver, measure (wiring layer).
 
 Each takes `now` explicitly (the process entry point reads the clock once) and opens what it
-needs from the settings. Steps whose issue has not landed yet log `step_not_built` and return,
-so the processes run cleanly while the product grows.
+needs from the settings.
 """
 
 from __future__ import annotations
@@ -15,24 +14,54 @@ from worker.settings import Settings
 log = get_logger("pipeline")
 
 
-def _not_built(step: str, issue: int) -> None:
-    log.warning("step_not_built", step=step, issue=issue)
+def _after_sync(settings: Settings, report, now: datetime) -> None:  # noqa: ANN001
+    """Record the sync for /healthz; when anything changed, evaluate now rather than at the next tick."""
+    from worker.delivery.service import store_for  # noqa: PLC0415
+    from worker.sync.state import put_state  # noqa: PLC0415
+    from worker.web.metrics import LAST_SYNC_KEY  # noqa: PLC0415
+
+    with store_for(settings).session() as session:
+        put_state(session, LAST_SYNC_KEY, {"at": now.isoformat(), "mode": report.mode}, now)
+    log.info("synced", mode=report.mode, customers=report.customers, subscriptions=report.subscriptions,
+             events=report.events_applied, quarantined=len(report.quarantined))
+    if report.customers_changed or report.subscriptions_changed or report.mode == "full":
+        from worker import tasks  # noqa: PLC0415
+
+        tasks.evaluate.send(tick=now.isoformat())
 
 
 def sync_events(settings: Settings, now: datetime) -> None:
-    _not_built("sync_events", 3)
+    """Incremental sync from the Events API (a full reconcile when the cursor is too old)."""
+    from worker.sync.runner import sync_from_settings  # noqa: PLC0415
+
+    _after_sync(settings, sync_from_settings(settings, full=False, now=now), now)
 
 
 def full_reconcile(settings: Settings, now: datetime) -> None:
-    _not_built("full_reconcile", 3)
+    """The daily full backfill/reconcile."""
+    from worker.sync.runner import sync_from_settings  # noqa: PLC0415
+
+    _after_sync(settings, sync_from_settings(settings, full=True, now=now), now)
 
 
 def refetch(settings: Settings, object_type: str, object_id: str, now: datetime) -> None:
-    _not_built("refetch", 3)
+    """A webhook said an object changed: re-read it from Stripe, then evaluate."""
+    from worker import tasks  # noqa: PLC0415
+    from worker.delivery.service import store_for  # noqa: PLC0415
+    from worker.sync.runner import api_from_settings, load_source_config, refetch as refetch_object  # noqa: PLC0415
+    from worker.rules.loader import rule_environment  # noqa: PLC0415
+
+    report = refetch_object(store_for(settings), api_from_settings(settings), object_type, object_id, now,
+                            source_config=load_source_config(settings.rules_dir, rule_environment()))
+    if report.customers_changed or report.subscriptions_changed:
+        tasks.evaluate.send(tick=now.isoformat())
 
 
 def evaluate(settings: Settings, now: datetime) -> None:
-    _not_built("evaluate", 5)
+    """The scheduled evaluation pass (every EVALUATE_EVERY seconds, and after each sync)."""
+    from worker.automations.service import run_evaluation  # noqa: PLC0415
+
+    run_evaluation(settings, now)
 
 
 def measure(settings: Settings, now: datetime) -> None:

@@ -1,14 +1,51 @@
-"""`stripe-lifecycle evaluate` (not built yet: issue #5)."""
+"""`stripe-lifecycle evaluate [--now ISO8601] [--dry-run] [--json]`."""
 
 from __future__ import annotations
 
-from worker.cli.app import app, bootstrap, guarded
-from worker.errors import NotBuiltYet
+import json
+from datetime import datetime, timezone
+
+import typer
+from rich.table import Table
+
+from worker.automations.service import run_evaluation
+from worker.cli.app import app, bootstrap, guarded, out
+from worker.errors import ConfigError
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def parse_now(value: str | None) -> datetime:
+    """`--now`: ISO-8601; a time without an offset is read as UTC. Default: the wall clock."""
+    if value is None:
+        return datetime.now(timezone.utc)
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"--now {value!r} is not an ISO-8601 time.",
+                          fix="Use e.g. --now 2026-12-01T09:00:00Z.") from None
+    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+
+
+@app.command()
 @guarded
-def evaluate() -> None:
-    """Recompute stages and fire due triggers as of --now."""
-    bootstrap()
-    raise NotBuiltYet("`stripe-lifecycle evaluate` is not built yet (issue #5).")
+def evaluate(
+    now: str = typer.Option(None, "--now", help="evaluate as of this time (ISO-8601; default: now)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="list what would fire; change nothing"),
+    as_json: bool = typer.Option(False, "--json", help="print the firings as a JSON array"),
+    engine: str = typer.Option("durable", hidden=True, help="durable | reference"),
+) -> None:
+    """Recompute stages and fire due triggers as of --now; embedded, deliver the actions too."""
+    settings = bootstrap()
+    result = run_evaluation(settings, parse_now(now), dry_run=dry_run, engine=engine)
+    if as_json:
+        print(json.dumps([f.to_json() for f in result.fired]))
+        return
+    table = Table("automation", "contact", "trigger", "occurrence", "arm",
+                  title="would fire" if dry_run else "fired")
+    for fired in result.fired:
+        table.add_row(fired.automation, fired.contact_id, fired.trigger, fired.occurrence, fired.arm)
+    if result.fired:
+        out.print(table)
+    verb = "would fire" if dry_run else "fired"
+    note = " (baseline: change triggers recorded, not fired)" if result.baseline else ""
+    out.print(f"{result.contacts} contacts, {result.changed} changed, {result.occurrences} occurrences, "
+              f"{len(result.fired)} {verb}{note}.", markup=False, highlight=False)

@@ -1,0 +1,1 @@
+"""Automations at run time: evaluate (snapshots → occurrences → matches) and fire (the outbox)."""

@@ -1,0 +1,141 @@
+"""Evaluate: recompute snapshots, turn them into trigger occurrences, match, fire (wiring).
+
+One pass, in one transaction:
+  1. recompute every contact from the Stripe mirror (changed ones come back as (prev, new));
+  2. occurrences for every contact — changes for the changed ones, time-based triggers and
+     still-scheduled cancellations for all (an unchanged contact is diffed against itself);
+  3. match them against the automations (durable-rules, or the reference matcher);
+  4. record each match once (worker.automations.firing) and queue destination pushes.
+A dry run does all of it and rolls back, so it lists exactly what would fire.
+
+The **baseline** (PRODUCT.md §4) is the first pass after the first completed full backfill:
+it records what already was and fires no change triggers. It is remembered in SyncState.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from worker.automations.firing import Fired, plan_firing, record_firing
+from worker.compute.history import recompute
+from worker.core.occurrences import Occurrence
+from worker.core.snapshot import ContactSnapshot, iso
+from worker.core.triggers import TriggerSettings, occurrences
+from worker.rules.model import Automation, RuleSet
+from worker.store.db import Store
+from worker.store.models import ContactState, SyncState
+
+BASELINE_KEY = "evaluation"
+LAST_FULL_KEY = "last_full"
+
+
+class Matcher(Protocol):
+    def match(self, occurrences: Sequence[Occurrence]) -> Iterable: ...
+
+
+@dataclass
+class Evaluation:
+    fired: list[Fired] = field(default_factory=list)
+    contacts: int = 0
+    changed: int = 0
+    occurrences: int = 0
+    baseline: bool = False
+    dry_run: bool = False
+    destination_delivery_ids: list[int] = field(default_factory=list)
+
+    @property
+    def delivery_ids(self) -> list[int]:
+        """Every delivery row this pass created, to enqueue once the transaction committed."""
+        return [i for f in self.fired for i in f.delivery_ids] + self.destination_delivery_ids
+
+
+def evaluate(store: Store, rules: RuleSet, matcher: Matcher, *, now: datetime,
+             dry_run: bool = False, contact_ids: Sequence[str] | None = None,
+             push_destinations=None) -> Evaluation:  # noqa: ANN001
+    """One evaluation pass as of `now`.
+
+    `push_destinations(session, prev, new, now) -> list[delivery id]` (optional) queues the
+    destination pushes a contact's change calls for, in the same transaction."""
+    session = store.sessions()
+    try:
+        result = _evaluate(session, rules, matcher, now=now, dry_run=dry_run,
+                           contact_ids=contact_ids, push_destinations=push_destinations)
+        session.rollback() if dry_run else session.commit()
+        return result
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def _evaluate(session: Session, rules: RuleSet, matcher: Matcher, *, now: datetime, dry_run: bool,
+              contact_ids: Sequence[str] | None, push_destinations) -> Evaluation:  # noqa: ANN001
+    full_backfill_done = session.get(SyncState, LAST_FULL_KEY) is not None
+    baseline = not _baseline_recorded(session)
+    pairs = recompute(session, rules.source, rules.stages, contact_ids=contact_ids, now=now)
+    changed = {new.contact_id: (prev, new) for prev, new in pairs if new.contact_id}
+    snapshots = _current(session, contact_ids)
+    settings = TriggerSettings.from_rules(rules)
+    result = Evaluation(contacts=len(snapshots), changed=len(changed), baseline=baseline, dry_run=dry_run)
+    found: list[Occurrence] = []
+    for contact_id, snapshot in snapshots.items():
+        prev, new = changed.get(contact_id, (snapshot, snapshot))
+        found += occurrences(prev, new, now, settings, baseline=baseline)
+        if push_destinations is not None and contact_id in changed:
+            result.destination_delivery_ids += push_destinations(session, prev, new, now)
+    result.occurrences = len(found)
+    by_name = {a.name: a for a in rules.automations}
+    for automation_name, occurrence in _matches(matcher, found):
+        automation = by_name[automation_name]
+        contact = snapshots[occurrence.contact_id]
+        fired = _fire(session, automation, occurrence, contact, now=now, dry_run=dry_run)
+        if fired is not None:
+            result.fired.append(fired)
+    if baseline and full_backfill_done:
+        _record_baseline(session, now)
+    return result
+
+
+def _fire(session: Session, automation: Automation, occurrence: Occurrence, contact: ContactSnapshot,
+          *, now: datetime, dry_run: bool) -> Fired | None:
+    if not dry_run:
+        return record_firing(session, automation, occurrence, contact, now=now)
+    from worker.store.models import Firing  # noqa: PLC0415
+
+    already = session.scalar(select(Firing.id).where(
+        Firing.automation == automation.name, Firing.contact_id == occurrence.contact_id,
+        Firing.occurrence == occurrence.key))
+    return None if already is not None else plan_firing(automation, occurrence)
+
+
+def _matches(matcher: Matcher, found: Sequence[Occurrence]) -> list[tuple[str, Occurrence]]:
+    """(automation name, occurrence) pairs, in a stable order (contact, automation, key)."""
+    pairs = []
+    for match in matcher.match(found):
+        name = match.automation if isinstance(match.automation, str) else match.automation.name
+        pairs.append((name, match.occurrence))
+    return sorted(pairs, key=lambda p: (p[1].contact_id, p[0], p[1].key))
+
+
+def _current(session: Session, contact_ids: Sequence[str] | None) -> dict[str, ContactSnapshot]:
+    query = select(ContactState.snapshot)
+    if contact_ids is not None:
+        query = query.where(ContactState.contact_id.in_(list(contact_ids)))
+    snapshots = (ContactSnapshot.from_state(row) for row in session.scalars(query))
+    return {s.contact_id: s for s in snapshots if s.contact_id}
+
+
+def _baseline_recorded(session: Session) -> bool:
+    row = session.get(SyncState, BASELINE_KEY)
+    return row is not None and bool(row.value.get("baseline_at"))
+
+
+def _record_baseline(session: Session, now: datetime) -> None:
+    session.merge(SyncState(key=BASELINE_KEY, value={"baseline_at": iso(now)}, updated_at=now))

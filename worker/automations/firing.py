@@ -1,0 +1,94 @@
+"""Firing: record each (automation, contact, occurrence) once, before any action runs (outbox).
+
+The unique constraint `uq_firing_once` makes "at most once, ever" a database fact: the insert
+is `ON CONFLICT DO NOTHING … RETURNING id`, so two evaluators racing on the same occurrence
+both succeed and exactly one of them gets a row. In the same transaction the treated arm gets
+one Delivery row per action; the holdout arm is matched and logged, and gets none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from worker.core.holdout import arm_for
+from worker.core.occurrences import Occurrence
+from worker.core.snapshot import ContactSnapshot
+from worker.delivery.outbox import create_action_deliveries
+from worker.rules.model import Automation
+from worker.store.models import Firing
+
+
+@dataclass(frozen=True)
+class Fired:
+    """One firing as `evaluate --json` prints it (PRODUCT.md §3)."""
+
+    automation: str
+    contact_id: str
+    trigger: str
+    occurrence: str
+    arm: str
+    firing_id: int | None = None  # None in a dry run
+    delivery_ids: tuple[int, ...] = field(default=(), compare=False)  # to enqueue after commit
+
+    def to_json(self) -> dict[str, Any]:
+        return {"automation": self.automation, "contact_id": self.contact_id, "trigger": self.trigger,
+                "occurrence": self.occurrence, "arm": self.arm}
+
+
+def plan_firing(automation: Automation, occurrence: Occurrence) -> Fired:
+    arm = arm_for(automation.name, occurrence.contact_id, automation.holdout)
+    return Fired(automation.name, occurrence.contact_id, occurrence.trigger, occurrence.key, arm)
+
+
+def record_firing(session: Session, automation: Automation, occurrence: Occurrence,
+                  contact: ContactSnapshot, *, now: datetime) -> Fired | None:
+    """Insert the firing (and its deliveries) unless it already fired; None if it had."""
+    planned = plan_firing(automation, occurrence)
+    values = _firing_values(automation, occurrence, contact, planned.arm, now)
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        insert(Firing).values(**values)
+        .on_conflict_do_nothing(index_elements=["automation", "contact_id", "occurrence"])
+        .returning(Firing.id)
+    )
+    firing_id = session.execute(statement).scalar_one_or_none()
+    if firing_id is None:
+        return None
+    deliveries: list[int] = []
+    if planned.arm == "treated":
+        firing = session.get(Firing, firing_id)
+        deliveries = create_action_deliveries(session, firing, automation.actions, now)
+    return Fired(**{**planned.__dict__, "firing_id": firing_id, "delivery_ids": tuple(deliveries)})
+
+
+def _firing_values(automation: Automation, occurrence: Occurrence, contact: ContactSnapshot,
+                   arm: str, now: datetime) -> dict[str, Any]:
+    subscription = next((s for s in contact.subscriptions if s.id == occurrence.subscription_id), None)
+    goal = automation.goal
+    return {
+        "automation": automation.name,
+        "contact_id": occurrence.contact_id,
+        "occurrence": occurrence.key,
+        "trigger": occurrence.trigger,
+        "subscription_id": occurrence.subscription_id,
+        "arm": arm,
+        "fired_at": now,
+        "stage": contact.stage,
+        "mrr_minor": contact.mrr_minor,
+        "currency": contact.currency,
+        "renewal_date": contact.renewal_date,
+        "snapshot": {
+            "contact": contact.to_json(),
+            "subscription": subscription.to_json() if subscription else None,
+            "occurrence": occurrence.to_json(),
+        },
+        "goal": None if goal is None else {
+            "kind": goal.kind, "grace_s": int(goal.grace.total_seconds()),
+            "within_s": int(goal.within.total_seconds()), "to": goal.to,
+        },
+    }
