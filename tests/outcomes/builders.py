@@ -80,3 +80,14 @@ class History:
 
 def sub_json(subscription_id: str, renewal: datetime | None) -> dict[str, Any]:
     return {"id": subscription_id, "status": "active", "renewal_date": iso(renewal)}
+
+
+def state(session, contact_id: str, stage: str | None, mrr: int, *, currency: str = USD,
+          native: dict[str, int] | None = None, renewal: datetime | None = None, at: datetime = T0) -> None:
+    """The contact's latest computed state (what `evaluate` stores)."""
+    from worker.store.models import ContactState
+
+    native = {currency: mrr} if native is None and mrr else (native or {})
+    session.add(ContactState(contact_id=contact_id, stage=stage, mrr_minor=mrr, currency=currency,
+                             renewal_date=renewal, computed_at=at,
+                             snapshot={"contact_id": contact_id, "name": contact_id, "mrr_native": native}))

@@ -1,14 +1,72 @@
-"""`stripe-lifecycle report` (not built yet: issue #7)."""
+"""`stripe-lifecycle report [--json | --html FILE] [--since DATE] [--now ISO8601]` (wiring).
+
+Read-only: builds the outcomes and revenue report (PRODUCT.md §8) from the store as of now (or
+`--now`). Outcomes are written by the hourly measure job and by `evaluate`; the report only
+reads them. `--json` prints exactly §8's object on stdout; `--html FILE` writes the
+self-contained page and names it; the default is rich tables.
+"""
 
 from __future__ import annotations
 
-from worker.cli.app import app, bootstrap, guarded
-from worker.errors import NotBuiltYet
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import typer
+
+from worker.cli.app import app, bootstrap, guarded, out
+from worker.cli.commands.accounts import parse_now
+from worker.errors import ConfigError
+from worker.report.build import build_report
+from worker.report.html import render_html
+from worker.report.tables import render_tables
+from worker.rules.loader import load_rules
+from worker.store.db import open_store
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def parse_since(value: str | None) -> datetime | None:
+    """`--since 2026-01-01` (a date, midnight UTC) or a full ISO 8601 time."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"--since {value!r} is not a date.", fix="Use e.g. --since 2026-01-01.") from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+
+
+@app.command()
 @guarded
-def report() -> None:
+def report(
+    as_json: bool = typer.Option(False, "--json", help="Print PRODUCT.md §8's JSON object on stdout."),
+    html: Path = typer.Option(None, "--html", metavar="FILE", help="Write the self-contained HTML report here."),
+    since: str = typer.Option(None, "--since", metavar="DATE", help="Only firings since this date; months from it."),
+    now: str = typer.Option(None, "--now", help="Report as of this time (ISO 8601, default: now)."),
+) -> None:
     """Outcomes and revenue report."""
-    bootstrap()
-    raise NotBuiltYet("`stripe-lifecycle report` is not built yet (issue #7).")
+    settings = bootstrap()
+    if as_json and html is not None:
+        raise ConfigError("--json and --html cannot be used together.", fix="Pick one of them.")
+    moment, start = parse_now(now), parse_since(since)
+    rules = load_rules(settings.rules_dir, os.environ)
+    store = open_store(settings.database_url.get_secret_value())
+    try:
+        built = build_report(store, rules, now=moment, since=start)
+    finally:
+        store.engine.dispose()
+    if as_json:
+        typer.echo(json.dumps(built.to_json(), indent=2))
+    elif html is not None:
+        _write(html, render_html(built))
+        out.print(f"Report written to {html}", markup=False, highlight=False)
+    else:
+        render_tables(built, out)
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"Cannot write the report to {path} ({exc.strerror}).",
+                          fix="Pick a writable path for --html.") from None

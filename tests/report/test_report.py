@@ -1,0 +1,145 @@
+"""`stripe-lifecycle report`: --json exactly PRODUCT.md §8's shape (via the real command),
+tables, --since, the offline HTML page rendered in headless Chromium, and GET /report."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from scipy.stats import fisher_exact
+
+from tests.outcomes.builders import DAY
+from tests.report.browser import load_page
+from tests.report.conftest import NOW
+from worker.cli.commands.report import parse_since
+from worker.errors import ConfigError
+from worker.report.build import build_report
+from worker.report.html import render_html
+from worker.report.tables import render_tables
+
+AT = "--now=2026-06-15T12:00:00Z"
+ARM_KEYS = ["fired", "measured", "succeeded", "rate", "mrr_at_fire_minor", "mrr_at_end_minor"]
+MOVEMENT_KEYS = ["month", "new", "expansion", "contraction", "churn", "reactivation"]
+AUTOMATION_KEYS = ["name", "goal", "treated", "holdout", "lift", "lift_ci95", "p_value", "actions"]
+
+
+def test_report_json_via_the_command_has_exactly_the_contract_shape_and_numbers(cli, report_env):
+    done = cli("report", "--json", AT, env=report_env)
+    assert done.returncode == 0, done.stderr
+    body = json.loads(done.stdout)  # stdout holds the JSON alone
+    assert list(body) == ["generated_at", "currency", "mrr", "stages", "automations"]
+    assert body["generated_at"] == "2026-06-15T12:00:00Z"
+    assert body["currency"] == "usd"
+    assert list(body["mrr"]) == ["total_minor", "by_stage", "movements"]
+    assert body["mrr"]["total_minor"] == 15000
+    assert body["mrr"]["by_stage"] == {"trial": 0, "customer": 15000, "churn": 0}
+    assert body["stages"] == {"trial": 1, "customer": 1, "churn": 1}
+    movements = body["mrr"]["movements"]
+    assert [m["month"] for m in movements][0] == "2025-07" and movements[-1]["month"] == "2026-06"
+    assert all(list(m) == MOVEMENT_KEYS for m in movements)
+    by_month = {m["month"]: m for m in movements}
+    assert by_month["2025-12"]["new"] == 10000
+    assert by_month["2026-01"]["new"] == 5400  # 50.00 EUR at 1.08
+    assert by_month["2026-04"]["expansion"] == 5000
+    assert by_month["2026-05"]["churn"] == 5400
+    assert [a["name"] for a in body["automations"]] == ["renewal-heads-up", "never-fired"]
+    for automation in body["automations"]:
+        assert list(automation) == AUTOMATION_KEYS
+        assert list(automation["treated"]) == ARM_KEYS == list(automation["holdout"])
+        assert list(automation["actions"]) == ["delivered", "retrying", "dead"]
+    heads_up, never = body["automations"]
+    assert heads_up["goal"] == "renewal"
+    assert heads_up["treated"] == {"fired": 12, "measured": 9, "succeeded": 6, "rate": pytest.approx(6 / 9),
+                                   "mrr_at_fire_minor": 90000, "mrr_at_end_minor": 60000}
+    assert heads_up["holdout"] == {"fired": 5, "measured": 4, "succeeded": 1, "rate": 0.25,
+                                   "mrr_at_fire_minor": 40000, "mrr_at_end_minor": 10000}
+    assert heads_up["lift"] == pytest.approx(6 / 9 - 0.25)
+    # expected counts below 5 → Fisher's exact test, checked against scipy
+    assert heads_up["p_value"] == pytest.approx(fisher_exact([[6, 3], [1, 3]])[1], rel=1e-9)
+    low, high = heads_up["lift_ci95"]
+    assert low < heads_up["lift"] < high and -1 <= low and high <= 1
+    assert heads_up["actions"] == {"delivered": 10, "retrying": 1, "dead": 1}
+    assert never["goal"] == "retention"
+    assert never["treated"]["rate"] is None
+    assert (never["lift"], never["lift_ci95"], never["p_value"]) == (None, None, None)
+
+
+def test_report_since_counts_only_later_firings_and_months(report_store, rules):
+    # firings are daily from NOW − 60 days; since NOW − 55 days leaves treated 7 of 12, holdout 0 of 5
+    body = build_report(report_store, rules, now=NOW, since=NOW - 55 * DAY).to_json()
+    heads_up = body["automations"][0]
+    assert heads_up["treated"]["fired"] == 7
+    assert heads_up["holdout"]["fired"] == 0
+    assert heads_up["lift"] is None
+    assert [m["month"] for m in body["mrr"]["movements"]] == ["2026-04", "2026-05", "2026-06"]
+
+
+def test_report_tables_show_revenue_arms_and_lift(report_store, rules):
+    console = Console(file=io.StringIO(), width=160)
+    render_tables(build_report(report_store, rules, now=NOW), console)
+    text = console.file.getvalue()
+    assert "150.00 USD" in text
+    assert "renewal-heads-up (goal: renewal)" in text
+    assert re.search(r"treated\s.*\b12\b.*\b9\b.*\b6\b.*66\.7%", text)
+    assert re.search(r"Lift \+41\.7 points", text)
+    assert "Fisher's exact test" in text
+    assert "delivered 10, retrying 1, dead 1" in text
+
+
+def test_a_bad_since_date_is_a_configuration_error():
+    with pytest.raises(ConfigError, match="--since"):
+        parse_since("last-tuesday")
+    assert parse_since("2026-01-01") == datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def test_html_report_is_self_contained(report_store, rules):
+    page = render_html(build_report(report_store, rules, now=NOW))
+    scripts = re.findall(r"<script\b[^>]*>", page)
+    assert scripts and not any("src=" in tag for tag in scripts)  # everything inlined
+    assert not re.search(r"<(link|img|iframe)\b[^>]*(href|src)=[\"']?https?:", page)
+    assert "Plotly.newPlot" in page
+    for chart in ("chart-movements", "chart-success", "chart-stages", "chart-renewals"):
+        assert f'id="{chart}"' in page
+
+
+def _offline_html(cli, report_env, tmp_path: Path) -> str:
+    target = tmp_path / "report.html"
+    done = cli("report", "--html", str(target), AT, env=report_env)
+    assert done.returncode == 0, done.stderr
+    assert str(target) in done.stdout
+    return target.read_text()
+
+
+CHART_JS = {
+    "svg_per_chart": "['chart-movements','chart-success','chart-stages','chart-renewals']"
+                     ".map(id => document.querySelectorAll('#' + id + ' svg.main-svg').length)",
+    "bars_in_success_chart": "document.querySelectorAll('#chart-success g.point path').length",
+    "error_bars": "document.querySelectorAll('#chart-success g.errorbar').length",
+    "movement_bars": "document.querySelectorAll('#chart-movements g.point path').length",
+    "stage_lines": "document.querySelectorAll('#chart-stages g.trace.scatter').length",
+    "title": "document.title",
+}
+
+
+def test_html_report_renders_in_headless_chromium_without_errors(cli, report_env, tmp_path):
+    _offline_html(cli, report_env, tmp_path)
+    screenshot = tmp_path / "report.png"
+    run = load_page((tmp_path / "report.html").as_uri(), screenshot, CHART_JS)
+    if os.environ.get("REPORT_SCREENSHOT"):  # to look at it: REPORT_SCREENSHOT=/tmp/report.png pytest …
+        shutil.copy(screenshot, os.environ["REPORT_SCREENSHOT"])
+    assert run.errors == []
+    assert all(url.startswith(("file:", "data:", "about:")) for url in run.requests), run.requests
+    assert run.values["title"] == "stripe-lifecycle report"
+    assert all(count >= 1 for count in run.values["svg_per_chart"]), run.values
+    assert run.values["bars_in_success_chart"] >= 2  # treated and holdout bars of the measured automation
+    assert run.values["error_bars"] >= 1
+    assert run.values["movement_bars"] >= 4  # new Dec + Jan, expansion Apr, churn May
+    assert run.values["stage_lines"] == 3
+    assert screenshot.stat().st_size > 20_000

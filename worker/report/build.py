@@ -1,0 +1,216 @@
+"""Build the outcomes and revenue report from the store as of `now` (adapter over the pure core).
+
+`build_report(store, rules, *, now, since=None)` reads (never writes): current contact states,
+contact history, firings with their outcomes and action deliveries. It returns a `Report`;
+`Report.to_json()` is exactly the `report --json` object of PRODUCT.md §8, and the other
+fields (revenue retention, trial conversion, stage counts over time, upcoming renewals,
+per-arm intervals and NRR) feed the tables and the HTML page.
+
+`since` limits the firings counted (fired at or after it) and the months shown; revenue
+retention and trial conversion always cover the trailing 12 months.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from worker.compute.history import history_rows, monthly_movements
+from worker.core.money import FxTable
+from worker.core.movements import months_between
+from worker.core.revenue import (
+    Retention,
+    TrialConversion,
+    mrr_now,
+    revenue_retention,
+    stage_counts_over_time,
+    trial_conversion,
+    upcoming_renewals,
+)
+from worker.core.snapshot import iso
+from worker.core.statistics import ArmMrr, Comparison, arm_mrr, compare_arms, rate, wilson
+from worker.rules.model import RuleSet
+from worker.store.db import Store
+from worker.store.models import ContactState, Delivery, Firing, Outcome
+
+TRAILING = timedelta(days=365)
+RENEWAL_HORIZON = timedelta(days=90)
+ACTION_STATES = ("delivered", "retrying", "dead")
+
+
+@dataclass
+class Arm:
+    """One arm of one automation: firings, measured outcomes, successes and MRR."""
+
+    fired: int = 0
+    measured: int = 0
+    succeeded: int = 0
+    pairs: list[tuple[int, int]] = field(default_factory=list)  # (MRR at firing, at end) of measured
+
+    @property
+    def mrr(self) -> ArmMrr:
+        return arm_mrr(self.pairs)
+
+    @property
+    def rate(self) -> float | None:
+        return rate(self.succeeded, self.measured)
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        return wilson(self.succeeded, self.measured)
+
+    def to_json(self) -> dict[str, Any]:
+        mrr = self.mrr
+        return {"fired": self.fired, "measured": self.measured, "succeeded": self.succeeded, "rate": self.rate,
+                "mrr_at_fire_minor": mrr.at_fire, "mrr_at_end_minor": mrr.at_end}
+
+
+@dataclass
+class AutomationReport:
+    name: str
+    goal: str | None
+    treated: Arm
+    holdout: Arm
+    actions: dict[str, int]
+
+    @property
+    def comparison(self) -> Comparison:
+        return compare_arms(self.treated.succeeded, self.treated.measured,
+                            self.holdout.succeeded, self.holdout.measured)
+
+    def to_json(self) -> dict[str, Any]:
+        comparison = self.comparison
+        return {"name": self.name, "goal": self.goal, "treated": self.treated.to_json(),
+                "holdout": self.holdout.to_json(), "lift": comparison.lift,
+                "lift_ci95": list(comparison.ci95) if comparison.ci95 else None,
+                "p_value": comparison.p_value, "actions": dict(self.actions)}
+
+
+@dataclass
+class Report:
+    generated_at: datetime
+    currency: str
+    since: datetime | None
+    mrr_total: int
+    mrr_by_stage: dict[str, int]
+    movements: list[dict[str, Any]]
+    stages: dict[str, int]
+    automations: list[AutomationReport]
+    retention: Retention | None
+    trial_conversion: TrialConversion
+    stage_history: list[dict[str, Any]]
+    renewals: list[dict[str, Any]]
+
+    def to_json(self) -> dict[str, Any]:
+        """Exactly the `report --json` object of PRODUCT.md §8."""
+        return {
+            "generated_at": iso(self.generated_at),
+            "currency": self.currency,
+            "mrr": {"total_minor": self.mrr_total, "by_stage": dict(self.mrr_by_stage),
+                    "movements": [dict(m) for m in self.movements]},
+            "stages": dict(self.stages),
+            "automations": [a.to_json() for a in self.automations],
+        }
+
+
+def report_months(now: datetime, since: datetime | None) -> list[str]:
+    """The months shown: from `since`'s month (default: 11 months before now's) to now's month."""
+    last = now.strftime("%Y-%m")
+    if since is not None:
+        return months_between(min(since, now).strftime("%Y-%m"), last)
+    year, month = now.year, now.month - 11
+    if month <= 0:
+        year, month = year - 1, month + 12
+    return months_between(f"{year:04d}-{month:02d}", last)
+
+
+def build_report(store: Store | Session, rules: RuleSet, *, now: datetime, since: datetime | None = None) -> Report:
+    """Everything the report shows, as of `now`."""
+    if isinstance(store, Session):
+        return _build(store, rules, now, since)
+    with store.session() as session:
+        return _build(session, rules, now, since)
+
+
+def _build(session: Session, rules: RuleSet, now: datetime, since: datetime | None) -> Report:
+    fx = FxTable.from_config(rules.source.mrr)
+    stage_names = list(rules.stages.stages)
+    states = _states(session)
+    rows = history_rows(session, until=now + timedelta(microseconds=1))
+    months = report_months(now, since)
+    total, by_stage = mrr_now(states, stage_names, fx)
+    stage_counts = dict.fromkeys(stage_names, 0)
+    for state in states:
+        if state["stage"] in stage_counts:
+            stage_counts[state["stage"]] += 1
+    return Report(
+        generated_at=now, currency=fx.currency, since=since, mrr_total=total, mrr_by_stage=by_stage,
+        movements=monthly_movements(session, months, fx), stages=stage_counts,
+        automations=_automations(session, rules, since),
+        retention=revenue_retention(rows, now - TRAILING, now, fx),
+        trial_conversion=trial_conversion(rows, now - TRAILING, now, *_trial_and_customer(rules)),
+        stage_history=stage_counts_over_time(rows, months, stage_names),
+        renewals=upcoming_renewals(states, now, RENEWAL_HORIZON, fx),
+    )
+
+
+def _states(session: Session) -> list[dict[str, Any]]:
+    found = []
+    for state in session.scalars(select(ContactState)):
+        native = (state.snapshot or {}).get("mrr_native")
+        if native is None:
+            native = {state.currency: state.mrr_minor} if state.mrr_minor else {}
+        found.append({"contact_id": state.contact_id, "stage": state.stage, "renewal_date": state.renewal_date,
+                      "mrr_native": native, "name": (state.snapshot or {}).get("name")})
+    return found
+
+
+def _trial_and_customer(rules: RuleSet) -> tuple[frozenset[str], frozenset[str]]:
+    stages = rules.stages.stages
+    trial = frozenset(n for n, d in stages.items() if "trialing" in d.status) or frozenset({"trial"})
+    customer = frozenset(n for n, d in stages.items() if "active" in d.status) or frozenset({"customer"})
+    return trial, customer
+
+
+def _automations(session: Session, rules: RuleSet, since: datetime | None) -> list[AutomationReport]:
+    reports: dict[str, AutomationReport] = {}
+    for automation in rules.automations:
+        reports[automation.name] = _empty(automation.name, automation.goal.kind if automation.goal else None)
+    query = select(Firing.automation, Firing.arm, Firing.goal, Outcome.succeeded, Outcome.mrr_at_fire_minor,
+                   Outcome.mrr_at_end_minor).outerjoin(Outcome, Outcome.firing_id == Firing.id)
+    if since is not None:
+        query = query.where(Firing.fired_at >= since)
+    for name, arm_name, goal, succeeded, at_fire, at_end in session.execute(query.order_by(Firing.id)):
+        report = reports.get(name) or reports.setdefault(name, _empty(name, (goal or {}).get("kind")))
+        arm = report.holdout if arm_name == "holdout" else report.treated
+        arm.fired += 1
+        if succeeded is not None:
+            arm.measured += 1
+            arm.succeeded += bool(succeeded)
+            arm.pairs.append((at_fire, at_end))
+    for name, state, count in _delivery_counts(session, since):
+        if name in reports and state in ACTION_STATES:
+            reports[name].actions[state] += count
+    return list(reports.values())
+
+
+def _empty(name: str, goal: str | None) -> AutomationReport:
+    return AutomationReport(name, goal, Arm(), Arm(), dict.fromkeys(ACTION_STATES, 0))
+
+
+def _delivery_counts(session: Session, since: datetime | None) -> list[tuple[str, str, int]]:
+    query = (select(Firing.automation, Delivery.state, func.count())
+             .join(Firing, Firing.id == Delivery.firing_id)
+             .where(Delivery.kind == "action")
+             .group_by(Firing.automation, Delivery.state))
+    if since is not None:
+        query = query.where(Firing.fired_at >= since)
+    counted: dict[tuple[str, str], int] = defaultdict(int)
+    for name, state, count in session.execute(query):
+        counted[(name, state)] += count
+    return [(name, state, count) for (name, state), count in counted.items()]
