@@ -95,3 +95,19 @@ def test_explaining_an_unknown_contact_is_a_plain_error(env):
     result = in_process(env, "--explain", "nobody")
     assert result.exit_code == 1
     assert "There is no contact 'nobody'" in result.stderr
+
+
+def test_an_unknown_stage_is_a_usage_error_naming_the_stages(env):
+    result = in_process(env, "--stage", "customers")
+    assert result.exit_code == 2
+    assert "'customers' is not a stage" in result.stderr and "trial, customer, churn" in result.stderr
+
+
+def test_a_missing_exchange_rate_is_a_configuration_error(env, sqlite_url):
+    store = open_store(sqlite_url)
+    write(store, [customer("cus_9", "acme-1")], [sub("sub_gbp", "cus_9", "1000", "gbp")])
+    store.engine.dispose()
+    result = in_process(env, "--json")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "No exchange rate from GBP to USD for contact acme-1" in result.stderr
+    assert "fx_rates" in result.stderr

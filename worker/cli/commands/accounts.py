@@ -54,6 +54,9 @@ def accounts(
     settings = bootstrap()
     moment = parse_now(now)
     rules = load_rules(settings.rules_dir, os.environ)
+    if stage is not None and stage not in rules.stages.stages:
+        known = ", ".join(rules.stages.stages) or "none are defined"
+        raise ConfigError(f"--stage {stage!r} is not a stage of stages.yaml.", fix=f"Use one of: {known}.")
     store = open_store(settings.database_url.get_secret_value())
     try:
         with store.session() as session:
