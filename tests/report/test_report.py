@@ -18,9 +18,8 @@ from scipy.stats import fisher_exact
 from tests.outcomes.builders import DAY
 from tests.report.browser import load_page
 from tests.report.conftest import NOW
-from worker.cli.commands.report import parse_since
 from worker.errors import ConfigError
-from worker.report.build import build_report
+from worker.report.build import build_report, parse_since
 from worker.report.html import render_html
 from worker.report.tables import render_tables
 
@@ -143,3 +142,36 @@ def test_html_report_renders_in_headless_chromium_without_errors(cli, report_env
     assert run.values["movement_bars"] >= 4  # new Dec + Jan, expansion Apr, churn May
     assert run.values["stage_lines"] == 3
     assert screenshot.stat().st_size > 20_000
+
+
+def test_web_serves_the_same_report_page(report_store, rules_dir):
+    from starlette.testclient import TestClient
+
+    from worker.settings import load_settings
+    from worker.web.app import create_app
+
+    app = create_app(load_settings(rules_dir=rules_dir), report_store, clock=lambda: NOW)
+    with TestClient(app) as client:
+        answer = client.get("/report")
+        assert answer.status_code == 200
+        assert answer.headers["content-type"].startswith("text/html")
+        assert "Plotly.newPlot" in answer.text and "renewal-heads-up" in answer.text
+        assert 'id="chart-success"' in answer.text
+        assert "firings since 2026-06-01" in client.get("/report?since=2026-06-01").text
+        assert client.get("/report?since=soon").status_code == 503
+
+
+def test_web_report_with_broken_rules_answers_503_in_plain_words(report_store, tmp_path):
+    from starlette.testclient import TestClient
+
+    from worker.settings import load_settings
+    from worker.web.app import create_app
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "stages.yaml").write_text("stages: [not, a, mapping]\n")
+    app = create_app(load_settings(rules_dir=broken), report_store, clock=lambda: NOW)
+    with TestClient(app) as client:
+        answer = client.get("/report")
+    assert answer.status_code == 503
+    assert "The report is unavailable" in answer.text and "Traceback" not in answer.text

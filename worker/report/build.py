@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import func, select
@@ -34,6 +34,7 @@ from worker.core.revenue import (
 )
 from worker.core.snapshot import iso
 from worker.core.statistics import ArmMrr, Comparison, arm_mrr, compare_arms, rate, wilson
+from worker.errors import ConfigError
 from worker.rules.model import RuleSet
 from worker.store.db import Store
 from worker.store.models import ContactState, Delivery, Firing, Outcome
@@ -116,6 +117,18 @@ class Report:
             "stages": dict(self.stages),
             "automations": [a.to_json() for a in self.automations],
         }
+
+
+def parse_since(value: str | None) -> datetime | None:
+    """`--since` / `?since=`: a date (midnight UTC) or a full ISO 8601 time; None when absent."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"The report start date (--since) {value!r} is not a date.",
+                          fix="Use e.g. --since 2026-01-01.") from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
 
 
 def report_months(now: datetime, since: datetime | None) -> list[str]:

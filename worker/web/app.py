@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from worker.report.web import report_routes
 from worker.settings import Settings
 from worker.store.db import Store
 from worker.web.metrics import last_sync_at, make_registry
@@ -39,7 +40,8 @@ def create_app(settings: Settings, store: Store, *, clock: Callable[[], datetime
     async def metrics(_: Request) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    routes = [Route("/healthz", healthz), Route("/metrics", metrics), *(extra_routes or [])]
+    routes = [Route("/healthz", healthz), Route("/metrics", metrics),
+              *report_routes(settings, store, clock), *(extra_routes or [])]
     return Starlette(routes=routes)
 
 

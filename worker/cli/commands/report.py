@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timezone
 from pathlib import Path
 
 import typer
@@ -18,22 +17,11 @@ import typer
 from worker.cli.app import app, bootstrap, guarded, out
 from worker.cli.commands.accounts import parse_now
 from worker.errors import ConfigError
-from worker.report.build import build_report
+from worker.report.build import build_report, parse_since
 from worker.report.html import render_html
 from worker.report.tables import render_tables
 from worker.rules.loader import load_rules
 from worker.store.db import open_store
-
-
-def parse_since(value: str | None) -> datetime | None:
-    """`--since 2026-01-01` (a date, midnight UTC) or a full ISO 8601 time."""
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(f"--since {value!r} is not a date.", fix="Use e.g. --since 2026-01-01.") from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
 
 
 @app.command()

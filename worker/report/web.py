@@ -1,0 +1,45 @@
+"""GET /report: the same self-contained HTML page as `report --html`, built per request (wiring).
+
+The rule files are read on each request (ops may have changed them); the page is built as of
+the app's clock. A rules or configuration problem answers 503 with the plain sentence, never a
+traceback. The query parameter `since=YYYY-MM-DD` works like `--since`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import datetime
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from worker.errors import LifecycleError
+from worker.logs import get_logger, redact
+from worker.report.build import build_report, parse_since
+from worker.report.html import render_html
+from worker.rules.loader import load_rules
+from worker.settings import Settings
+from worker.store.db import Store
+
+log = get_logger("report")
+
+
+def report_routes(settings: Settings, store: Store, clock: Callable[[], datetime]) -> list[Route]:
+    """The `/report` route, for `worker.web.app.create_app`."""
+
+    def page(since: str | None) -> str:
+        rules = load_rules(settings.rules_dir, os.environ)
+        return render_html(build_report(store, rules, now=clock(), since=parse_since(since)))
+
+    async def report(request: Request) -> Response:
+        try:
+            body = await run_in_threadpool(page, request.query_params.get("since"))
+        except LifecycleError as exc:
+            log.warning("report_unavailable", error=redact(str(exc)))
+            return PlainTextResponse(f"The report is unavailable: {redact(str(exc))}\n", status_code=503)
+        return HTMLResponse(body)
+
+    return [Route("/report", report, methods=["GET"])]
