@@ -101,17 +101,21 @@ class Api:
         price = params.get("price") or None
         accept = _status_filter(status)
         if price:
-            accept = _and(accept, lambda s: price in {self.sb.store.get("subscription_item", i)["price"]
-                                                      for i in s["items"] if self.sb.store.get("subscription_item", i)})
+            accept = _and(accept, lambda s: price in self._prices_of(s))
         collection = self.sb.store["subscription"]
         customer = params.get("customer") or None
         if customer:
-            ids = sorted(self.sb.store.subscriptions_of(customer), key=collection.key_of.__getitem__, reverse=True)
+            ids = sorted(self.sb.store.subscriptions_of(customer), key=collection.key_of.__getitem__,
+                         reverse=True)
             rows, more = page_sequence([collection.objects[i] for i in ids], page, accept)
         else:
             lo, hi = created_range(collection, params.get("created"))
             rows, more = page_index(collection, page, accept, lo, hi)
         return rows, more, "/v1/subscriptions"
+
+    def _prices_of(self, sub: dict) -> set[str]:
+        items = self.sb.store["subscription_item"].objects
+        return {items[i]["price"] for i in sub["items"] if i in items}
 
     def _list_subscription_item(self, object_type: str, page: PageRequest, params: dict):
         sub_id = params.get("subscription")

@@ -2,8 +2,9 @@
 
 Each collection keeps its objects by id and an ascending sorted list of keys
 `(created, seq, id)`: new objects append at the end (no O(n) insert), "newest first" is the
-list read backwards, and a page after/before any id is a bisect away (no scan per page). Objects are plain dicts in the current API shape, references held as ids; the
-renderer embeds and expands them on the way out.
+list read backwards, and a page after/before any id is a bisect away (no scan per page).
+Objects are plain dicts in the current API shape, references held as ids; the renderer
+embeds and expands them on the way out.
 """
 
 from __future__ import annotations

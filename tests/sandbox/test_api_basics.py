@@ -136,3 +136,12 @@ def test_stripe_version_header_is_echoed(sandbox, client):
     response = client.raw_request("get", "/v1/customers", limit=1)
     assert response.headers["Stripe-Version"] == "2026-10-28.endive"
     assert response.headers["Request-Id"].startswith("req_")
+
+
+def test_subscription_list_filters_by_price(sandbox, client):
+    cheap, dear = _catalog(sandbox), _catalog(sandbox)
+    customer = sandbox.create_customer()["id"]
+    with_cheap = sandbox.create_subscription(customer, [{"price": cheap["id"]}])["id"]
+    sandbox.create_subscription(customer, [{"price": dear["id"]}])
+    listed = _raw(client, "/v1/subscriptions", price=cheap["id"])["data"]
+    assert [s["id"] for s in listed] == [with_cheap]

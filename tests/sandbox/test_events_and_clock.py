@@ -123,7 +123,7 @@ def test_cancel_at_period_end_cancels_when_the_period_ends(sandbox):
     price = _price(sandbox)
     customer = sandbox.create_customer()["id"]
     sub = sandbox.create_subscription(customer, [{"price": price["id"]}])
-    period_end = sub and sandbox.retrieve("subscription", sub["id"])["items"]["data"][0]["current_period_end"]
+    period_end = sandbox.retrieve("subscription", sub["id"])["items"]["data"][0]["current_period_end"]
     sandbox.advance(timedelta(days=3))
     sandbox.update_subscription(sub["id"], cancel_at_period_end=True)
     scheduled = sandbox.retrieve("subscription", sub["id"])
@@ -168,13 +168,15 @@ def test_payment_succeeded_stops_dunning(sandbox):
     sandbox.pay(sub["id"])
     sandbox.advance(timedelta(days=10))
     assert sandbox.retrieve("subscription", sub["id"])["status"] == "active"
-    statuses = [e["data"]["previous_attributes"].get("status") for e in sandbox.events("customer.subscription.updated")]
+    updates = sandbox.events("customer.subscription.updated")
+    statuses = [e["data"]["previous_attributes"].get("status") for e in updates]
     assert statuses[:2] == ["active", "past_due"]
 
 
 def test_quantity_and_price_changes_emit_previous_items(sandbox):
     small, large = _price(sandbox), _price(sandbox)
-    sub = sandbox.create_subscription(sandbox.create_customer()["id"], [{"price": small["id"], "quantity": 2}])
+    customer = sandbox.create_customer()["id"]
+    sub = sandbox.create_subscription(customer, [{"price": small["id"], "quantity": 2}])
     item_id = sub["items"][0]
     sandbox.update_subscription(sub["id"], items=[{"id": item_id, "quantity": 5}])
     sandbox.update_subscription(sub["id"], items=[{"id": item_id, "price": large["id"]}])
@@ -221,7 +223,7 @@ def test_repeating_coupon_discount_is_removed_when_it_ends(sandbox):
     sub = sandbox.create_subscription(sandbox.create_customer()["id"], [{"price": price["id"]}],
                                       coupon=coupon["id"])
     discount_id = sub["discounts"][0]
-    end = sandbox.retrieve("subscription", sub["id"])["discounts"] and sandbox.store.get("discount", discount_id)["end"]
+    end = sandbox.store.get("discount", discount_id)["end"]
     assert end == to_ts(add_months(sandbox.clock.now, 2))
     sandbox.advance(timedelta(days=45))
     assert sandbox.retrieve("subscription", sub["id"])["discounts"] == [discount_id]
