@@ -44,3 +44,16 @@ class RateLimiter:
                     return
                 wait = self.window - (now - self._starts[0])
             self._sleep(max(wait, 0.0005))
+
+
+_shared: dict[float, RateLimiter] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_limiter(max_rps: float) -> RateLimiter:
+    """The process-wide limiter for this ceiling: every client built from the settings in one
+    process (worker threads, the scheduler's sync, webhook re-fetches) shares one budget."""
+    with _shared_lock:
+        if max_rps not in _shared:
+            _shared[max_rps] = RateLimiter(max_rps)
+        return _shared[max_rps]

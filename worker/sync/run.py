@@ -77,7 +77,8 @@ class SyncRun:
         object_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else "?"
         item = Quarantined(object_type, object_id, reason)
         mirror.quarantine(session, item, raw, self.now)
-        self.report.quarantined.append(item)
+        if item not in self.report.quarantined:
+            self.report.quarantined.append(item)
 
     # --- batches -----------------------------------------------------------------------
 

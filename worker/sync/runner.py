@@ -10,6 +10,8 @@ resume, when the events cursor is older than Stripe's 30-day horizon, or when th
 reconcile is due (`needs_reconcile`); otherwise incremental from the Events API. A full sync is
 followed by an incremental pass, which re-reads what changed while the backfill paged.
 
+Only one `run_sync` runs per database at a time: a second one raises `SyncBusy` at once.
+
 `on_changed(contact_ids, at)` is called after each committed batch with the ids of the
 contacts whose customers or subscriptions changed; `at` is Stripe's event time for changes
 read from events (and webhooks), None for changes found by a backfill/reconcile.
@@ -26,9 +28,11 @@ from worker.logs import get_logger
 from worker.rules.model import SourceConfig
 from worker.settings import Settings
 from worker.store.db import Store, open_store
+from worker.stripe_api.ratelimit import shared_limiter
 from worker.stripe_api.transport import StripeApi
 from worker.sync.backfill import run_backfill
 from worker.sync.incremental import apply_change, run_incremental
+from worker.sync.lock import SyncBusy, sync_lock  # noqa: F401  (SyncBusy: re-exported)
 from worker.sync.run import OnChanged, Progress, SyncReport, SyncRun, make_source
 from worker.sync.state import RECONCILE_EVERY, load_status, needs_reconcile
 
@@ -43,13 +47,14 @@ def run_sync(store: Store, stripe: StripeApi, source_config: SourceConfig, *, fu
     run = SyncRun(store=store, source=make_source(stripe, store), config=source_config, now=now,
                   on_changed=on_changed, progress=progress)
     requests_before, retries_before = stripe.requests, stripe.retries
-    with store.session() as session:
-        reason = needs_reconcile(load_status(session), now, every=reconcile_every)
-    if full or reason:
-        run.report.mode = "full"
-        run.report.reason = reason or "asked for a full sync"
-        run_backfill(run)
-    run_incremental(run)
+    with sync_lock(store):
+        with store.session() as session:
+            reason = needs_reconcile(load_status(session), now, every=reconcile_every)
+        if full or reason:
+            run.report.mode = "full"
+            run.report.reason = reason or "asked for a full sync"
+            run_backfill(run)
+        run_incremental(run)
     run.report.requests = stripe.requests - requests_before
     run.report.retries = stripe.retries - retries_before
     log.info("sync_done", **{k: v for k, v in run.report.to_json().items() if k != "quarantined"},
@@ -79,7 +84,7 @@ def load_source_config(rules_dir: Path, env: Mapping[str, str]) -> SourceConfig:
 def api_from_settings(settings: Settings) -> StripeApi:
     """The rate-limited client for STRIPE_API_KEY / STRIPE_API_BASE / STRIPE_MAX_RPS."""
     return StripeApi.connect(settings.require_stripe_key(), settings.stripe_api_base,
-                             max_rps=settings.stripe_max_rps)
+                             limiter=shared_limiter(settings.stripe_max_rps))
 
 
 def sync_from_settings(settings: Settings, *, full: bool, now: datetime, progress: Progress | None = None,

@@ -1,0 +1,22 @@
+"""Only one sync per database at a time, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from worker.rules.model import SourceConfig
+from worker.stripe_api.transport import StripeApi
+from worker.sync import SyncBusy, run_sync
+from worker.sync.lock import sync_lock
+
+
+def test_a_second_sync_is_refused_while_one_runs(store):
+    api = StripeApi.connect("sk_test_unused", "http://127.0.0.1:9")  # never reached
+    with sync_lock(store):
+        with pytest.raises(SyncBusy, match="Another sync"):
+            run_sync(store, api, SourceConfig(), full=True, now=datetime(2026, 11, 25, tzinfo=timezone.utc))
+    assert api.requests == 0
+    with sync_lock(store):  # released: taken again
+        pass
