@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from fractions import Fraction
 from typing import Any
 
-from worker.core.money import exact_text, format_minor, to_exact
+from worker.core.money import Exact, exact_text, format_minor, to_exact
 from worker.errors import LifecycleError
 
 
@@ -25,14 +25,14 @@ class UnreadableDiscount(LifecycleError):
     """A stored discount whose coupon cannot be read."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Coupon:
     discount_id: str | None
     coupon_id: str | None
     name: str | None
     duration: str  # forever | once | repeating
-    percent_off: Fraction | None
-    amount_off: Fraction | None  # minor units of the subscription's currency, per period
+    percent_off: Exact | None
+    amount_off: Exact | None  # minor units of the subscription's currency, per period
     products: frozenset[str] | None  # applies_to.products; None: every product
     start: datetime | None
     end: datetime | None
@@ -88,7 +88,7 @@ def _amount_off(coupon: dict[str, Any], currency: str) -> Fraction | None:
     option = (coupon.get("currency_options") or {}).get(currency.lower()) or {}
     if option.get("amount_off") is not None:
         return to_exact(option["amount_off"])
-    return Fraction(0)  # Stripe cannot apply it to this currency
+    return 0  # Stripe cannot apply it to this currency
 
 
 def _products(coupon: dict[str, Any]) -> frozenset[str] | None:
@@ -122,5 +122,5 @@ def counts(coupon: Coupon, preset: str, now: datetime, period_start: datetime | 
 def apply(amount: Fraction, coupon: Coupon, monthly_factor: Fraction) -> Fraction:
     """The monthly amount after this coupon, never below 0."""
     if coupon.percent_off is not None:
-        return max(amount * (1 - coupon.percent_off / 100), Fraction(0))
-    return max(amount - (coupon.amount_off or 0) * monthly_factor, Fraction(0))
+        return max(amount * (1 - coupon.percent_off / 100), 0)
+    return max(amount - (coupon.amount_off or 0) * monthly_factor, 0)

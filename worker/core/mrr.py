@@ -176,7 +176,7 @@ def _subscription_discounts(sub: dict[str, Any], raws: list[dict[str, Any]], ite
                             lines: list[str] | None) -> None:
     item_ids = {d.get("id") for raw in raws for d in disc.discount_list(raw)
                 if isinstance(d, dict)}
-    factor = items[0].factor if items else Fraction(1)
+    factor = items[0].factor if items else 1
     found = disc.discount_list(sub)
     if lines is not None and found:
         lines.append("  subscription-level discounts (on every eligible item):")
@@ -191,7 +191,7 @@ def _subscription_discounts(sub: dict[str, Any], raws: list[dict[str, Any]], ite
 def _apply_one(coupon: disc.Coupon, eligible: list[_Item], currency: str, preset: str, now: datetime,
                period_start: datetime | None, lines: list[str] | None, factor: Fraction) -> Fraction:
     """Apply one coupon to the eligible items (amounts shared in proportion); returns their total."""
-    before = sum((i.amount for i in eligible), Fraction(0))
+    before = sum((i.amount for i in eligible), 0)
     ok, why = disc.counts(coupon, preset, now, period_start)
     if not ok or not eligible:
         if lines is not None:
@@ -199,7 +199,7 @@ def _apply_one(coupon: disc.Coupon, eligible: list[_Item], currency: str, preset
         return before
     after = disc.apply(before, coupon, factor)
     for item in eligible:
-        item.amount = item.amount * after / before if before else Fraction(0)
+        item.amount = item.amount * after / before if before else 0
     if lines is not None:
         normalised = "" if coupon.percent_off is not None else f", amount × {_ratio(factor)} per month"
         lines.append(f"    {coupon.label(currency)} ({why}{normalised}): {format_minor(before, currency)}"
@@ -213,7 +213,7 @@ def _inclusive_taxes(sub: dict[str, Any], raw: dict[str, Any], tax_behavior: str
     inclusive = [r for r in rates if isinstance(r, dict)
                  and (r.get("inclusive") or tax_behavior == "inclusive") and r.get("percentage") is not None]
     if not inclusive:
-        return Fraction(1), ""
+        return 1, ""
     percent = sum((to_exact(r["percentage"]) for r in inclusive), Fraction(0))
     names = ", ".join(f"{r.get('display_name') or r.get('id')} {exact_text(to_exact(r['percentage']))}%"
                       for r in inclusive)

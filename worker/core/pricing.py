@@ -17,7 +17,7 @@ from functools import lru_cache
 from fractions import Fraction
 from typing import Any
 
-from worker.core.money import format_minor, to_exact
+from worker.core.money import Exact, format_minor, to_exact
 from worker.errors import LifecycleError
 
 #: Months per billing interval unit: month ÷ count; year ÷ 12·count; week × 52/12; day × 365/12.
@@ -32,8 +32,8 @@ class UnreadablePrice(LifecycleError):
 @dataclass(frozen=True)
 class Tier:
     up_to: int | None  # None: the last, open-ended tier
-    unit: Fraction
-    flat: Fraction
+    unit: Exact
+    flat: Exact
 
 
 @dataclass(slots=True)
@@ -43,7 +43,7 @@ class PriceTerms:
     id: str | None
     currency: str | None
     scheme: str  # per_unit | tiered
-    unit: Fraction
+    unit: Exact
     tiers: tuple[Tier, ...]
     tiers_mode: str | None  # volume | graduated
     divide_by: int | None
@@ -104,7 +104,7 @@ def _amount(obj: dict[str, Any], name: str) -> Fraction:
     if decimal not in (None, ""):
         return to_exact(str(decimal) if not isinstance(decimal, str) else decimal)
     value = obj.get(name)
-    return to_exact(value) if value is not None else Fraction(0)
+    return to_exact(value) if value is not None else 0
 
 
 def _tier(raw: dict[str, Any]) -> Tier:
@@ -195,7 +195,7 @@ def _volume(terms: PriceTerms, quantity: int, lines: list[str] | None) -> Fracti
 
 def _graduated(terms: PriceTerms, quantity: int, lines: list[str] | None) -> Fraction:
     cur = terms.currency or ""
-    total, below = Fraction(0), 0
+    total, below = 0, 0
     if lines is not None:
         lines.append(f"    tiered graduated, quantity {quantity}:")
     for tier in terms.tiers:
