@@ -117,8 +117,9 @@ def _subscription(sandbox: Sandbox, rng: random.Random, plans: Catalog, batch: _
     if rng.random() < 0.12:
         coupon = plans.coupon_for(rng, currency)
         disc = catalog.discount(store.new_id("discount"), coupon, customer["id"], sub_id, created)
-        batch.discounts.append(disc)
-        sub["discounts"].append(disc["id"])
+        if disc["end"] is None or disc["end"] > to_ts(period_now):  # ended ones are gone already
+            batch.discounts.append(disc)
+            sub["discounts"].append(disc["id"])
     _lifecycle(rng, sub, kind, ended, now, first_end, batch)
     batch.subscriptions.append(sub)
 

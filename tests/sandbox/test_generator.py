@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from datetime import timedelta
 
 import stripe
 
@@ -89,3 +90,12 @@ def test_generator_can_emit_creation_events():
     summary = generate_account(sandbox, customers=30, seed=3, emit_events=True)
     assert len(sandbox.events("customer.created")) == 30
     assert len(sandbox.events("customer.subscription.created")) == summary["subscriptions"]
+
+
+def test_a_fresh_account_has_nothing_overdue():
+    """Right after generation only warnings may be due (trial_will_end); no object changes
+    until real time passes (ended coupons are already gone, periods are current)."""
+    sandbox = Sandbox(start=START, seed=4)
+    generate_account(sandbox, customers=400, seed=4)
+    sandbox.advance(timedelta(seconds=5))
+    assert {e["type"] for e in sandbox.events()} <= {"customer.subscription.trial_will_end"}
