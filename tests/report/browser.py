@@ -98,7 +98,7 @@ def load_page(url: str, screenshot: Path, expressions: dict[str, str]) -> PageRu
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         port = _devtools_port(profile, process)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as answer:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as answer:
             target = next(t for t in json.load(answer) if t["type"] == "page")
         cdp = _Cdp(target["webSocketDebuggerUrl"])
         for domain in ("Page.enable", "Runtime.enable", "Log.enable", "Network.enable"):

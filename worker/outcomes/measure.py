@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, cast, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -64,7 +64,8 @@ def _unmeasured(session: Session, now: datetime) -> list[Firing]:
     query = (
         select(Firing)
         .outerjoin(Outcome, Outcome.firing_id == Firing.id)
-        .where(Outcome.firing_id.is_(None), Firing.fired_at <= now)
+        .where(Outcome.firing_id.is_(None), Firing.fired_at <= now, Firing.goal.is_not(None),
+               cast(Firing.goal, String) != "null")  # a goal-less firing holds SQL or JSON null
         .order_by(Firing.id)
     )
     return list(session.scalars(query))

@@ -27,7 +27,8 @@ _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1f2933;max-width:1200px}
 h1{margin-bottom:4px} .muted{color:#616e7c} table{border-collapse:collapse;margin:12px 0 24px}
 th,td{padding:4px 10px;border-bottom:1px solid #e4e7eb;text-align:right} th:first-child,td:first-child{text-align:left}
-.kpis{display:flex;gap:16px;flex-wrap:wrap;margin:16px 0} .kpi{border:1px solid #e4e7eb;border-radius:6px;padding:10px 16px}
+.kpis{display:flex;gap:16px;flex-wrap:wrap;margin:16px 0}
+.kpi{border:1px solid #e4e7eb;border-radius:6px;padding:10px 16px}
 .kpi b{display:block;font-size:1.4em} .chart{min-height:380px}
 """
 
@@ -62,7 +63,8 @@ def _when(report: Report) -> str:
 
 
 def _chart(div_id: str, figure: go.Figure) -> str:
-    return f"<div class=\"chart\">{figure.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config=_CONFIG)}</div>"
+    body = figure.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config=_CONFIG)
+    return f"<div class=\"chart\">{body}</div>"
 
 
 def _kpis(report: Report) -> str:
@@ -147,10 +149,11 @@ def _stages_figure(report: Report) -> go.Figure:
 
 
 def _renewals_figure(report: Report) -> go.Figure:
-    weeks = [row["week"] for row in report.renewals]
+    rows, money = report.renewals, report.currency
+    labels = [f"{row['contacts']} contact{'s' if row['contacts'] != 1 else ''}" for row in rows]
     figure = go.Figure()
-    figure.add_bar(name="MRR at stake", x=weeks, y=[major(row["mrr_minor"], report.currency) for row in report.renewals],
-                   text=[f"{row['contacts']} contact{'s' if row['contacts'] != 1 else ''}" for row in report.renewals], marker_color="#7048e8")
-    figure.update_layout(**_layout(f"Upcoming renewals, next 90 days: MRR at stake by week ({report.currency.upper()})",
-                                   xaxis={"type": "category"}))
+    figure.add_bar(name="MRR at stake", x=[row["week"] for row in rows],
+                   y=[major(row["mrr_minor"], money) for row in rows], text=labels, marker_color="#7048e8")
+    title = f"Upcoming renewals, next 90 days: MRR at stake by week ({money.upper()})"
+    figure.update_layout(**_layout(title, xaxis={"type": "category"}))
     return figure
