@@ -8,6 +8,10 @@ One pass, in one transaction:
   4. record each match once (worker.automations.firing) and queue destination pushes.
 A dry run does all of it and rolls back, so it lists exactly what would fire.
 
+Passes are serialised: each starts by updating one lock row, which PostgreSQL holds (and
+SQLite's single writer lock holds) until commit. A second evaluator waits, then sees the
+first one's snapshots and finds nothing new; "at most once" itself stays the unique key's job.
+
 The **baseline** (PRODUCT.md §4) is the first pass after the first completed full backfill:
 it records what already was and fires no change triggers. It is remembered in SyncState.
 """
@@ -19,7 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from worker.automations.firing import Fired, plan_firing, record_firing
@@ -32,6 +37,7 @@ from worker.store.db import Store
 from worker.store.models import ContactState, SyncState
 
 BASELINE_KEY = "evaluation"
+LOCK_KEY = "evaluation_lock"
 LAST_FULL_KEY = "last_full"
 
 
@@ -62,8 +68,10 @@ def evaluate(store: Store, rules: RuleSet, matcher: Matcher, *, now: datetime,
 
     `push_destinations(session, prev, new, now) -> list[delivery id]` (optional) queues the
     destination pushes a contact's change calls for, in the same transaction."""
+    _ensure_lock_row(store, now)
     session = store.sessions()
     try:
+        _take_lock(session, now)
         result = _evaluate(session, rules, matcher, now=now, dry_run=dry_run,
                            contact_ids=contact_ids, push_destinations=push_destinations)
         session.rollback() if dry_run else session.commit()
@@ -130,6 +138,19 @@ def _current(session: Session, contact_ids: Sequence[str] | None) -> dict[str, C
         query = query.where(ContactState.contact_id.in_(list(contact_ids)))
     snapshots = (ContactSnapshot.from_state(row) for row in session.scalars(query))
     return {s.contact_id: s for s in snapshots if s.contact_id}
+
+
+def _ensure_lock_row(store: Store, now: datetime) -> None:
+    try:
+        with store.session() as session:
+            if session.get(SyncState, LOCK_KEY) is None:
+                session.add(SyncState(key=LOCK_KEY, value={}, updated_at=now))
+    except IntegrityError:
+        pass  # another process created it first: fine
+
+
+def _take_lock(session: Session, now: datetime) -> None:
+    session.execute(update(SyncState).where(SyncState.key == LOCK_KEY).values(updated_at=now))
 
 
 def _baseline_recorded(session: Session) -> bool:
