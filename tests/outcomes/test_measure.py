@@ -166,3 +166,34 @@ def test_conversion_counts_a_change_observed_after_the_firing_with_an_earlier_st
         h.fire("trial-nudge", "c1", goal="conversion", stage="trial", mrr=0)
     measure(sqlite_store, RULES, now=T0 + 31 * DAY)
     assert _outcomes(sqlite_store)["c1"].succeeded is True
+
+
+def test_firings_recorded_by_the_automation_log_are_measured(sqlite_store):
+    """The firing log's own rows (record_firing: snapshot and goal shapes) feed the measurement."""
+    from decimal import Decimal
+
+    from tests.triggers.builders import contact, sub
+    from worker.automations.firing import record_firing
+    from worker.core.occurrences import Occurrence
+    from worker.rules.model import Automation, Goal
+
+    snapshot = contact("customer", sub("sub_1", renewal=D), sub("sub_2", renewal=D + 40 * DAY))
+    occurrence = Occurrence(trigger="renewal_due", contact_id="c1", key=f"renewal_due:{D.isoformat()}", due_at=D)
+    with sqlite_store.session() as session:
+        h = History(session)
+        h.contact("c1")
+        h.stage_at("c1", T0 - DAY, "customer", snapshot.mrr_minor, renewal=D)
+        h.sub_at("sub_1", "c1", T0 - DAY, "active", D)
+        h.sub_at("sub_1", "c1", D + DAY / 2, "active", D + 30 * DAY)  # renewed
+        for name, holdout in (("heads-up", Decimal(0)), ("heads-up-control", Decimal(1))):
+            automation = Automation(name=name, on="renewal_due", within=30 * DAY, goal=Goal(kind="renewal"),
+                                    holdout=holdout)
+            assert record_firing(session, automation, occurrence, snapshot, now=T0) is not None
+    assert measure(sqlite_store, RULES, now=D + 3 * DAY) == 2
+    with sqlite_store.session() as session:
+        rows = session.execute(select(Firing.arm, Outcome).join(Outcome)).all()
+    assert sorted(arm for arm, _ in rows) == ["holdout", "treated"]
+    for _, outcome in rows:
+        assert outcome.succeeded is True
+        assert outcome.detail["subscription_id"] == "sub_1"
+        assert outcome.mrr_at_fire_minor == snapshot.mrr_minor == 20000
