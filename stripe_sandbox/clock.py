@@ -20,11 +20,15 @@ def from_ts(ts: int) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
+def _month_days(year: int, month: int) -> int:
+    return calendar.monthrange(year, month)[1]
+
+
 def add_months(moment: datetime, months: int) -> datetime:
     """`moment` plus whole months, the day clamped to the target month's length."""
     index = moment.month - 1 + months
     year, month = moment.year + index // 12, index % 12 + 1
-    day = min(moment.day, calendar.monthrange(year, month)[1])
+    day = moment.day if moment.day <= 28 else min(moment.day, _month_days(year, month))
     return moment.replace(year=year, month=month, day=day)
 
 

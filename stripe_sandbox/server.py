@@ -148,6 +148,7 @@ class _TrackingServer(ThreadingHTTPServer):
     """Remembers open client connections so `stop()` can close idle keep-alive ones too."""
 
     daemon_threads = True
+    request_queue_size = 128
 
     def __init__(self, *args: object) -> None:
         super().__init__(*args)
