@@ -53,12 +53,23 @@ def build_scheduler(settings: Settings, scheduler_cls, clock: Callable[[], datet
                          leader_ttl_ms=settings.leader_ttl_ms, clock=clock)
 
 
-def build_web(settings: Settings):  # noqa: ANN201
+def build_web(settings: Settings, *, workers_in_process: bool):  # noqa: ANN201
+    """The web app. A webhook enqueues a re-fetch for the workers; a stand-alone embedded `web`
+    (no Redis, so no worker would ever read the queue) re-fetches inline instead."""
+    from worker import pipeline, tasks  # noqa: PLC0415
     from worker.web.app import create_app  # noqa: PLC0415
+    from worker.web.webhook import webhook_routes  # noqa: PLC0415
+
+    def enqueue_refetch(object_type: str, object_id: str) -> None:
+        if settings.embedded and not workers_in_process:
+            pipeline.refetch(settings, object_type, object_id, utc_now())
+        else:
+            tasks.refetch.send(object_type, object_id)
 
     store = open_store(settings.database_url.get_secret_value())
     url = _redis_url(settings)
-    return create_app(settings, store, clock=utc_now, redis_client=check_redis(url) if url else None)
+    return create_app(settings, store, clock=utc_now, redis_client=check_redis(url) if url else None,
+                      extra_routes=webhook_routes(settings, enqueue_refetch, utc_now))
 
 
 def _stop_on_signals(stop: threading.Event) -> None:
@@ -93,7 +104,7 @@ def run_all(settings: Settings) -> None:
 
 
 def _start_web(settings: Settings) -> uvicorn.Server:
-    config = uvicorn.Config(build_web(settings), host=settings.web_host, port=settings.web_port,
+    config = uvicorn.Config(build_web(settings, workers_in_process=True), host=settings.web_host, port=settings.web_port,
                             log_config=None, access_log=False)
     server = uvicorn.Server(config)
     threading.Thread(target=server.run, name="web", daemon=True).start()
@@ -122,5 +133,7 @@ def run_scheduler(settings: Settings) -> None:
 
 
 def run_web(settings: Settings) -> None:
-    uvicorn.run(build_web(settings), host=settings.web_host, port=settings.web_port or 8000,
+    if not settings.embedded:
+        install(make_broker(_redis_url(settings), namespace=settings.redis_namespace))
+    uvicorn.run(build_web(settings, workers_in_process=False), host=settings.web_host, port=settings.web_port or 8000,
                 log_config=None, access_log=False)
