@@ -149,3 +149,10 @@ def test_recompute_inside_the_callers_transaction(acme):
         assert [p[1].contact_id for p in pairs] == ["acme-1"]
         session.rollback()  # the caller decides: nothing is stored
     assert history(acme, ContactState) == []
+
+
+def test_sub_second_times_do_not_make_an_unchanged_contact_look_changed(acme):
+    odd = NOW + timedelta(seconds=1, microseconds=123456)
+    write(acme, subs=[sub("sub_a", "cus_1", "10000", status="past_due")], at=odd, stamp=odd)
+    assert len(recompute(acme, SOURCE, SEED, now=odd + timedelta(microseconds=5))) == 1
+    assert recompute(acme, SOURCE, SEED, now=odd + timedelta(minutes=1, microseconds=7)) == []

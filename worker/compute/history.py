@@ -47,13 +47,12 @@ def recompute(store: Store | Session, source: SourceConfig, stages: StagesConfig
 def _recompute(session: Session, source: SourceConfig, stages: StagesConfig, *,
                contact_ids: Sequence[str] | None, now: datetime, at: datetime | None) -> list[Pair]:
     computed = compute_contacts(session, source, stages, now=now, contact_ids=contact_ids, at=at)
-    states = mirror.load_states(session, [c.snapshot.contact_id for c in computed])
     pairs: list[Pair] = []
     for item in computed:
         new, previous = item.snapshot, item.previous
-        if previous is not None and previous.to_state() == new.to_state():
+        if not item.changed:
             continue
-        _store_state(session, states.get(new.contact_id), new, now)
+        _store_state(session, item.state, new, now)
         _store_history(session, previous, new, item.at, now)
         pairs.append((previous, new))
     return pairs

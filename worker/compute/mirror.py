@@ -43,12 +43,19 @@ class CustomerData:
     changed_at: list[datetime] = field(default_factory=list)  # Stripe times of their last changes
 
 
-def _customer_dict(row: StripeCustomer) -> dict[str, Any]:
+_CUSTOMER_COLUMNS = (StripeCustomer.id, StripeCustomer.name, StripeCustomer.email, StripeCustomer.metadata_,
+                     StripeCustomer.created, StripeCustomer.deleted, StripeCustomer.contact_id,
+                     StripeCustomer.changed_at)
+_SUBSCRIPTION_COLUMNS = (StripeSubscription.customer_id, StripeSubscription.raw, StripeSubscription.deleted,
+                         StripeSubscription.changed_at)
+
+
+def _customer_dict(row: Any) -> dict[str, Any]:
     return {"id": row.id, "name": row.name, "email": row.email, "metadata": row.metadata_ or {},
             "created": int(row.created.timestamp()) if row.created else 0, "deleted": row.deleted}
 
 
-def _subscription_dict(row: StripeSubscription) -> dict[str, Any]:
+def _subscription_dict(row: Any) -> dict[str, Any]:
     raw = row.raw or {}
     if row.deleted and raw.get("status") != "canceled":
         return {**raw, "status": "canceled"}  # deleted in Stripe: it has ended
@@ -58,15 +65,15 @@ def _subscription_dict(row: StripeSubscription) -> dict[str, Any]:
 def load_customers(session: Session, *, contact_ids: Sequence[str] | None = None,
                    unlinked: bool = False) -> dict[str, CustomerData]:
     """Customers (of these contacts, of every contact, or unlinked ones) with their subscriptions."""
-    query = select(StripeCustomer)
+    query = select(*_CUSTOMER_COLUMNS)
     if unlinked:
-        rows = list(session.scalars(query.where(StripeCustomer.contact_id.is_(None),
+        rows = list(session.execute(query.where(StripeCustomer.contact_id.is_(None),
                                                 StripeCustomer.deleted.is_(False))))
     elif contact_ids is None:
-        rows = list(session.scalars(query.where(StripeCustomer.contact_id.is_not(None))))
+        rows = list(session.execute(query.where(StripeCustomer.contact_id.is_not(None))))
     else:
         rows = [r for part in chunks(contact_ids)
-                for r in session.scalars(query.where(StripeCustomer.contact_id.in_(part)))]
+                for r in session.execute(query.where(StripeCustomer.contact_id.in_(part)))]
     found = {row.id: CustomerData(_customer_dict(row)) for row in rows}
     for row in rows:
         found[row.id].customer["contact_id"] = row.contact_id
@@ -81,12 +88,13 @@ def load_customers(session: Session, *, contact_ids: Sequence[str] | None = None
     return found
 
 
-def _subscriptions(session: Session, customer_ids: list[str], *, everything: bool) -> Iterable[StripeSubscription]:
+def _subscriptions(session: Session, customer_ids: list[str], *, everything: bool) -> Iterable[Any]:
+    query = select(*_SUBSCRIPTION_COLUMNS)
     if everything:
-        yield from session.scalars(select(StripeSubscription))
+        yield from session.execute(query)
         return
     for part in chunks(customer_ids):
-        yield from session.scalars(select(StripeSubscription).where(StripeSubscription.customer_id.in_(part)))
+        yield from session.execute(query.where(StripeSubscription.customer_id.in_(part)))
 
 
 def load_contacts(session: Session, contact_ids: Sequence[str] | None) -> dict[str, ContactInfo]:

@@ -20,6 +20,7 @@ from worker.core.money import FxTable
 from worker.core.snapshot import ContactSnapshot
 from worker.core.stages import StageRules
 from worker.rules.model import SourceConfig, StagesConfig
+from worker.store.models import ContactState
 
 
 @dataclass
@@ -29,6 +30,8 @@ class Computed:
     explained: Explained
     previous: ContactSnapshot | None
     at: datetime  # when a change in this snapshot happened (see `history_time`)
+    changed: bool  # differs from `previous` (always True for a contact seen first)
+    state: ContactState | None  # the stored state row, to update in place
 
     @property
     def snapshot(self) -> ContactSnapshot:
@@ -58,16 +61,22 @@ def compute_contacts(session: Session, source: SourceConfig, stages: StagesConfi
             contacts[contact_id], [d.customer for d in data], [s for d in data for s in d.subscriptions],
             preset=source.mrr.preset, fx=fx, stages=rules, now=now, at=when, previous=previous,
             product_names=names, explain=explain)
-        explained.snapshot = _mark_change(explained.snapshot, previous, when)
-        found.append(Computed(explained, previous, when))
+        explained.snapshot, changed = _mark_change(explained.snapshot, previous, state, when)
+        found.append(Computed(explained, previous, when, changed, state))
     return found
 
 
-def _mark_change(new: ContactSnapshot, previous: ContactSnapshot | None, when: datetime) -> ContactSnapshot:
-    """`changed_at`: kept from the previous snapshot when nothing else changed, else `when`."""
-    if previous is not None and replace(previous, changed_at=None).to_state() == new.to_state():
-        return replace(new, changed_at=previous.changed_at)
-    return replace(new, changed_at=when)
+def _mark_change(new: ContactSnapshot, previous: ContactSnapshot | None, state: ContactState | None,
+                 when: datetime) -> tuple[ContactSnapshot, bool]:
+    """`changed_at`: kept from the previous snapshot when nothing else changed, else `when`;
+    and whether anything changed. Compared in stored (JSON) form, as the next run will see it."""
+    if previous is not None and state is not None:
+        stored = {k: v for k, v in state.snapshot.items() if k != "changed_at"}
+        candidate = new.to_state()
+        candidate.pop("changed_at", None)
+        if stored == candidate:
+            return replace(new, changed_at=previous.changed_at), False
+    return replace(new, changed_at=when), True
 
 
 def history_time(changed: datetime | None, last: datetime | None, now: datetime) -> datetime:
