@@ -82,3 +82,11 @@ def test_month_helpers():
     assert month_bounds("2026-12") == (datetime(2026, 12, 1, tzinfo=timezone.utc),
                                        datetime(2027, 1, 1, tzinfo=timezone.utc))
     assert months_between("2026-11", "2027-02") == ["2026-11", "2026-12", "2027-01", "2027-02"]
+
+
+def test_what_the_first_sync_found_can_be_left_out_of_new_business():
+    rows = [{**row("a", "2026-10-01", {"usd": 5000}), "cause": "first_seen"},
+            {**row("a", "2026-10-20", {"usd": 7000}), "cause": "mrr"},
+            {**row("b", "2026-10-21", {"usd": 900}), "cause": "first_seen"}]
+    assert moves(rows) == {**ZERO, "new": 5900, "expansion": 2000}
+    assert mrr_movements(rows, "2026-10", FX, include_first_seen=False) == {**ZERO, "expansion": 2000}

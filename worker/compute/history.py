@@ -115,11 +115,13 @@ def history_rows(session: Session, *, until: datetime | None = None) -> list[Con
     return list(session.scalars(query))
 
 
-def monthly_movements(store: Store | Session, months: Sequence[str], fx: FxTable) -> list[dict]:
+def monthly_movements(store: Store | Session, months: Sequence[str], fx: FxTable, *,
+                      include_first_seen: bool = True) -> list[dict]:
     """`[{"month": "YYYY-MM", "new": …, "expansion": …, …}]` for each month, from stored history."""
     if isinstance(store, Session):
         rows = history_rows(store)
     else:
         with store.session() as session:
             rows = history_rows(session)
-    return [{"month": month, **mrr_movements(rows, month, fx)} for month in months]
+    return [{"month": month, **mrr_movements(rows, month, fx, include_first_seen=include_first_seen)}
+            for month in months]

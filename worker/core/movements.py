@@ -40,6 +40,10 @@ def _field(row: Any, name: str) -> Any:
     return row[name] if isinstance(row, Mapping) else getattr(row, name)
 
 
+def _cause(row: Any) -> str | None:
+    return row.get("cause") if isinstance(row, Mapping) else getattr(row, "cause", None)
+
+
 def classify(before: Mapping[str, int], after: Mapping[str, int], ever_counted: bool,
              fx: FxTable) -> tuple[str, Fraction] | None:
     """One change of a contact's counted MRR → (kind, positive amount), or None."""
@@ -57,8 +61,12 @@ def classify(before: Mapping[str, int], after: Mapping[str, int], ever_counted: 
     return None
 
 
-def mrr_movements(history_rows: Iterable[Any], month: str, fx: FxTable) -> dict[str, int]:
-    """New, expansion, contraction, churn and reactivation MRR of `month` (`YYYY-MM`)."""
+def mrr_movements(history_rows: Iterable[Any], month: str, fx: FxTable, *,
+                  include_first_seen: bool = True) -> dict[str, int]:
+    """New, expansion, contraction, churn and reactivation MRR of `month` (`YYYY-MM`).
+
+    A contact's first history row (`cause` "first_seen") is what the first sync found; with
+    `include_first_seen=False` it only sets the starting point and is not new business."""
     start, end = month_bounds(month)
     by_contact: dict[str, list[Any]] = defaultdict(list)
     for row in history_rows:
@@ -71,7 +79,8 @@ def mrr_movements(history_rows: Iterable[Any], month: str, fx: FxTable) -> dict[
         ever = False
         for row in rows:
             after = _field(row, "mrr_native") or {}
-            if _field(row, "at") >= start:
+            found_only = not include_first_seen and _cause(row) == "first_seen"
+            if _field(row, "at") >= start and not found_only:
                 moved = classify(before, after, ever, fx)
                 if moved:
                     totals[moved[0]] += moved[1]
