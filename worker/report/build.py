@@ -20,9 +20,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from worker.compute.history import history_rows, monthly_movements
+from worker.compute.history import history_rows
 from worker.core.money import FxTable
-from worker.core.movements import months_between
+from worker.core.movements import months_between, mrr_movements
 from worker.core.revenue import (
     Retention,
     TrialConversion,
@@ -163,7 +163,7 @@ def _build(session: Session, rules: RuleSet, now: datetime, since: datetime | No
             stage_counts[state["stage"]] += 1
     return Report(
         generated_at=now, currency=fx.currency, since=since, mrr_total=total, mrr_by_stage=by_stage,
-        movements=monthly_movements(session, months, fx), stages=stage_counts,
+        movements=[{"month": month, **mrr_movements(rows, month, fx)} for month in months], stages=stage_counts,
         automations=_automations(session, rules, since),
         retention=revenue_retention(rows, now - TRAILING, now, fx),
         trial_conversion=trial_conversion(rows, now - TRAILING, now, *_trial_and_customer(rules)),
