@@ -11,11 +11,21 @@ from sqlalchemy import select
 
 from tests.mrr.shapes import DAY, NOW, PERIOD_END, T, item, price, subscription
 from tests.mrr.test_renewal_and_stages import SEED
-from worker.compute import compute_snapshots, monthly_movements, recompute, unlinked_customers
+from worker.compute import (
+    compute_snapshots,
+    monthly_movements,
+    recompute,
+    unlinked_customers,
+)
 from worker.core.money import FxTable
 from worker.core.snapshot import ContactSnapshot
 from worker.rules.model import ContactsConfig, MrrConfig, SourceConfig
-from worker.store.models import Contact, ContactHistory, ContactState, SubscriptionHistory
+from worker.store.models import (
+    Contact,
+    ContactHistory,
+    ContactState,
+    SubscriptionHistory,
+)
 from worker.sync import mirror
 
 SOURCE = SourceConfig(mrr=MrrConfig(preset="stripe", currency="usd", fx_rates={"eur": Decimal("1.08")}))

@@ -7,8 +7,20 @@ from __future__ import annotations
 import pytest
 
 from tests.mrr.shapes import (
-    DAY, NOW, PERIOD_END, PERIOD_START, T, coupon, discount, item, legacy_subscription, plan, price,
-    subscription, tax_rate, tier,
+    DAY,
+    NOW,
+    PERIOD_END,
+    PERIOD_START,
+    T,
+    coupon,
+    discount,
+    item,
+    legacy_subscription,
+    plan,
+    price,
+    subscription,
+    tax_rate,
+    tier,
 )
 from worker.core.discounts import UnreadableDiscount
 from worker.core.mrr import subscription_mrr
@@ -115,7 +127,8 @@ DISCOUNTS = [
      subscription(item(MONTHLY), item(price("1000", pid="p_b", product="prod_b"), iid="si_2"),
                   discounts=[discount(coupon(50, products=["prod_pro"]))]), 2000, 2000),
     ("amount off shared in proportion then taxes backed out per item: (2000-300*2/3) + (1000-300/3)/1.25",
-     subscription(item(MONTHLY), item(price("1000", pid="p_b"), iid="si_2", tax_rates=[tax_rate(25, inclusive=True)]),
+     subscription(item(MONTHLY),
+                  item(price("1000", pid="p_b"), iid="si_2", tax_rates=[tax_rate(25, inclusive=True)]),
                   discounts=[discount(coupon(amount=300))]), 2520, 2520),
     ("amount off in another currency does not apply", one(MONTHLY, discounts=[discount(coupon(amount=500,
                                                                                          currency="eur"))]),

@@ -5,7 +5,17 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.mrr.shapes import NOW, PERIOD_START, T, coupon, discount, item, price, subscription, tier
+from tests.mrr.shapes import (
+    NOW,
+    PERIOD_START,
+    T,
+    coupon,
+    discount,
+    item,
+    price,
+    subscription,
+    tier,
+)
 from worker.core.mrr import subscription_mrr
 
 STATUSES = ["active", "past_due", "paused", "trialing", "incomplete", "incomplete_expired", "unpaid", "canceled"]

@@ -6,7 +6,16 @@ from datetime import datetime, timezone
 
 import pytest
 
-from tests.mrr.shapes import DAY, PERIOD_END, T, item, legacy_subscription, plan, price, subscription
+from tests.mrr.shapes import (
+    DAY,
+    PERIOD_END,
+    T,
+    item,
+    legacy_subscription,
+    plan,
+    price,
+    subscription,
+)
 from worker.core.renewal import contact_renewal, subscription_renewal
 from worker.core.stages import StageRules, contact_stage
 from worker.rules.model import StageDef, StagesConfig

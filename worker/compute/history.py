@@ -20,7 +20,6 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from worker.compute import mirror
 from worker.compute.snapshots import compute_contacts
 from worker.core.money import FxTable
 from worker.core.movements import mrr_movements

@@ -15,7 +15,12 @@ from typing import Any
 
 from worker.core.money import FxTable
 from worker.core.mrr import contact_mrr, subscription_items, subscription_mrr
-from worker.core.renewal import contact_renewal, period_end, subscription_renewal, timestamp
+from worker.core.renewal import (
+    contact_renewal,
+    period_end,
+    subscription_renewal,
+    timestamp,
+)
 from worker.core.snapshot import ContactSnapshot, SubscriptionSnapshot, iso
 from worker.core.stages import StageRules
 

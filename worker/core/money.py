@@ -78,7 +78,7 @@ def format_decimal(value: Fraction, places: int) -> str:
     """`value` with `places` decimals; a value that needs more shows up to 4 more, then `…`."""
     sign = "-" if value < 0 else ""
     value = abs(value)
-    for extra in range(0, 5):
+    for extra in range(5):
         scaled = value * 10 ** (places + extra)
         if scaled.denominator == 1:
             return sign + _digits(int(scaled), places + extra)
@@ -133,7 +133,7 @@ class FxTable:
         self._exact[self.currency] = 1
 
     @classmethod
-    def from_config(cls, mrr_config) -> FxTable:  # noqa: ANN001 - worker.rules.model.MrrConfig
+    def from_config(cls, mrr_config) -> FxTable:
         return cls(mrr_config.currency.lower(),
                    {k.lower(): Decimal(str(v)) for k, v in mrr_config.fx_rates.items()})
 

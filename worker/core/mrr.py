@@ -23,7 +23,13 @@ from typing import Any, NamedTuple
 from worker.core import discounts as disc
 from worker.core.money import FxTable, exact_text, format_minor, round_minor, to_exact
 from worker.core.pricing import (
-    _factor, describe_interval, factor_text, monthly_factor, period_amount, price_of, price_terms,
+    describe_interval,
+    factor_text,
+    interval_factor,
+    monthly_factor,
+    period_amount,
+    price_of,
+    price_terms,
 )
 
 PRESETS = ("stripe", "chartmogul")
@@ -115,7 +121,8 @@ def _plain_total(raws: list[dict[str, Any]]) -> int | Fraction | None:
         unit = price.get("unit_amount_decimal")
         if type(unit) is not str or not unit.isdigit():
             return None
-        factor = _factor(recurring.get("interval") or "", max(int(recurring.get("interval_count") or 1), 1))
+        count = max(int(recurring.get("interval_count") or 1), 1)
+        factor = interval_factor(recurring.get("interval") or "", count)
         if factor is None:
             return None
         quantity = raw.get("quantity")
@@ -145,7 +152,8 @@ def _item(sub: dict[str, Any], raw: dict[str, Any], currency: str, preset: str, 
     terms = price_terms(price_of(raw))
     product = terms.product.get("id") if isinstance(terms.product, dict) else terms.product
     if lines is not None:
-        lines.append(f"  item {raw.get('id')}: price {terms.id} ({describe_interval(terms) if terms.interval else 'one-time'})")
+        every = describe_interval(terms) if terms.interval else "one-time"
+        lines.append(f"  item {raw.get('id')}: price {terms.id} ({every})")
     if terms.metered or terms.interval is None:
         if lines is not None:
             why = "metered (usage-based)" if terms.metered else "not recurring"

@@ -13,8 +13,8 @@ first tier (its flat amount is charged), as Stripe bills it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 from worker.core.money import Exact, format_minor, to_exact
@@ -115,7 +115,7 @@ def _tier(raw: dict[str, Any]) -> Tier:
 
 def monthly_factor(terms: PriceTerms) -> int | Fraction:
     """Multiply a per-period amount by this to get the monthly amount (1 for monthly prices)."""
-    factor = _factor(terms.interval or "", max(terms.interval_count, 1))
+    factor = interval_factor(terms.interval or "", max(terms.interval_count, 1))
     if factor is None:
         raise UnreadablePrice(
             f"Price {terms.id} has the unknown billing interval {terms.interval!r}.",
@@ -125,7 +125,7 @@ def monthly_factor(terms: PriceTerms) -> int | Fraction:
 
 
 @lru_cache(maxsize=256)
-def _factor(interval: str, count: int) -> int | Fraction | None:
+def interval_factor(interval: str, count: int) -> int | Fraction | None:
     months = MONTHS_PER_UNIT.get(interval)
     if months is None:
         return None

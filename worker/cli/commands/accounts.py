@@ -76,7 +76,7 @@ def accounts(
         _print_table(snapshots, unlinked)
 
 
-def _find(session, rules, key: str, moment: datetime) -> Explained:  # noqa: ANN001
+def _find(session, rules, key: str, moment: datetime) -> Explained:
     found = compute_snapshots(session, rules.source, rules.stages, now=moment, contact_ids=[key], explain=True)
     if found:
         return found[0]
