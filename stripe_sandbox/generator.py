@@ -23,6 +23,7 @@ from stripe_sandbox import catalog
 from stripe_sandbox.clock import to_ts
 from stripe_sandbox.plans import CURRENCIES, Catalog, build_catalog, pick
 from stripe_sandbox.sandbox import Sandbox
+from stripe_sandbox.simulation import TRIAL_WILL_END
 
 DAY = timedelta(days=1)
 STATUS_WEIGHTS = {
@@ -146,6 +147,8 @@ def _lifecycle(rng: random.Random, sub: dict, kind: str, ended, now, period_end:
     state: dict = {}
     if kind == "trialing":
         state["trial_end_behavior"] = rng.choices(["active", "past_due", "paused"], weights=(8, 1, 1))[0]
+        if sub["trial_end"] - TRIAL_WILL_END <= to_ts(now):  # Stripe already warned
+            state["trial_will_end_sent"] = sub["trial_end"]
     if kind == "past_due":
         state["past_due_since"] = to_ts(now) - rng.randint(0, 10) * 86400
     if kind == "canceled":

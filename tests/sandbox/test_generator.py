@@ -93,9 +93,11 @@ def test_generator_can_emit_creation_events():
 
 
 def test_a_fresh_account_has_nothing_overdue():
-    """Right after generation only warnings may be due (trial_will_end); no object changes
-    until real time passes (ended coupons are already gone, periods are current)."""
+    """Right after generation nothing is due: periods are current, ended coupons are gone,
+    trial warnings already given; only later moments produce events."""
     sandbox = Sandbox(start=START, seed=4)
     generate_account(sandbox, customers=400, seed=4)
     sandbox.advance(timedelta(seconds=5))
-    assert {e["type"] for e in sandbox.events()} <= {"customer.subscription.trial_will_end"}
+    assert sandbox.events() == []
+    sandbox.advance(timedelta(days=2))
+    assert {e["type"] for e in sandbox.events()} >= {"customer.subscription.updated"}
