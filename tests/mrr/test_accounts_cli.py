@@ -89,6 +89,9 @@ def test_table_and_explain(env):
     assert explained.exit_code == 0, explained.stderr
     assert "per_unit 150.00 USD × 1 = 150.00 USD" in explained.stdout
     assert "stage = customer" in explained.stdout
+    unlinked = in_process(env, "--explain", "cus_x")
+    assert unlinked.exit_code == 0 and "unlinked Stripe customer cus_x" in unlinked.stdout
+    assert "per_unit 7.00 USD × 1 = 7.00 USD" in unlinked.stdout
 
 
 def test_explaining_an_unknown_contact_is_a_plain_error(env):

@@ -151,8 +151,10 @@ def contact_snapshot(info: ContactInfo, customers: Sequence[dict[str, Any]], sub
 
 def _explain(snapshot: ContactSnapshot, results: list, total_lines: list[str], stages: StageRules,
              preset: str) -> list[str]:
-    lines = [f"contact {snapshot.contact_id} (Stripe customers: {', '.join(snapshot.stripe_customer_ids) or 'none'}),"
-             f" MRR preset {preset}"]
+    customers = ", ".join(snapshot.stripe_customer_ids) or "none"
+    who = (f"contact {snapshot.contact_id} (Stripe customers: {customers})" if snapshot.contact_id is not None
+           else f"unlinked Stripe customer {customers}")
+    lines = [f"{who}, MRR preset {preset}"]
     for result, sub in zip(results, snapshot.subscriptions):
         lines.extend(result.lines)
         lines.append(f"  renewal date: {iso(sub.renewal_date) or 'none'}; stages matched by status "
