@@ -13,6 +13,7 @@ metadata and the snapshot objects). Building the input is not timed; no database
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import time
 from datetime import datetime, timezone
@@ -118,7 +119,8 @@ def main() -> None:
                                   now=NOW).snapshot.mrr_minor
     _report("whole contact snapshot (+ renewal, plans, metadata, objects)", args.contacts, started, cpu)
     assert check == total
-    print(f"  total MRR {total / 100:,.2f} USD-equivalent")
+    print(f"  total MRR {total / 100:,.2f} USD-equivalent; load average {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} CPUs (other work on the machine lowers the wall figure)")
 
 
 if __name__ == "__main__":
