@@ -101,3 +101,38 @@ def test_a_fresh_account_has_nothing_overdue():
     assert sandbox.events() == []
     sandbox.advance(timedelta(days=2))
     assert {e["type"] for e in sandbox.events()} >= {"customer.subscription.updated"}
+
+
+def _walk(client: stripe.StripeClient, path: str, **params) -> tuple[list[str], list[str]]:
+    """All ids paging forward with starting_after, then backward with ending_before."""
+    forward, cursor = [], {}
+    while True:
+        page = json.loads(client.raw_request("get", path, limit=100, **params, **cursor).body)
+        forward += [o["id"] for o in page["data"]]
+        if not page["has_more"]:
+            break
+        cursor = {"starting_after": forward[-1]}
+    backward, cursor = [], {"ending_before": forward[-1]}
+    while True:
+        page = json.loads(client.raw_request("get", path, limit=100, **params, **cursor).body)
+        backward = [o["id"] for o in page["data"]] + backward
+        if not page["has_more"]:
+            break
+        cursor = {"ending_before": backward[0]}
+    return forward, backward
+
+
+def test_filtered_subscription_paging_is_exact_both_ways():
+    with Sandbox(start=START, seed=6) as sandbox:
+        generate_account(sandbox, customers=300, seed=6)
+        client = stripe.StripeClient(sandbox.api_key, base_addresses={"api": sandbox.url})
+        subs = sandbox.store["subscription"]
+        newest_first = [k[2] for k in reversed(subs.keys)]
+        live = [i for i in newest_first if subs.objects[i]["status"] != "canceled"]
+        created = [subs.objects[i]["created"] for i in newest_first]
+        assert created == sorted(created, reverse=True) and len(newest_first) == len(subs.objects)
+
+        forward, backward = _walk(client, "/v1/subscriptions")
+        assert forward == live and backward == live[:-1]
+        forward_all, _ = _walk(client, "/v1/subscriptions", status="all")
+        assert forward_all == newest_first and len(set(forward_all)) == len(subs.objects)
