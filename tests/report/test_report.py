@@ -90,6 +90,7 @@ def test_report_tables_show_revenue_arms_and_lift(report_store, rules):
     assert re.search(r"Lift \+41\.7 points", text)
     assert "Fisher's exact test" in text
     assert "delivered 10, retrying 1, dead 1" in text
+    assert "MRR retained / expanded: treated 600.00 / 0.00, holdout 100.00 / 0.00 USD" in text
 
 
 def test_a_bad_since_date_is_a_configuration_error():

@@ -84,7 +84,7 @@ def _kpis(report: Report) -> str:
 
 def _automation_table(report: Report) -> str:
     head = ("automation", "goal", "arm", "fired", "measured", "succeeded", "rate", "95% interval",
-            "MRR at firing", "MRR at end", "lift", "lift 95% interval", "p-value")
+            "MRR at firing", "MRR at end", "retained", "expanded", "NRR", "lift", "lift 95% interval", "p-value")
     rows = []
     for automation in report.automations:
         comparison = automation.comparison
@@ -93,7 +93,8 @@ def _automation_table(report: Report) -> str:
             mrr = arm.mrr
             cells = [automation.name if index == 0 else "", automation.goal or "—" if index == 0 else "", arm_name,
                      str(arm.fired), str(arm.measured), str(arm.succeeded), percent(arm.rate), interval(arm.interval),
-                     format_minor(mrr.at_fire, report.currency), format_minor(mrr.at_end, report.currency),
+                     *(format_minor(v, report.currency) for v in (mrr.at_fire, mrr.at_end, mrr.retained, mrr.expanded)),
+                     percent(as_float(mrr.nrr)),
                      lift if index == 0 else "", interval(comparison.ci95) if index == 0 else "",
                      p_value_text(comparison.p_value) if index == 0 else ""]
             rows.append("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>")

@@ -68,8 +68,11 @@ def _movements(report: Report) -> Table:
 
 def _automation(automation: AutomationReport, currency: str) -> Table:
     actions = automation.actions
-    caption = (f"{_lift_line(automation)}\nActions: delivered {actions['delivered']}, retrying "
-               f"{actions['retrying']}, dead {actions['dead']}.")
+    treated, holdout = automation.treated.mrr, automation.holdout.mrr
+    caption = (f"{_lift_line(automation)}\nMRR retained / expanded: treated {amount(treated.retained, currency)} / "
+               f"{amount(treated.expanded, currency)}, holdout {amount(holdout.retained, currency)} / "
+               f"{amount(holdout.expanded, currency)} {currency.upper()}.\nActions: delivered {actions['delivered']}, "
+               f"retrying {actions['retrying']}, dead {actions['dead']}.")
     table = Table(title=f"{automation.name} (goal: {automation.goal or 'none'})", caption=caption,
                   caption_justify="left")
     for title in ("arm", "fired", "measured", "won", "rate", "95% interval", f"MRR at firing ({currency.upper()})",
