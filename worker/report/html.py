@@ -19,14 +19,14 @@ from plotly.offline import get_plotlyjs
 from worker.core.money import exponent, format_minor
 from worker.core.statistics import as_float
 from worker.report.build import Report
-from worker.report.tables import interval, p_value_text, percent
+from worker.report.tables import amount, interval, p_value_text, percent
 
 _CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["sendDataToCloud"]}
 _LAYOUT = {"template": "plotly_white", "height": 380, "margin": {"l": 60, "r": 20, "t": 50, "b": 50}}
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1f2933;max-width:1200px}
-h1{margin-bottom:4px} .muted{color:#616e7c} table{border-collapse:collapse;margin:12px 0 24px}
-th,td{padding:4px 10px;border-bottom:1px solid #e4e7eb;text-align:right} th:first-child,td:first-child{text-align:left}
+h1{margin-bottom:4px} .muted{color:#616e7c} table{border-collapse:collapse;margin:12px 0 24px;font-size:.9em}
+th,td{padding:4px 8px;border-bottom:1px solid #e4e7eb;text-align:right} th:first-child,td:first-child{text-align:left}
 .kpis{display:flex;gap:16px;flex-wrap:wrap;margin:16px 0}
 .kpi{border:1px solid #e4e7eb;border-radius:6px;padding:10px 16px}
 .kpi b{display:block;font-size:1.4em} .chart{min-height:380px}
@@ -93,7 +93,7 @@ def _automation_table(report: Report) -> str:
             mrr = arm.mrr
             cells = [automation.name if index == 0 else "", automation.goal or "—" if index == 0 else "", arm_name,
                      str(arm.fired), str(arm.measured), str(arm.succeeded), percent(arm.rate), interval(arm.interval),
-                     *(format_minor(v, report.currency) for v in (mrr.at_fire, mrr.at_end, mrr.retained, mrr.expanded)),
+                     *(amount(v, report.currency) for v in (mrr.at_fire, mrr.at_end, mrr.retained, mrr.expanded)),
                      percent(as_float(mrr.nrr)),
                      lift if index == 0 else "", interval(comparison.ci95) if index == 0 else "",
                      p_value_text(comparison.p_value) if index == 0 else ""]
