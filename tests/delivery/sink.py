@@ -30,6 +30,7 @@ class Arrival:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # no 40 ms delayed-ACK stalls on keep-alive connections
     server: _Server
 
     def do_POST(self) -> None:  # noqa: N802

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, func, or_, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, func, or_, select, type_coerce, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -23,6 +23,7 @@ from worker.store.models import Delivery, Firing
 DELIVERIES = Delivery.__table__
 FIRINGS = Firing.__table__
 ACTIVE = ("pending", "retrying")
+Executor = Session | Connection
 FINAL = ("delivered", "dead")
 
 _FIRING_COLUMNS = (
@@ -44,7 +45,7 @@ def insert_delivery(session: Session, *, firing_id: int | None, contact_id: str,
     return session.execute(stmt).scalar_one_or_none()
 
 
-def _claimable(now: datetime):  # noqa: ANN202
+def _claimable(now: Any):  # noqa: ANN202
     return and_(
         DELIVERIES.c.state.in_(ACTIVE),
         DELIVERIES.c.next_attempt_at <= now,
@@ -52,47 +53,54 @@ def _claimable(now: datetime):  # noqa: ANN202
     )
 
 
-def claim(session: Session, delivery_id: int, now: datetime, lease_until: datetime) -> bool:
-    """Take the lease on a due, active, unleased delivery; False when it is not claimable."""
-    stmt = (update(DELIVERIES).where(DELIVERIES.c.id == delivery_id, _claimable(now))
-            .values(lease_until=lease_until))
-    return session.execute(stmt).rowcount == 1
+# The per-delivery statements are built once (bound parameters), not per message: building
+# SQLAlchemy constructs costs more CPU than the database round trip they make.
+_NOW = bindparam("now", type_=DELIVERIES.c.next_attempt_at.type)
+_CLAIM = (update(DELIVERIES).where(DELIVERIES.c.id == bindparam("delivery_id"), _claimable(_NOW))
+          .values(lease_until=bindparam("lease_until")).returning(*DELIVERIES.c))
+_STATE = select(DELIVERIES.c.state, DELIVERIES.c.next_attempt_at, DELIVERIES.c.lease_until).where(
+    DELIVERIES.c.id == bindparam("delivery_id"))
+_EARLIER = (DELIVERIES.c.contact_id == bindparam("contact_id"), DELIVERIES.c.target == bindparam("target"),
+            DELIVERIES.c.id < bindparam("delivery_id"), DELIVERIES.c.state.in_(ACTIVE))
+_BLOCKERS = (
+    select(func.count()).where(*_EARLIER).scalar_subquery().label("blockers"),
+    type_coerce(select(func.max(DELIVERIES.c.next_attempt_at)).where(*_EARLIER).scalar_subquery(),
+                DELIVERIES.c.next_attempt_at.type).label("blocker_due"),
+)
+_CONTEXT_PUSH = select(*_BLOCKERS)
+_CONTEXT_ACTION = select(*_BLOCKERS, *_FIRING_COLUMNS).where(FIRINGS.c.id == bindparam("firing_id"))
+_RESULT_COLUMNS = ("state", "attempts", "last_error", "next_attempt_at", "enqueued_at", "delivered_at")
+_FINISH = (update(DELIVERIES)
+           .where(DELIVERIES.c.id == bindparam("delivery_id"), DELIVERIES.c.lease_until == bindparam("held"))
+           .values(lease_until=None, **{name: bindparam(f"new_{name}") for name in _RESULT_COLUMNS}))
 
 
-def state_of(session: Session, delivery_id: int) -> Row | None:
+def claim(conn: Executor, delivery_id: int, now: datetime, lease_until: datetime) -> Row | None:
+    """Take the lease on a due, active, unleased delivery and return it; None when not claimable."""
+    return conn.execute(_CLAIM, {"delivery_id": delivery_id, "now": now, "lease_until": lease_until}).first()
+
+
+def state_of(conn: Executor, delivery_id: int) -> Row | None:
     """State, due time and lease of one delivery (to explain a failed claim)."""
-    stmt = select(DELIVERIES.c.state, DELIVERIES.c.next_attempt_at, DELIVERIES.c.lease_until).where(
-        DELIVERIES.c.id == delivery_id)
-    return session.execute(stmt).first()
+    return conn.execute(_STATE, {"delivery_id": delivery_id}).first()
 
 
-def load(session: Session, delivery_id: int) -> Row | None:
-    """The delivery with its firing's fields (None for destination pushes) in one query."""
-    stmt = (select(DELIVERIES, *_FIRING_COLUMNS)
-            .select_from(DELIVERIES.outerjoin(FIRINGS, FIRINGS.c.id == DELIVERIES.c.firing_id))
-            .where(DELIVERIES.c.id == delivery_id))
-    return session.execute(stmt).first()
+def context_of(conn: Executor, delivery: Row) -> Row:
+    """In one query: how many earlier deliveries of the same contact and target are still
+    active (`blockers`) and the latest next-attempt time among them (`blocker_due`) — they
+    must go first, order per contact — plus, for an action, its firing's fields."""
+    params = {"contact_id": delivery.contact_id, "target": delivery.target, "delivery_id": delivery.id}
+    if delivery.firing_id is None:
+        return conn.execute(_CONTEXT_PUSH, params).one()
+    return conn.execute(_CONTEXT_ACTION, {**params, "firing_id": delivery.firing_id}).one()
 
 
-def earlier_undelivered(session: Session, delivery: Row) -> tuple[bool, datetime | None]:
-    """Whether an earlier delivery of the same contact and target is still active, and the
-    latest next-attempt time among those (they must go first: order per contact)."""
-    stmt = select(func.count(), func.max(DELIVERIES.c.next_attempt_at)).where(
-        DELIVERIES.c.contact_id == delivery.contact_id,
-        DELIVERIES.c.target == delivery.target,
-        DELIVERIES.c.id < delivery.id,
-        DELIVERIES.c.state.in_(ACTIVE),
-    )
-    count, latest = session.execute(stmt).one()
-    return bool(count), latest
+def finish(conn: Executor, delivery: Any, lease_until: datetime, **values: Any) -> bool:
+    """Write an attempt's result and release the lease, if this worker still holds it.
 
-
-def finish(session: Session, delivery_id: int, lease_until: datetime, **values: Any) -> bool:
-    """Write an attempt's result and release the lease, if this worker still holds it."""
-    stmt = (update(DELIVERIES)
-            .where(DELIVERIES.c.id == delivery_id, DELIVERIES.c.lease_until == lease_until)
-            .values(lease_until=None, **values))
-    return session.execute(stmt).rowcount == 1
+    `delivery` is the claimed row; columns not in `values` keep its values."""
+    params = {f"new_{name}": values.get(name, getattr(delivery, name)) for name in _RESULT_COLUMNS}
+    return conn.execute(_FINISH, {**params, "delivery_id": delivery.id, "held": lease_until}).rowcount == 1
 
 
 def due_ids(session: Session, now: datetime, *, after_id: int = 0, limit: int = 500) -> list[int]:

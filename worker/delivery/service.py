@@ -16,6 +16,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import create_engine
+from sqlalchemy.orm import sessionmaker
+
 from worker.delivery.outbox import Enqueue, deliver_pending, redeliver
 from worker.delivery.sending import Outcome, attempt
 from worker.errors import LifecycleError
@@ -33,12 +36,31 @@ _rules: dict[Path, tuple[tuple, RuleSet]] = {}
 
 
 def store_for(settings: Any) -> Store:
-    """The process's store for DATABASE_URL (migrated once, then reused)."""
+    """The process's delivery store for DATABASE_URL (migrated once, then reused)."""
     url = settings.database_url.get_secret_value()
     with _lock:
         if url not in _stores:
-            _stores[url] = open_store(url)
+            _stores[url] = _delivery_store(open_store(url))
         return _stores[url]
+
+
+def _delivery_store(store: Store) -> Store:
+    """On PostgreSQL, an engine tuned for the delivery bookkeeping.
+
+    - A pool as large as a worker's thread count, so no connection is opened per message
+      (each attempt holds one connection, send included).
+    - `synchronous_commit = off` for these connections only: a state change does not wait for
+      its WAL flush (about 8 ms per commit, measured). After a database crash the last fraction
+      of a second of delivery bookkeeping may be lost: a delivery marked delivered becomes
+      pending again and is re-sent with the same idempotency key — at-least-once still holds,
+      and the rows themselves (written by `evaluate`) are committed synchronously.
+    """
+    if store.engine.dialect.name != "postgresql":
+        return store
+    engine = create_engine(store.engine.url, pool_size=16, max_overflow=16, pool_pre_ping=True,
+                           connect_args={"connect_timeout": 5, "options": "-c synchronous_commit=off"})
+    store.engine.dispose()
+    return Store(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))
 
 
 def _signature(directory: Path) -> tuple:
