@@ -132,14 +132,17 @@ class Sandbox(SubscriptionMutations, Simulation):
             self.emit("customer.created", "customer", obj)
             return obj
 
-    def update_customer(self, customer_id: str, *, metadata: dict | None = None, **fields: object) -> dict:
+    def update_customer(self, customer_id: str, *, metadata: dict | str | None = None,
+                        **fields: object) -> dict:
         """Update fields; `metadata` merges like Stripe (a '' or None value removes the key)."""
         with self.lock:
             obj = self._get("customer", customer_id)
 
             def mutate(o: dict) -> None:
                 o.update(fields)
-                if metadata is not None:
+                if metadata == "":  # `metadata=` unsets every key, like Stripe
+                    o["metadata"] = {}
+                elif metadata is not None:
                     merged = dict(o["metadata"])
                     for k, v in metadata.items():
                         if v in ("", None):

@@ -145,3 +145,38 @@ def test_subscription_list_filters_by_price(sandbox, client):
     sandbox.create_subscription(customer, [{"price": dear["id"]}])
     listed = _raw(client, "/v1/subscriptions", price=cheap["id"])["data"]
     assert [s["id"] for s in listed] == [with_cheap]
+
+
+def test_empty_metadata_param_unsets_all_keys(sandbox, client):
+    customer = client.v1.customers.create({"metadata": {"account_id": "acme", "segment": "smb"}})
+    client.v1.customers.update(customer.id, {"metadata": {"segment": ""}})
+    assert client.v1.customers.retrieve(customer.id).metadata.to_dict() == {"account_id": "acme"}
+    client.raw_request("post", f"/v1/customers/{customer.id}", metadata="")
+    assert client.v1.customers.retrieve(customer.id).metadata.to_dict() == {}
+
+
+def test_concurrent_readers_and_writers_see_consistent_pages(sandbox):
+    import threading
+
+    for _ in range(150):
+        sandbox.create_customer()
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        client = stripe.StripeClient(sandbox.api_key, base_addresses={"api": sandbox.url})
+        try:
+            for _ in range(3):
+                ids = [c.id for c in client.v1.customers.list({"limit": 50}).auto_paging_iter()]
+                assert len(ids) == len(set(ids)) >= 150
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    readers = [threading.Thread(target=read) for _ in range(4)]
+    for thread in readers:
+        thread.start()
+    for n in range(30):
+        sandbox.create_customer(metadata={"n": str(n)})
+    for thread in readers:
+        thread.join(timeout=60)
+    assert errors == []
+    assert len(sandbox.events("customer.created")) == 180
