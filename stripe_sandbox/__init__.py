@@ -17,6 +17,7 @@ every change and fault injection. Full guide: docs/sandbox.md.
 Interface: `.start()/.stop()/.url/.api_key`, `.clock.now`, `.advance(delta)`, `.advance_to(dt)`,
 `.faults.configure(rate, kinds, seed, slow_seconds, retry_after)` / `.faults.counts`,
 `.event_api_version` (set "2024-06-20" to render new event payloads in the legacy shape),
+`.restricted_keys[rk] = {"customers:read", …}` (other resources → 403),
 mutations `create_customer`, `update_customer`, `delete_customer`, `create_product`,
 `create_price`, `create_coupon`, `create_subscription`, `update_subscription`,
 `cancel_subscription`, `fail_payment`, `pay`, `configure_subscription`, `inject_malformed`,
