@@ -21,12 +21,13 @@ Interface: `.start()/.stop()/.url/.api_key`, `.clock.now`, `.advance(delta)`, `.
 mutations `create_customer`, `update_customer`, `delete_customer`, `create_product`,
 `create_price`, `create_coupon`, `create_subscription`, `update_subscription`,
 `cancel_subscription`, `fail_payment`, `pay`, `configure_subscription`, `inject_malformed`,
-helpers `retrieve`, `events`.
+helpers `retrieve`, `events`; `simulate_activity(sandbox, days, seed)` for day-by-day
+upgrades, downgrades, cancellations, payment failures/recoveries and sign-ups.
 """
 
 from stripe_sandbox.sandbox import CURRENT_API_VERSION, Sandbox
 
-__all__ = ["CURRENT_API_VERSION", "Sandbox", "generate_account"]
+__all__ = ["CURRENT_API_VERSION", "Sandbox", "generate_account", "simulate_activity"]
 
 
 def generate_account(sandbox: Sandbox, customers: int = 100, seed: int = 0, **options: object) -> dict:
@@ -34,3 +35,10 @@ def generate_account(sandbox: Sandbox, customers: int = 100, seed: int = 0, **op
     from stripe_sandbox.generator import generate_account as generate
 
     return generate(sandbox, customers=customers, seed=seed, **options)
+
+
+def simulate_activity(sandbox: Sandbox, days: int = 30, seed: int = 0, **options: object):
+    """See `stripe_sandbox.activity.simulate_activity`."""
+    from stripe_sandbox.activity import simulate_activity as simulate
+
+    return simulate(sandbox, days=days, seed=seed, **options)
