@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from stripe_sandbox.clock import add_months, from_ts, period_containing, to_ts
+from stripe_sandbox.clock import add_months, period_containing, to_ts
 
 
 def customer(obj_id: str, created: int, *, email: str | None = None, name: str | None = None,
@@ -143,6 +143,3 @@ def subscription(obj_id: str, created: int, customer_id: str, currency: str, *, 
         "trial_start": trial_start,
     }
 
-
-__all__ = ["coupon", "customer", "discount", "from_ts", "item_period", "price", "product",
-           "subscription", "subscription_item"]

@@ -15,12 +15,12 @@ import gc
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
-from itertools import accumulate
 from dataclasses import dataclass, field
 from datetime import timedelta
+from itertools import accumulate
 
 from stripe_sandbox import catalog
-from stripe_sandbox.clock import to_ts
+from stripe_sandbox.clock import from_ts, to_ts
 from stripe_sandbox.plans import CURRENCIES, Catalog, build_catalog, pick
 from stripe_sandbox.sandbox import Sandbox
 from stripe_sandbox.simulation import TRIAL_WILL_END
@@ -110,12 +110,12 @@ def _subscription(sandbox: Sandbox, rng: random.Random, plans: Catalog, batch: _
     trial_end = None
     if kind == "trialing":
         created_ts = to_ts(now) - rng.randint(1, 13) * 86400 - rng.randint(0, 3600)
-        trial_end = catalog.from_ts(created_ts + 14 * 86400)
-    created = catalog.from_ts(created_ts)
+        trial_end = from_ts(created_ts + 14 * 86400)
+    created = from_ts(created_ts)
     ended = None
     if kind == "canceled":
         low, high = created_ts + 3600, to_ts(now) - 3600
-        ended = catalog.from_ts(rng.randint(low, max(low, high)))
+        ended = from_ts(rng.randint(low, max(low, high)))
     period_now = ended or now
     status = {"trialing": "trialing", "past_due": "past_due", "unpaid": "unpaid", "paused": "paused",
               "canceled": "canceled"}.get(kind, "active")

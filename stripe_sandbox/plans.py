@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import bisect
 import random
-from itertools import accumulate
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 CURRENCIES = ("usd", "eur", "gbp", "jpy")
 # Minor units per US cent, roughly: jpy has no minor unit (¥1 ≈ 0.65 ¢ → 1 ¢ ≈ ¥1.5).

@@ -7,13 +7,13 @@ clock-driven simulation in `simulation.py`.
 from __future__ import annotations
 
 import threading
-
-import orjson
 from datetime import UTC, datetime
 
+import orjson
+
 from stripe_sandbox import catalog
-from stripe_sandbox.faults import Faults
 from stripe_sandbox.clock import VirtualClock
+from stripe_sandbox.faults import Faults
 from stripe_sandbox.render import Renderer
 from stripe_sandbox.server import SandboxServer
 from stripe_sandbox.simulation import Simulation
@@ -22,7 +22,6 @@ from stripe_sandbox.subscriptions import SubscriptionMutations
 
 CURRENT_API_VERSION = "2026-10-28.endive"
 FIRST_CURRENT_SHAPE = "2025-03-31"  # periods moved to items (basil)
-_UNSET = object()
 
 
 class Sandbox(SubscriptionMutations, Simulation):

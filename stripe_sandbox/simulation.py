@@ -180,5 +180,3 @@ class Simulation:
             self._change("subscription", sub, lambda s: s.update(status="unpaid"))
             self.reschedule(sub["id"])
 
-
-__all__ = ["Simulation", "SubState", "timedelta"]
