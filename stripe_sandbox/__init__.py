@@ -18,6 +18,7 @@ Interface: `.start()/.stop()/.url/.api_key`, `.clock.now`, `.advance(delta)`, `.
 `.faults.configure(rate, kinds, seed, slow_seconds, retry_after)` / `.faults.counts`,
 `.event_api_version` (set "2024-06-20" to render new event payloads in the legacy shape),
 `.restricted_keys[rk] = {"customers:read", …}` (other resources → 403),
+`.webhooks.add_endpoint(url, secret=None, events=("*",))` → signed POST of every event,
 mutations `create_customer`, `update_customer`, `delete_customer`, `create_product`,
 `create_price`, `create_coupon`, `create_subscription`, `update_subscription`,
 `cancel_subscription`, `fail_payment`, `pay`, `configure_subscription`, `inject_malformed`,

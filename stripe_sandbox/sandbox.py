@@ -19,6 +19,7 @@ from stripe_sandbox.server import SandboxServer
 from stripe_sandbox.simulation import Simulation
 from stripe_sandbox.store import ObjectStore
 from stripe_sandbox.subscriptions import SubscriptionMutations
+from stripe_sandbox.webhooks import Webhooks
 
 CURRENT_API_VERSION = "2026-10-28.endive"
 FIRST_CURRENT_SHAPE = "2025-03-31"  # periods moved to items (basil)
@@ -39,6 +40,7 @@ class Sandbox(SubscriptionMutations, Simulation):
         self.store = ObjectStore(seed)
         self.renderer = Renderer(self.store)
         self.faults = Faults()
+        self.webhooks = Webhooks()  # add_endpoint(url) → every event POSTed, signed
         self.lock = threading.RLock()
         self.past_due_days = past_due_days
         self.past_due_outcome = past_due_outcome
@@ -100,6 +102,8 @@ class Sandbox(SubscriptionMutations, Simulation):
                 "request": {"id": None, "idempotency_key": None}, "type": event_type,
             }
             self.store.add("event", event)
+            if self.webhooks.endpoints:
+                self.webhooks.enqueue(event)
             return event
 
     def events(self, event_type: str | None = None) -> list[dict]:
