@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
 
 from worker.delivery.outbox import Enqueue, deliver_pending, redeliver
@@ -32,7 +33,8 @@ EnqueueLater = Callable[[int, float], Any]  # (delivery id, delay in seconds)
 
 _lock = threading.Lock()
 _stores: dict[str, Store] = {}
-_rules: dict[Path, tuple[tuple, RuleSet]] = {}
+_rules: dict[Path, tuple[tuple | None, RuleSet, datetime]] = {}
+RULES_CHECK_EVERY = timedelta(seconds=1)
 
 
 def store_for(settings: Any) -> Store:
@@ -49,6 +51,8 @@ def _delivery_store(store: Store) -> Store:
 
     - A pool as large as a worker's thread count, so no connection is opened per message
       (each attempt holds one connection, send included).
+    - No ping before each checkout (a round trip per message): a connection found broken
+      (database restarted) invalidates the pool and `deliver` tries once more.
     - `synchronous_commit = off` for these connections only: a state change does not wait for
       its WAL flush (about 8 ms per commit, measured). After a database crash the last fraction
       of a second of delivery bookkeeping may be lost: a delivery marked delivered becomes
@@ -57,7 +61,7 @@ def _delivery_store(store: Store) -> Store:
     """
     if store.engine.dialect.name != "postgresql":
         return store
-    engine = create_engine(store.engine.url, pool_size=16, max_overflow=16, pool_pre_ping=True,
+    engine = create_engine(store.engine.url, pool_size=16, max_overflow=16, pool_pre_ping=False,
                            connect_args={"connect_timeout": 5, "options": "-c synchronous_commit=off"})
     store.engine.dispose()
     return Store(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))
@@ -68,17 +72,21 @@ def _signature(directory: Path) -> tuple:
     return tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files)
 
 
-def current_rules(settings: Any) -> RuleSet:
-    """The rules in RULES_DIR now; reloaded only when a file changed. Raises a LifecycleError
+def current_rules(settings: Any, now: datetime | None = None) -> RuleSet:
+    """The rules in RULES_DIR now; reloaded only when a file changed (looked at no more than
+    once per RULES_CHECK_EVERY of `now`; every call without `now`). Raises a LifecycleError
     (ConfigError / RuleFileError) when they cannot be read and no earlier version is known."""
     directory = Path(settings.rules_dir).resolve()
     with _lock:
         cached = _rules.get(directory)
+        if cached is not None and now is not None and abs(now - cached[2]) < RULES_CHECK_EVERY:
+            return cached[1]
         try:
             signature = _signature(directory)
         except OSError:
             signature = None
         if cached is not None and cached[0] == signature:
+            _rules[directory] = (signature, cached[1], now or cached[2])
             return cached[1]
         try:
             rules = load_rules(directory, rule_environment())
@@ -87,7 +95,7 @@ def current_rules(settings: Any) -> RuleSet:
                 raise
             log.error("rules_invalid_keeping_previous", error=str(exc), problems=getattr(exc, "problems", None))
             return cached[1]
-        _rules[directory] = (signature, rules)
+        _rules[directory] = (signature, rules, now or datetime.min.replace(tzinfo=timezone.utc))
         return rules
 
 
@@ -95,11 +103,17 @@ def deliver(settings: Any, delivery_id: int, now: datetime, *, enqueue_later: En
             http: Any = None) -> Outcome | None:
     """Deliver one row; a retry or an order wait is re-enqueued with a delay via `enqueue_later`."""
     try:
-        rules = current_rules(settings)
+        rules = current_rules(settings, now)
     except LifecycleError as exc:
         log.error("delivery_rules_unavailable", delivery_id=delivery_id, error=str(exc))
         return None
-    outcome = attempt(store_for(settings), rules, delivery_id, now=now, settings=settings, http=http)
+    try:
+        outcome = attempt(store_for(settings), rules, delivery_id, now=now, settings=settings, http=http)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        log.warning("delivery_database_reconnect", delivery_id=delivery_id)
+        outcome = attempt(store_for(settings), rules, delivery_id, now=now, settings=settings, http=http)
     if enqueue_later is not None and outcome.state in ("retrying", "waiting") and outcome.next_attempt_at:
         enqueue_later(delivery_id, max(0.0, (outcome.next_attempt_at - now).total_seconds()))
     return outcome

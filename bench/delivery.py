@@ -1,0 +1,251 @@
+"""Benchmark: webhook deliveries through Redis and two worker processes to a local HTTP sink.
+
+    .venv/bin/python bench/delivery.py [--count 10000] [--rate 1000] [--workers 2] [--threads 8]
+
+Creates firings with one webhook action each in a fresh PostgreSQL database (rows written in
+batches every 0.1 s at `--rate` per second, each batch enqueued as the evaluate step does;
+`--rate 0` writes them all at once), runs `--workers` × `dramatiq worker.tasks` processes on
+a private Redis namespace, and a threaded HTTP sink in its own process. Prints deliveries/s
+(from the first row created to the last arrival) and the latency from row creation to arrival
+(p50/p95/p99/max), plus the CPU seconds each party used. Goals (issue 6): ≥ 1,000/s, p95 < 2 s.
+
+Needs PostgreSQL (BENCH_POSTGRES_URL, default postgresql+psycopg://postgres@127.0.0.1:5432/postgres)
+and Redis (BENCH_REDIS_URL, default redis://127.0.0.1:6379/0); cleans up after itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from sqlalchemy import create_engine, select, text  # noqa: E402
+
+from tests.conftest import clean_env  # noqa: E402
+from tests.delivery.conftest import HOOK_SECRET, read_rules, write_rules  # noqa: E402
+from tests.delivery.sink import Sink  # noqa: E402
+from tests.delivery.workers import Queue, WorkerPool, fire_many  # noqa: E402
+from worker.delivery import enqueue_new  # noqa: E402
+from worker.logs import configure_logging  # noqa: E402
+from worker.store.db import open_store  # noqa: E402
+from worker.store.models import Delivery  # noqa: E402
+
+POSTGRES = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+BATCH_EVERY_S = 0.1
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# --- the sink, in its own process -----------------------------------------------------------
+
+def _sink_main(ready, stop, results) -> None:  # noqa: ANN001
+    sink = Sink().start()
+    ready.send(sink.url("/hook"))
+    stop.wait()
+    arrivals = [(a.key, a.at) for a in sink.received()]
+    usage = os.times()
+    results.send((arrivals, usage.user + usage.system))
+    sink.stop()
+
+
+class SinkProcess:
+    def __init__(self) -> None:
+        ctx = multiprocessing.get_context("fork")
+        self._ready_recv, ready_send = ctx.Pipe(duplex=False)
+        self._results_recv, self._results_send = ctx.Pipe(duplex=False)
+        self._stop = ctx.Event()
+        self._count = ctx.Value("i", 0)
+        self.process = ctx.Process(target=_sink_main, args=(ready_send, self._stop, self._results_send), daemon=True)
+
+    def start(self) -> str:
+        self.process.start()
+        return self._ready_recv.recv()
+
+    def finish(self) -> tuple[list[tuple[str, float]], float]:
+        self._stop.set()
+        result = self._results_recv.recv()
+        self.process.join(10)
+        return result
+
+
+# --- measuring ------------------------------------------------------------------------------
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process and its children (/proc), in seconds."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for proc in [pid, *_children(pid)]:
+        try:
+            fields = Path(f"/proc/{proc}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError):
+            pass
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return found + [g for c in found for g in _children(c)]
+
+
+def delivered_count(store) -> int:  # noqa: ANN001
+    with store.session() as session:
+        return session.scalar(select(Delivery.id).where(Delivery.state != "delivered").limit(1)) is None
+
+
+def produce(store, rules, queue, count: int, rate: float) -> None:  # noqa: ANN001
+    """Write and enqueue `count` firings, paced at `rate` per second (0 = all at once)."""
+    batch = count if rate <= 0 else max(1, int(rate * BATCH_EVERY_S))
+    start = time.monotonic()
+    for index, offset in enumerate(range(0, count, batch)):
+        if rate > 0:
+            time.sleep(max(0.0, start + index * BATCH_EVERY_S - time.monotonic()))
+        size = min(batch, count - offset)
+        ids = fire_many(store, rules, size, utc_now(), prefix=f"b{offset}-", batch=max(size, 1))
+        enqueue_new(store, queue.enqueue, ids)
+
+
+def run(args: argparse.Namespace) -> int:
+    configure_logging("console", "warning")
+    name = f"lc_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = POSTGRES.rsplit("/", 1)[0] + f"/{name}"
+    namespace = f"lc-bench-{uuid.uuid4().hex[:8]}"
+    sink = SinkProcess()
+    pool = queue = store = None
+    try:
+        hook_url = sink.start()
+        workdir = Path(tempfile.mkdtemp(prefix="lc-bench-"))
+        rules_dir = write_rules(workdir / "rules", hook_url)
+        rules = read_rules(rules_dir)
+        store = open_store(url)
+        queue = Queue(REDIS, namespace)
+        env = clean_env(DATABASE_URL=url, REDIS_URL=REDIS, REDIS_NAMESPACE=namespace, RULES_DIR=str(rules_dir),
+                        HOOK_SECRET=HOOK_SECRET, LOG_LEVEL="warning")
+        pool = WorkerPool(env, workdir, threads=args.threads).start(args.workers)
+        _warm_up(store, rules, queue)
+        return _measure(args, store, rules, queue, pool, sink)
+    finally:
+        if pool is not None:
+            pool.stop()
+        if queue is not None:
+            queue.close()
+        if store is not None:
+            store.engine.dispose()
+        if sink.process.is_alive():
+            sink.process.kill()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _warm_up(store, rules, queue) -> None:  # noqa: ANN001
+    """Workers booted, connections open: deliver a few and wait for them."""
+    enqueue_new(store, queue.enqueue, fire_many(store, rules, 50, utc_now(), prefix="warm-"))
+    deadline = time.monotonic() + 120
+    while not delivered_count(store):
+        if time.monotonic() > deadline:
+            raise SystemExit("warm-up deliveries did not arrive within 120 s; see the worker logs")
+        time.sleep(0.2)
+
+
+def _profile(pool, args) -> list:  # noqa: ANN001
+    """With PY_SPY set (path of a py-spy binary): sample each worker process while measuring."""
+    spy = os.environ.get("PY_SPY")
+    if not spy or not args.profile:
+        return []
+    import subprocess  # noqa: PLC0415
+
+    targets = [c for p in pool.procs for c in _children(p.pid)] or [p.pid for p in pool.procs]
+    return [subprocess.Popen([spy, "record", "--format", "raw", "--rate", "200", "--nonblocking", "--threads",
+                              "-o", f"{args.profile}/worker-{pid}.txt", "-p", str(pid)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for pid in targets]
+
+
+def _measure(args, store, rules, queue, pool, sink) -> int:  # noqa: ANN001
+    spies = _profile(pool, args)
+    cpu_before = {p.pid: cpu_seconds(p.pid) for p in pool.procs}
+    own_before = os.times()
+    began = time.time()
+    produce(store, rules, queue, args.count, args.rate)
+    produced = time.time()
+    deadline = time.monotonic() + args.timeout
+    while not delivered_count(store) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    finished = time.time()
+    for spy in spies:
+        spy.send_signal(2)
+        spy.wait(30)
+    worker_cpu = sum(cpu_seconds(p.pid) - cpu_before[p.pid] for p in pool.procs)
+    own = os.times()
+    arrivals, sink_cpu = sink.finish()
+    return _report(args, store, arrivals, began, produced, finished, worker_cpu,
+                   (own.user + own.system) - (own_before.user + own_before.system), sink_cpu)
+
+
+def _report(args, store, arrivals, began, produced, finished, worker_cpu, own_cpu, sink_cpu) -> int:  # noqa: ANN001
+    with store.session() as session:
+        created = dict(session.execute(select(Delivery.idempotency_key, Delivery.created_at)
+                                       .where(Delivery.contact_id.like("b%"))).all())
+    first_arrival: dict[str, float] = {}
+    for key, at in arrivals:
+        if key in created and key not in first_arrival:
+            first_arrival[key] = at
+    latencies = [first_arrival[k] - created[k].timestamp() for k in first_arrival]
+    missing = len(created) - len(first_arrival)
+    duplicates = sum(1 for key, _ in arrivals if key in created) - len(first_arrival)
+    last = max(first_arrival.values()) if first_arrival else finished
+    elapsed = last - began
+    rate = len(first_arrival) / elapsed if elapsed > 0 else 0.0
+    print(f"deliveries: {len(first_arrival)} of {len(created)} arrived (missing {missing}, duplicates {duplicates})")
+    print(f"workers: {args.workers} processes x {args.threads} threads; offered rate: "
+          f"{'all at once' if args.rate <= 0 else f'{args.rate:.0f}/s'}; firings written in {produced - began:.2f} s")
+    print(f"throughput: {rate:.0f} deliveries/s ({elapsed:.2f} s from first firing to last arrival)")
+    if latencies:
+        print("latency firing->arrival: p50 {:.3f} s, p95 {:.3f} s, p99 {:.3f} s, max {:.3f} s".format(
+            percentile(latencies, 0.50), percentile(latencies, 0.95), percentile(latencies, 0.99), max(latencies)))
+    n = max(1, len(first_arrival))
+    print(f"cpu: workers {worker_cpu:.1f} s ({worker_cpu / n * 1000:.2f} ms/delivery), producer {own_cpu:.1f} s, "
+          f"sink {sink_cpu:.1f} s; cores {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
+    goal = rate >= 1000 and latencies and percentile(latencies, 0.95) < 2.0
+    print(f"goal (>= 1000/s and p95 < 2 s): {'met' if goal else 'missed'}")
+    return 0 if missing == 0 else 1
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=10_000)
+    parser.add_argument("--rate", type=float, default=1000.0, help="firings per second (0: all at once)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--timeout", type=float, default=600.0)
+    parser.add_argument("--profile", help="folder for py-spy samples of the workers (needs PY_SPY)")
+    return run(parser.parse_args())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
