@@ -234,3 +234,11 @@ def test_an_unexpanded_price_or_discount_is_a_clear_error():
         subscription_mrr(sub, "stripe", NOW)
     with pytest.raises(UnreadableDiscount, match="sync --full"):
         subscription_mrr(one(price("2000"), discounts=["di_123"]), "stripe", NOW)
+
+
+@pytest.mark.parametrize("numerator, denominator, expected", [
+    (5, 2, 2), (7, 2, 4), (-5, 2, -2), (-7, 2, -4), (10, 3, 3), (11, 3, 4), (6, 3, 2), (0, 7, 0), (1, 2, 0),
+])
+def test_integer_half_even_rounding(numerator, denominator, expected):
+    from worker.core.money import round_ratio
+    assert round_ratio(numerator, denominator) == expected  # 2.5→2, 3.5→4, -2.5→-2, 3.33→3, 3.67→4

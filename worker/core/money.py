@@ -66,6 +66,15 @@ def round_minor(value: Exact) -> int:
     return value if type(value) is int else round(value)  # Fraction rounds half to even
 
 
+def round_ratio(numerator: int, denominator: int) -> int:
+    """`numerator / denominator` (denominator > 0) rounded half to even, in integers only."""
+    quotient, rest = divmod(numerator, denominator)
+    twice = 2 * rest
+    if twice > denominator or (twice == denominator and quotient % 2):
+        return quotient + 1
+    return quotient
+
+
 def minor_to_major(minor: int | Fraction, currency: str) -> Fraction:
     return Fraction(minor) / 10 ** exponent(currency)
 

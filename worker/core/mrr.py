@@ -21,11 +21,18 @@ from fractions import Fraction
 from typing import Any, NamedTuple
 
 from worker.core import discounts as disc
-from worker.core.money import FxTable, exact_text, format_minor, round_minor, to_exact
+from worker.core.money import (
+    FxTable,
+    exact_text,
+    format_minor,
+    round_minor,
+    round_ratio,
+    to_exact,
+)
 from worker.core.pricing import (
     describe_interval,
     factor_text,
-    interval_factor,
+    interval_ratio,
     monthly_factor,
     period_amount,
     price_of,
@@ -87,7 +94,8 @@ def subscription_mrr(sub: dict[str, Any], preset: str, now: datetime, *, explain
     if lines is None and not (sub.get("discounts") or sub.get("discount") or sub.get("default_tax_rates")):
         fast = _plain_total(raws)
         if fast is not None:
-            return MrrResult(round_minor(fast), currency, [], True, fast)
+            num, den = fast
+            return MrrResult(round_ratio(num, den), currency, [], True, Fraction(num, den) if den != 1 else num)
     # only a chartmogul `once` coupon needs the period start
     period_start = _period_start(sub, raws) if preset == "chartmogul" and _has_discounts(sub, raws) else None
     items = [_item(sub, raw, currency, preset, now, period_start, lines) for raw in raws]
@@ -103,31 +111,38 @@ def subscription_mrr(sub: dict[str, Any], preset: str, now: datetime, *, explain
     return MrrResult(minor, currency, lines or [], True, exact)
 
 
-def _plain_total(raws: list[dict[str, Any]]) -> int | Fraction | None:
-    """The fast path for the common case: licensed per-unit prices with whole amounts, no
-    transform, no discounts, no tax rates. None when any item needs the general path (which
-    gives the same result; a property test holds them equal)."""
-    total: int | Fraction = 0
+def _plain_total(raws: list[dict[str, Any]]) -> tuple[int, int] | None:
+    """The fast path when nothing needs explaining and no item has discounts or tax rates:
+    the exact total as (numerator, denominator) ints, plain per-unit prices read directly,
+    the others through `period_amount` like the general path. None when an item needs the
+    general path (the same result; a property test holds them equal)."""
+    num, den = 0, 1
     for raw in raws:
         price = raw.get("price")
-        if (type(price) is not dict or raw.get("discounts") or raw.get("discount") or raw.get("tax_rates")
-                or price.get("billing_scheme", "per_unit") != "per_unit" or price.get("transform_quantity")):
+        if type(price) is not dict or raw.get("discounts") or raw.get("discount") or raw.get("tax_rates"):
             return None
         recurring = price.get("recurring")
         if not recurring:
             return None
         if recurring.get("usage_type") == "metered":
             continue
-        unit = price.get("unit_amount_decimal")
-        if type(unit) is not str or not unit.isdigit():
-            return None
-        count = max(int(recurring.get("interval_count") or 1), 1)
-        factor = interval_factor(recurring.get("interval") or "", count)
-        if factor is None:
+        ratio = interval_ratio(recurring.get("interval") or "", max(int(recurring.get("interval_count") or 1), 1))
+        if ratio is None:
             return None
         quantity = raw.get("quantity")
-        total += int(unit) * (1 if quantity is None else int(quantity)) * factor
-    return total
+        quantity = 1 if quantity is None else int(quantity)
+        unit = price.get("unit_amount_decimal")
+        if (type(unit) is str and unit.isdigit() and not price.get("transform_quantity")
+                and price.get("billing_scheme", "per_unit") == "per_unit"):
+            amount: int | Fraction = int(unit) * quantity
+        else:
+            amount = period_amount(price_terms(price), quantity)
+        top, bottom = amount.numerator * ratio[0], amount.denominator * ratio[1]
+        if bottom == den:
+            num += top
+        else:
+            num, den = num * bottom + top * den, den * bottom
+    return num, den
 
 
 def _customer_id(sub: dict[str, Any]) -> str | None:

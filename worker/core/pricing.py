@@ -133,6 +133,13 @@ def interval_factor(interval: str, count: int) -> int | Fraction | None:
     return int(factor) if factor.denominator == 1 else factor
 
 
+@lru_cache(maxsize=256)
+def interval_ratio(interval: str, count: int) -> tuple[int, int] | None:
+    """`interval_factor` as (numerator, denominator) ints, for integer-only arithmetic."""
+    factor = interval_factor(interval, count)
+    return None if factor is None else (factor.numerator, factor.denominator)
+
+
 def factor_text(terms: PriceTerms) -> str:
     """The monthly factor as PRODUCT.md §5 states it: `÷ 3`, `÷ 12`, `× 52/12 ÷ 2`, …"""
     base = {"month": "", "year": "÷ 12", "week": "× 52/12", "day": "× 365/12"}.get(terms.interval or "", "?")
