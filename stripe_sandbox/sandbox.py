@@ -119,7 +119,7 @@ class Sandbox(SubscriptionMutations, Simulation):
             mutate(obj)
             self.store.touch()
             after = self.renderer.render(object_type, obj)
-            previous = {k: before.get(k) for k in after if before.get(k) != after.get(k)}
+            previous = previous_attributes(before, after)
             if previous:
                 self.emit(event_type or f"{_event_prefix(object_type)}.updated", object_type, obj, previous)
             return obj
@@ -231,6 +231,21 @@ class Sandbox(SubscriptionMutations, Simulation):
         """The object as the API would render it now (a test helper)."""
         with self.lock:
             return self.renderer.render(object_type, self._get(object_type, obj_id))
+
+
+def previous_attributes(before: dict, after: dict) -> dict:
+    """Stripe's `previous_attributes`: the old value of each changed field; inside plain
+    hashes (e.g. metadata) only the changed keys, with null for keys that were added."""
+    previous: dict = {}
+    for key in after.keys() | before.keys():
+        old, new = before.get(key), after.get(key)
+        if old == new:
+            continue
+        if isinstance(old, dict) and isinstance(new, dict) and old.get("object") != "list":
+            previous[key] = {k: old.get(k) for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
+        else:
+            previous[key] = old
+    return previous
 
 
 def _event_prefix(object_type: str) -> str:

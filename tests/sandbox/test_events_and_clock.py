@@ -232,3 +232,10 @@ def test_repeating_coupon_discount_is_removed_when_it_ends(sandbox):
     removal = [e for e in sandbox.events("customer.subscription.updated")
                if "discounts" in e["data"]["previous_attributes"]]
     assert [e["created"] for e in removal] == [end]
+
+
+def test_previous_attributes_of_hashes_hold_only_changed_keys(sandbox):
+    customer = sandbox.create_customer(metadata={"account_id": "acme", "segment": "smb"})["id"]
+    sandbox.update_customer(customer, metadata={"segment": "enterprise", "tier": "gold"})
+    previous = sandbox.events("customer.updated")[-1]["data"]["previous_attributes"]
+    assert previous == {"metadata": {"segment": "smb", "tier": None}}
