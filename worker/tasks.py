@@ -77,13 +77,16 @@ def measure(tick: str) -> None:
 
 @dramatiq.actor(queue_name="deliver", time_limit=5 * MINUTE_MS, **_periodic)
 def redeliver(tick: str) -> None:
+    """The reconciler: re-enqueue deliveries whose message was lost (Redis restart, killed worker)."""
     new_unit_of_work(actor="redeliver", tick=tick)
     pipeline.redeliver(settings(), _now())
 
 
-@dramatiq.actor(queue_name="deliver", time_limit=2 * MINUTE_MS, max_retries=0)
+@dramatiq.actor(queue_name="deliver", time_limit=90_000, max_retries=0)
 def deliver(delivery_id: int) -> None:
-    """Retries live in the delivery row (backoff, dead after the limit), not in the queue."""
+    """Retries live in the delivery row (backoff, dead after the limit), not in the queue; a
+    message lost to an error or a crash is re-sent by `redeliver`. The time limit stays below
+    the claim's lease (DELIVERY_LEASE_S, 120 s by default) so a stuck send cannot outlive it."""
     new_unit_of_work(actor="deliver", delivery_id=delivery_id)
     pipeline.deliver(settings(), delivery_id, _now())
 
