@@ -69,6 +69,11 @@ class Renderer:
             cached = self._json[obj["id"]] = orjson.dumps(self.render(object_type, obj))
         return cached
 
+    def drop_caches(self) -> None:
+        self._json.clear()
+        self._event_json.clear()
+        self._prices.clear()
+
     def event_json(self, event: dict) -> bytes:
         """Events never change: their JSON is cached for good."""
         cached = self._event_json.get(event["id"])

@@ -180,3 +180,12 @@ def test_concurrent_readers_and_writers_see_consistent_pages(sandbox):
         thread.join(timeout=60)
     assert errors == []
     assert len(sandbox.events("customer.created")) == 180
+
+
+def test_cached_pages_follow_changes_and_drop_caches(sandbox, client):
+    customer = sandbox.create_customer(email="old@x.test")["id"]
+    assert _raw(client, "/v1/customers")["data"][0]["email"] == "old@x.test"
+    sandbox.update_customer(customer, email="new@x.test")
+    assert _raw(client, "/v1/customers")["data"][0]["email"] == "new@x.test"
+    sandbox.drop_caches()
+    assert _raw(client, f"/v1/customers/{customer}")["email"] == "new@x.test"
