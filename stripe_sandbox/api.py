@@ -16,7 +16,7 @@ import orjson
 from stripe_sandbox.api_errors import ApiError, invalid, missing
 from stripe_sandbox.forms import as_list
 from stripe_sandbox.listing import PageRequest, created_range, page_index, page_sequence
-from stripe_sandbox.render import expand_tree
+from stripe_sandbox.render import FIRST_CURRENT_SHAPE, expand_tree
 
 if TYPE_CHECKING:
     from stripe_sandbox.sandbox import Sandbox
@@ -36,7 +36,9 @@ class Api:
     def __init__(self, sandbox: Sandbox) -> None:
         self.sb = sandbox
 
-    def handle(self, method: str, path: str, params: dict) -> tuple[int, dict | bytes]:
+    def handle(self, method: str, path: str, params: dict,
+               version: str | None = None) -> tuple[int, dict | bytes]:
+        """Answer one request; a `Stripe-Version` older than 2025-03-31 gets legacy shapes."""
         if path.rstrip("/") == "/v1/account" and method == "GET":
             return 200, self.sb.account()
         match = _ROUTE.match(path)
@@ -44,8 +46,9 @@ class Api:
             raise ApiError(404, f"Unrecognized request URL ({method}: {path}).")
         resource, obj_id = match.group(1), match.group(2)
         handler = self._handler(method, resource, obj_id)
+        legacy = bool(version) and version < FIRST_CURRENT_SHAPE
         with self.sb.lock:
-            return 200, handler(PATHS[resource], obj_id, params)
+            return 200, handler(PATHS[resource], obj_id, params, legacy)
 
     def _handler(self, method: str, resource: str, obj_id: str | None) -> Callable:
         if method == "GET":
@@ -58,20 +61,23 @@ class Api:
                        f"{'/' + obj_id if obj_id else ''}).")
 
     # reads ------------------------------------------------------------------------------
-    def _retrieve(self, object_type: str, obj_id: str, params: dict) -> dict:
+    def _retrieve(self, object_type: str, obj_id: str, params: dict, legacy: bool) -> dict | bytes:
         tree = expand_tree(as_list(params.get("expand")), is_list=False)
         if object_type == "customer" and obj_id in self.sb.store.deleted_customers:
             return {"id": obj_id, "object": "customer", "deleted": True}
         obj = self.sb.store.get(object_type, obj_id)
         if obj is None or (object_type == "event" and self._expired(obj)):
             raise missing(object_type, obj_id)
+        renderer = self.sb.renderer
         if object_type == "event":
-            return self.sb.renderer.event_json(obj)
+            return renderer.event_json(obj)
+        if legacy:
+            return renderer.legacy(object_type, renderer.render(object_type, obj, tree))
         if not tree:
-            return self.sb.renderer.json_of(object_type, obj)
-        return self.sb.renderer.render(object_type, obj, tree)
+            return renderer.json_of(object_type, obj)
+        return renderer.render(object_type, obj, tree)
 
-    def _list(self, object_type: str, _obj_id: None, params: dict) -> bytes:
+    def _list(self, object_type: str, _obj_id: None, params: dict, legacy: bool) -> bytes:
         """The page as JSON bytes, joined from per-object cached renderings when unexpanded."""
         page = PageRequest.from_params(params)
         tree = expand_tree(as_list(params.get("expand")), is_list=True)
@@ -80,6 +86,9 @@ class Api:
         renderer = self.sb.renderer
         if object_type == "event":
             parts = [renderer.event_json(o) for o in rows]
+        elif legacy:
+            parts = [orjson.dumps(renderer.legacy(object_type, renderer.render(object_type, o, tree)))
+                     for o in rows]
         elif not tree:
             parts = [renderer.json_of(object_type, o) for o in rows]
         else:
@@ -149,19 +158,19 @@ class Api:
         return event["created"] < self._event_cutoff()
 
     # customer writes ----------------------------------------------------------------------
-    def _create_customer(self, _type: str, _id: None, params: dict) -> dict:
+    def _create_customer(self, _type: str, _id: None, params: dict, _legacy: bool) -> dict:
         fields = {k: params[k] for k in ("email", "name", "description", "phone") if k in params}
         customer = self.sb.create_customer(metadata=params.get("metadata") or {}, **fields)
         return self.sb.renderer.render("customer", customer)
 
-    def _update_customer(self, _type: str, obj_id: str, params: dict) -> dict:
+    def _update_customer(self, _type: str, obj_id: str, params: dict, _legacy: bool) -> dict:
         if self.sb.store.get("customer", obj_id) is None or obj_id in self.sb.store.deleted_customers:
             raise missing("customer", obj_id)
         fields = {k: params[k] for k in ("email", "name", "description", "phone") if k in params}
         customer = self.sb.update_customer(obj_id, metadata=params.get("metadata"), **fields)
         return self.sb.renderer.render("customer", customer)
 
-    def _delete_customer(self, _type: str, obj_id: str, _params: dict) -> dict:
+    def _delete_customer(self, _type: str, obj_id: str, _params: dict, _legacy: bool) -> dict:
         if self.sb.store.get("customer", obj_id) is None or obj_id in self.sb.store.deleted_customers:
             raise missing("customer", obj_id)
         self.sb.delete_customer(obj_id)

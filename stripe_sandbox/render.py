@@ -17,6 +17,7 @@ from stripe_sandbox.store import ObjectStore
 NESTED_PAGE = 10
 MAX_EXPAND_DEPTH = 4
 LEGACY_VERSION = "2024-06-20"
+FIRST_CURRENT_SHAPE = "2025-03-31"  # basil: periods moved to items, `discounts` only
 
 ExpandTree = dict[str, "ExpandTree"]
 

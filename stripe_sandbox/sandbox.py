@@ -14,7 +14,7 @@ import orjson
 from stripe_sandbox import catalog
 from stripe_sandbox.clock import VirtualClock
 from stripe_sandbox.faults import Faults
-from stripe_sandbox.render import Renderer
+from stripe_sandbox.render import FIRST_CURRENT_SHAPE, Renderer
 from stripe_sandbox.server import SandboxServer
 from stripe_sandbox.simulation import Simulation
 from stripe_sandbox.store import ObjectStore
@@ -22,7 +22,6 @@ from stripe_sandbox.subscriptions import SubscriptionMutations
 from stripe_sandbox.webhooks import Webhooks
 
 CURRENT_API_VERSION = "2026-10-28.endive"
-FIRST_CURRENT_SHAPE = "2025-03-31"  # periods moved to items (basil)
 
 
 class Sandbox(SubscriptionMutations, Simulation):

@@ -97,7 +97,7 @@ class _Handler(BaseHTTPRequestHandler):
         if body:
             params.update(decode(body))
         try:
-            return self.api.handle(method, parts.path, params)
+            return self.api.handle(method, parts.path, params, self.headers.get("Stripe-Version"))
         except ApiError as exc:
             return exc.status, exc.body()
         except Exception as exc:  # a sandbox bug: answer like Stripe's 500, keep serving

@@ -239,3 +239,15 @@ def test_previous_attributes_of_hashes_hold_only_changed_keys(sandbox):
     sandbox.update_customer(customer, metadata={"segment": "enterprise", "tier": "gold"})
     previous = sandbox.events("customer.updated")[-1]["data"]["previous_attributes"]
     assert previous == {"metadata": {"segment": "smb", "tier": None}}
+
+
+def test_requests_pinned_to_an_old_version_get_the_legacy_shape(sandbox):
+    price = _price(sandbox)
+    sub = sandbox.create_subscription(sandbox.create_customer()["id"], [{"price": price["id"]}])
+    old = stripe.StripeClient(sandbox.api_key, base_addresses={"api": sandbox.url},
+                              stripe_version="2024-06-20")
+    legacy = json.loads(old.raw_request("get", f"/v1/subscriptions/{sub['id']}").body)
+    listed = json.loads(old.raw_request("get", "/v1/subscriptions").body)["data"][0]
+    item_end = sandbox.retrieve("subscription", sub["id"])["items"]["data"][0]["current_period_end"]
+    assert legacy["current_period_end"] == listed["current_period_end"] == item_end
+    assert "current_period_end" not in legacy["items"]["data"][0]
