@@ -39,13 +39,13 @@ class _Handler(BaseHTTPRequestHandler):
         sink = self.server.sink
         key = self.headers.get("Idempotency-Key")
         status, extra_headers = sink.answer(key)
-        if sink.pause_s:
-            time.sleep(sink.pause_s)
         try:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = raw.decode(errors="replace")
         sink.record(Arrival(self.path, key, body, time.time(), status, dict(self.headers.items()), raw))
+        if sink.pause_s:  # received, but the sender does not know yet
+            time.sleep(sink.pause_s)
         payload = b"ok" if status < 400 else b"scripted failure"
         self.send_response(status)
         for name, value in extra_headers.items():

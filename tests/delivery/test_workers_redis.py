@@ -75,29 +75,28 @@ def _check_arrivals(store, sink, keys, total, pool) -> None:
 def test_a_worker_killed_mid_run_loses_nothing_and_duplicates_carry_one_key(cluster, rules, sink):
     store, queue, pool = cluster
     total = 2000
-    t0 = time.monotonic()
     pool.start(2)
     ids = fire_many(store, rules, total, utc_now())
-    print("fired", time.monotonic() - t0)
     keys = _keys(store)
     flaky = sorted(keys)[:20]
     for key in flaky:  # some receivers fail once: retried through delayed messages in Redis
         sink.script(key, 500)
+    sink.pause_s = 0.03  # requests received but not yet answered when the worker dies → re-sent
     enqueue_new(store, queue.enqueue, ids)
 
     assert wait_for(lambda: len(sink.received()) >= 400, timeout=120), pool.log(0)[-3000:]
-    print("400 arrived", time.monotonic() - t0)
     pool.kill(0)
     in_flight = total - _states(store).get("delivered", 0)
 
     assert wait_for(_all_arrived(store, sink, keys, total), timeout=180, interval=1,
                     tick=lambda: queue.tick_reconciler(utc_now())), _states(store)
     assert in_flight > 0
-    print("all arrived", time.monotonic() - t0, in_flight)
     _check_arrivals(store, sink, keys, total, pool)
     for key in flaky:
         assert [a.status for a in sink.received(None) if a.key == key][:2] == [500, 200]
-    print(f"\nduplicate arrivals after kill -9: {len(sink.received()) - total}")
+    duplicates = len(sink.received()) - total
+    assert duplicates >= 1  # the killed worker's unanswered sends were sent again, same keys
+    print(f"\nduplicate arrivals after kill -9: {duplicates}")
 
 
 def test_redis_losing_every_key_mid_run_is_recovered_by_the_reconciler(cluster, rules, sink):
