@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from stripe_sandbox.clock import add_months, period_containing, to_ts
+from stripe_sandbox.clock import add_months, from_ts, period_containing, to_ts
 
 
 def customer(obj_id: str, created: int, *, email: str | None = None, name: str | None = None,
@@ -98,7 +98,7 @@ def discount(obj_id: str, coupon_obj: dict, customer_id: str, subscription_id: s
 
 def subscription_item(obj_id: str, created: int, sub_id: str, price_obj: dict, quantity: int,
                       anchor: datetime, now: datetime, trial_end: datetime | None) -> dict:
-    start, end = item_period(price_obj, anchor, now, trial_end)
+    start, end = item_period(price_obj, anchor, now, trial_end, trial_start=from_ts(created))
     return {
         "id": obj_id, "object": "subscription_item", "billing_thresholds": None,
         "created": created, "current_period_end": to_ts(end),
@@ -107,11 +107,11 @@ def subscription_item(obj_id: str, created: int, sub_id: str, price_obj: dict, q
     }
 
 
-def item_period(price_obj: dict, anchor: datetime, now: datetime,
-                trial_end: datetime | None) -> tuple[datetime, datetime]:
+def item_period(price_obj: dict, anchor: datetime, now: datetime, trial_end: datetime | None,
+                trial_start: datetime | None = None) -> tuple[datetime, datetime]:
     """The item's current period: the trial itself while trialing, else the anchored cycle."""
     if trial_end is not None and now < trial_end:
-        return min(anchor, now), trial_end
+        return min(trial_start or now, now), trial_end
     recurring = price_obj["recurring"]
     return period_containing(anchor, recurring["interval"], int(recurring["interval_count"]),
                              max(now, anchor))

@@ -136,3 +136,21 @@ def test_filtered_subscription_paging_is_exact_both_ways():
         assert forward == live and backward == live[:-1]
         forward_all, _ = _walk(client, "/v1/subscriptions", status="all")
         assert forward_all == newest_first and len(set(forward_all)) == len(subs.objects)
+
+
+def test_generated_periods_are_consistent_with_status():
+    sandbox = Sandbox(start=START, seed=10)
+    generate_account(sandbox, customers=500, seed=10)
+    now = int(START.timestamp())
+    items = sandbox.store["subscription_item"].objects
+    for sub in sandbox.store["subscription"].objects.values():
+        periods = [(items[i]["current_period_start"], items[i]["current_period_end"]) for i in sub["items"]]
+        assert all(start < end for start, end in periods)
+        if sub["status"] == "trialing":
+            assert periods[0] == (sub["trial_start"], sub["trial_end"]) and sub["trial_end"] > now
+        elif sub["status"] == "canceled":
+            assert sub["canceled_at"] <= sub["ended_at"] <= now
+            assert periods[0][0] <= sub["ended_at"] < periods[0][1]
+        else:
+            assert periods[0][0] <= now < periods[0][1]
+            assert sub["cancel_at"] is None or sub["cancel_at"] > now
