@@ -49,3 +49,21 @@ def test_the_pipeline_puts_a_retry_back_on_the_queue_with_its_delay(env_secret, 
     message = dramatiq.Message.decode(queue.queue[-1])
     assert (message.actor_name, message.args) == ("deliver", (delivery_id,))
     queue.queue.pop()  # leave the shared in-process broker as it was
+
+
+@pytest.mark.postgres
+def test_only_the_delivery_bookkeeping_skips_waiting_for_the_wal_flush(postgres_url, make_settings):
+    from sqlalchemy import text
+
+    settings = make_settings(postgres_url)
+    try:
+        with service.store_for(settings).engine.connect() as conn:
+            assert conn.execute(text("SHOW synchronous_commit")).scalar() == "on"  # firings: durable
+        with service.delivery_store_for(settings).engine.connect() as conn:
+            assert conn.execute(text("SHOW synchronous_commit")).scalar() == "off"
+    finally:
+        url = settings.database_url.get_secret_value()
+        for key in (url, f"delivery:{url}"):
+            store = service._stores.pop(key, None)
+            if store is not None:
+                store.engine.dispose()  # the test database is dropped next

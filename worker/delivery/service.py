@@ -38,33 +38,41 @@ RULES_CHECK_EVERY = timedelta(seconds=1)
 
 
 def store_for(settings: Any) -> Store:
-    """The process's delivery store for DATABASE_URL (migrated once, then reused)."""
+    """The process's store for DATABASE_URL (migrated once, then reused), as `open_store`
+    makes it: every commit durable. The evaluate and sync steps use this one too."""
     url = settings.database_url.get_secret_value()
     with _lock:
         if url not in _stores:
-            _stores[url] = _delivery_store(open_store(url))
+            _stores[url] = open_store(url)
         return _stores[url]
 
 
-def _delivery_store(store: Store) -> Store:
-    """On PostgreSQL, an engine tuned for the delivery bookkeeping.
+def delivery_store_for(settings: Any) -> Store:
+    """The store the `deliver` messages use: on PostgreSQL, an engine of its own tuned for the
+    delivery bookkeeping (and used for nothing else).
 
     - A pool as large as a worker's thread count, so no connection is opened per message
       (each attempt holds one connection, send included).
     - No ping before each checkout (a round trip per message): a connection found broken
       (database restarted) invalidates the pool and `deliver` tries once more.
-    - `synchronous_commit = off` for these connections only: a state change does not wait for
-      its WAL flush (about 8 ms per commit, measured). After a database crash the last fraction
-      of a second of delivery bookkeeping may be lost: a delivery marked delivered becomes
-      pending again and is re-sent with the same idempotency key — at-least-once still holds,
-      and the rows themselves (written by `evaluate`) are committed synchronously.
+    - `synchronous_commit = off` on these connections only: a claim or a result does not wait
+      for its WAL flush (about 8 ms per commit, measured here). After a database crash the last
+      fraction of a second of this bookkeeping may be lost: a delivery marked delivered becomes
+      pending again and is re-sent with the same idempotency key, so at-least-once holds.
+      Firings and delivery rows are written by `evaluate` through `store_for`, durably, so no
+      firing can be lost and fired again.
     """
-    if store.engine.dialect.name != "postgresql":
-        return store
-    engine = create_engine(store.engine.url, pool_size=16, max_overflow=16, pool_pre_ping=False,
-                           connect_args={"connect_timeout": 5, "options": "-c synchronous_commit=off"})
-    store.engine.dispose()
-    return Store(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))
+    url = settings.database_url.get_secret_value()
+    base = store_for(settings)
+    if base.engine.dialect.name != "postgresql":
+        return base
+    with _lock:
+        key = f"delivery:{url}"
+        if key not in _stores:
+            engine = create_engine(base.engine.url, pool_size=16, max_overflow=16, pool_pre_ping=False,
+                                   connect_args={"connect_timeout": 5, "options": "-c synchronous_commit=off"})
+            _stores[key] = Store(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))
+        return _stores[key]
 
 
 def _signature(directory: Path) -> tuple:
@@ -107,13 +115,14 @@ def deliver(settings: Any, delivery_id: int, now: datetime, *, enqueue_later: En
     except LifecycleError as exc:
         log.error("delivery_rules_unavailable", delivery_id=delivery_id, error=str(exc))
         return None
+    store = delivery_store_for(settings)
     try:
-        outcome = attempt(store_for(settings), rules, delivery_id, now=now, settings=settings, http=http)
+        outcome = attempt(store, rules, delivery_id, now=now, settings=settings, http=http)
     except DBAPIError as exc:
         if not exc.connection_invalidated:
             raise
         log.warning("delivery_database_reconnect", delivery_id=delivery_id)
-        outcome = attempt(store_for(settings), rules, delivery_id, now=now, settings=settings, http=http)
+        outcome = attempt(store, rules, delivery_id, now=now, settings=settings, http=http)
     if enqueue_later is not None and outcome.state in ("retrying", "waiting") and outcome.next_attempt_at:
         enqueue_later(delivery_id, max(0.0, (outcome.next_attempt_at - now).total_seconds()))
     return outcome
