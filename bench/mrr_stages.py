@@ -1,13 +1,15 @@
 """Benchmark: MRR + stage per contact in the pure core, then the whole contact snapshot.
 
-    python -m bench.mrr_stages [--contacts 100000] [--preset stripe]
+    python -m bench.mrr_stages [--contacts 100000] [--preset stripe] [--mix stress|typical]
 
 Builds `--contacts` contacts in memory, each with one to three subscriptions in the current
 Stripe shape (monthly, quarterly, yearly and weekly per-unit prices, volume and graduated
 tiers, transform_quantity, forever/repeating coupons, EUR/USD/JPY, every status), then times
 (1) MRR + stage: `subscription_mrr` per subscription, `contact_mrr` (FX included) and the stage
 (goal ≥ 50,000 contacts/s), and (2) the whole `contact_snapshot` (adds renewal dates, plans,
-metadata and the snapshot objects). Building the input is not timed; no database.
+metadata and the snapshot objects). `--mix typical` keeps per-unit prices only and coupons on
+10% of the subscriptions (the default `stress` mix is the one described above). Building the
+input is not timed; no database.
 """
 
 from __future__ import annotations
@@ -39,8 +41,8 @@ TIERS = [{"up_to": 5, "unit_amount_decimal": "1000", "flat_amount_decimal": "0"}
          {"up_to": None, "unit_amount_decimal": "600", "flat_amount_decimal": "1000"}]
 
 
-def _price(rng: random.Random, currency: str) -> dict:
-    kind = rng.randrange(6)
+def _price(rng: random.Random, currency: str, kinds: int) -> dict:
+    kind = rng.randrange(kinds)
     recurring = {"interval": rng.choice(["month", "month", "year", "week"]), "interval_count": rng.choice([1, 1, 3]),
                  "usage_type": "licensed"}
     base = {"id": f"price_{kind}_{currency}", "object": "price", "currency": currency, "product": f"prod_{kind}",
@@ -55,8 +57,8 @@ def _price(rng: random.Random, currency: str) -> dict:
     return base
 
 
-def _discounts(rng: random.Random) -> list:
-    if rng.random() > 0.3:
+def _discounts(rng: random.Random, share: float) -> list:
+    if rng.random() > share:
         return []
     coupon = {"id": "C", "object": "coupon", "duration": rng.choice(["forever", "repeating"]),
               "percent_off": rng.choice([10, 25, 33.3, None])}
@@ -66,7 +68,13 @@ def _discounts(rng: random.Random) -> list:
              "source": {"type": "coupon", "coupon": coupon}}]
 
 
-def build(contacts: int, seed: int = 7) -> list[tuple[ContactInfo, list, list]]:
+#: stress: tiers and transform_quantity on a third of the prices, coupons on 30% of subscriptions;
+#: typical: per-unit prices only, coupons on 10% of subscriptions.
+MIXES = {"stress": (6, 0.3), "typical": (4, 0.1)}
+
+
+def build(contacts: int, seed: int = 7, mix: str = "stress") -> list[tuple[ContactInfo, list, list]]:
+    kinds, discounted = MIXES[mix]
     rng = random.Random(seed)
     data = []
     for n in range(contacts):
@@ -74,14 +82,14 @@ def build(contacts: int, seed: int = 7) -> list[tuple[ContactInfo, list, list]]:
         subs = []
         for k in range(rng.choice([1, 1, 1, 2, 2, 3])):
             currency = rng.choice(["usd"] * 8 + ["eur", "jpy"])
-            items = [{"id": f"si_{n}_{k}_{i}", "object": "subscription_item", "price": _price(rng, currency),
+            items = [{"id": f"si_{n}_{k}_{i}", "object": "subscription_item", "price": _price(rng, currency, kinds),
                       "quantity": rng.randrange(1, 40), "discounts": [], "tax_rates": [],
                       "current_period_start": T - 86400 * 10, "current_period_end": T + 86400 * rng.randrange(1, 30)}
                      for i in range(rng.choice([1, 1, 2]))]
             subs.append({"id": f"sub_{n}_{k}", "object": "subscription", "customer": cid, "currency": currency,
                          "status": rng.choice(STATUSES), "created": T - 86400 * 100, "start_date": T - 86400 * 100,
                          "cancel_at_period_end": rng.random() < 0.05, "cancel_at": None, "trial_end": None,
-                         "discounts": _discounts(rng), "default_tax_rates": [], "items": {"data": items}})
+                         "discounts": _discounts(rng, discounted), "default_tax_rates": [], "items": {"data": items}})
         customers = [{"id": cid, "name": f"Customer {n}", "email": None, "created": T - 86400 * 300,
                       "metadata": {"account_id": f"acct-{n}"}}]
         data.append((ContactInfo(f"acct-{n}", "account", f"Account {n}", None), customers, subs))
@@ -99,12 +107,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--contacts", type=int, default=100_000)
     parser.add_argument("--preset", choices=["stripe", "chartmogul"], default="stripe")
+    parser.add_argument("--mix", choices=sorted(MIXES), default="stress")
     args = parser.parse_args()
-    data = build(args.contacts)
+    data = build(args.contacts, mix=args.mix)
     fx = FxTable("usd", {"eur": Decimal("1.08"), "jpy": Decimal("0.0067")})
     rules = StageRules.compile(STAGES)
     subs = sum(len(s) for _, _, s in data)
-    print(f"{args.contacts:,} contacts, {subs:,} subscriptions, preset {args.preset}")
+    print(f"{args.contacts:,} contacts, {subs:,} subscriptions, preset {args.preset}, {args.mix} mix")
     started, cpu = time.perf_counter(), time.process_time()
     total = 0
     for _, _, subscriptions in data:
