@@ -166,3 +166,14 @@ def test_sub_second_times_do_not_make_an_unchanged_contact_look_changed(acme):
     write(acme, subs=[sub("sub_a", "cus_1", "10000", status="past_due")], at=odd, stamp=odd)
     assert len(recompute(acme, SOURCE, SEED, now=odd + timedelta(microseconds=5))) == 1
     assert recompute(acme, SOURCE, SEED, now=odd + timedelta(minutes=1, microseconds=7)) == []
+
+
+def test_a_subscription_moving_to_another_contact_keeps_its_past_due_since(store):
+    write(store, [customer("cus_m", "old-1")], [sub("sub_m", "cus_m", "4000", status="past_due")])
+    [(_, old)] = recompute(store, SOURCE, SEED, now=NOW)
+    assert old.subscriptions[0].status_since == SYNCED
+    moved_at = NOW + timedelta(days=3)
+    write(store, [customer("cus_m", "new-2")], at=moved_at, stamp=moved_at)
+    pairs = {new.contact_id: new for _, new in recompute(store, SOURCE, SEED, now=moved_at + timedelta(hours=1))}
+    assert pairs["new-2"].subscriptions[0].status_since == SYNCED  # from the subscription's own history
+    assert pairs["old-1"].subscriptions == () and pairs["old-1"].mrr_minor == 0

@@ -24,6 +24,7 @@ from worker.store.models import (
     StripeCustomer,
     StripeProduct,
     StripeSubscription,
+    SubscriptionHistory,
 )
 
 CHUNK = 900  # ids per IN (…) query, well under SQLite's and PostgreSQL's parameter limits
@@ -125,6 +126,20 @@ def last_history_at(session: Session, contact_ids: Sequence[str]) -> dict[str, d
             if at is not None:
                 found[contact_id] = at if at.tzinfo else at.replace(tzinfo=timezone.utc)
     return found
+
+
+def status_runs(session: Session, subscription_ids: Sequence[str]) -> dict[str, tuple[str, datetime]]:
+    """For each subscription with stored history: its latest status and since when it has had it."""
+    runs: dict[str, tuple[str, datetime]] = {}
+    for part in chunks(sorted(set(subscription_ids))):
+        query = (select(SubscriptionHistory.subscription_id, SubscriptionHistory.status, SubscriptionHistory.at)
+                 .where(SubscriptionHistory.subscription_id.in_(part))
+                 .order_by(SubscriptionHistory.subscription_id, SubscriptionHistory.at, SubscriptionHistory.id))
+        for sub_id, status, at in session.execute(query):
+            current = runs.get(sub_id)
+            if current is None or current[0] != status:
+                runs[sub_id] = (status, at)
+    return runs
 
 
 def group_by_contact(customers: dict[str, CustomerData]) -> dict[str, list[CustomerData]]:

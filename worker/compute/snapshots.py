@@ -50,20 +50,31 @@ def compute_contacts(session: Session, source: SourceConfig, stages: StagesConfi
     last_at = mirror.last_history_at(session, ids)
     names = mirror.product_names(session)
     rules, fx = StageRules.compile(stages), FxTable.from_config(source.mrr)
+    previous_of = {cid: ContactSnapshot.from_state(s.snapshot) for cid, s in states.items()}
+    history = mirror.status_runs(session, _unseen_subscriptions(ids, grouped, previous_of))
     found = []
     for contact_id in ids:
-        state = states.get(contact_id)
-        previous = ContactSnapshot.from_state(state.snapshot) if state is not None else None
+        state, previous = states.get(contact_id), previous_of.get(contact_id)
         data = grouped.get(contact_id, [])
         changed = max((t for d in data for t in d.changed_at), default=None)
         when = at or history_time(changed, last_at.get(contact_id), now)
         explained = contact_snapshot(
             contacts[contact_id], [d.customer for d in data], [s for d in data for s in d.subscriptions],
             preset=source.mrr.preset, fx=fx, stages=rules, now=now, at=when, previous=previous,
-            product_names=names, explain=explain)
+            product_names=names, status_history=history, explain=explain)
         explained.snapshot, changed = _mark_change(explained.snapshot, previous, state, when)
         found.append(Computed(explained, previous, when, changed, state))
     return found
+
+
+def _unseen_subscriptions(ids: Sequence[str], grouped: dict, previous_of: dict[str, ContactSnapshot]) -> list[str]:
+    """Subscriptions missing from their contact's last snapshot (their status history is read)."""
+    unseen = []
+    for contact_id in ids:
+        previous = previous_of.get(contact_id)
+        known = {s.id for s in previous.subscriptions} if previous else set()
+        unseen += [s["id"] for d in grouped.get(contact_id, []) for s in d.subscriptions if s.get("id") not in known]
+    return unseen
 
 
 def _mark_change(new: ContactSnapshot, previous: ContactSnapshot | None, state: ContactState | None,

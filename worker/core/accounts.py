@@ -81,9 +81,13 @@ def first_status_since(sub: dict[str, Any], at: datetime) -> datetime:
     return min(guess, at) if guess else at
 
 
-def _status_since(sub: dict[str, Any], previous: Mapping[str, SubscriptionSnapshot], at: datetime) -> datetime:
+def _status_since(sub: dict[str, Any], previous: Mapping[str, SubscriptionSnapshot],
+                  history: Mapping[str, tuple[str, datetime]], at: datetime) -> datetime:
     before = previous.get(sub.get("id"))
-    if before is None:
+    if before is None:  # not in this contact's last snapshot: its own history, else a guess
+        known = history.get(sub.get("id"))
+        if known is not None and known[0] == sub.get("status"):
+            return known[1]
         return first_status_since(sub, at)
     if before.status == sub.get("status") and before.status_since is not None:
         return before.status_since
@@ -92,7 +96,8 @@ def _status_since(sub: dict[str, Any], previous: Mapping[str, SubscriptionSnapsh
 
 def subscription_snapshot(sub: dict[str, Any], result_minor: int, currency: str,
                           previous: Mapping[str, SubscriptionSnapshot], product_names: Mapping[str, str],
-                          at: datetime) -> SubscriptionSnapshot:
+                          at: datetime, history: Mapping[str, tuple[str, datetime]] | None = None
+                          ) -> SubscriptionSnapshot:
     customer = sub.get("customer")
     end = period_end(sub)
     return SubscriptionSnapshot(
@@ -108,7 +113,7 @@ def subscription_snapshot(sub: dict[str, Any], result_minor: int, currency: str,
         trial_end=timestamp(sub.get("trial_end")),
         canceled_at=timestamp(sub.get("canceled_at")),
         ended_at=timestamp(sub.get("ended_at")),
-        status_since=_status_since(sub, previous, at),
+        status_since=_status_since(sub, previous, history or {}, at),
         plans=subscription_plans(sub, product_names),
     )
 
@@ -116,14 +121,19 @@ def subscription_snapshot(sub: dict[str, Any], result_minor: int, currency: str,
 def contact_snapshot(info: ContactInfo, customers: Sequence[dict[str, Any]], subscriptions: Sequence[dict[str, Any]],
                      *, preset: str, fx: FxTable, stages: StageRules, now: datetime, at: datetime | None = None,
                      previous: ContactSnapshot | None = None, product_names: Mapping[str, str] | None = None,
+                     status_history: Mapping[str, tuple[str, datetime]] | None = None,
                      explain: bool = False) -> Explained:
-    """The contact's snapshot as of `now` (and the explanation lines when `explain`)."""
+    """The contact's snapshot as of `now` (and the explanation lines when `explain`).
+
+    `status_history`: subscription id → (status, since) from the stored subscription history,
+    for subscriptions missing from `previous` (e.g. a customer that moved to this contact)."""
     at = at or now
     names = product_names or {}
     before = {s.id: s for s in previous.subscriptions} if previous else {}
     subs = sorted(subscriptions, key=_created_key) if len(subscriptions) > 1 else subscriptions
     results = [subscription_mrr(s, preset, now, explain=explain) for s in subs]
-    snaps = tuple(subscription_snapshot(s, r.minor, r.currency, before, names, at) for s, r in zip(subs, results))
+    snaps = tuple(subscription_snapshot(s, r.minor, r.currency, before, names, at, status_history)
+                  for s, r in zip(subs, results))
     label = info.contact_id or (customers[0].get("id") if customers else "the customer")
     total = contact_mrr(results, fx, contact=f"contact {label}", explain=explain)
     stage = stages.stage(s.status for s in snaps)
