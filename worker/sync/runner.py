@@ -98,3 +98,15 @@ def sync_from_settings(settings: Settings, *, full: bool, now: datetime, progres
                         reconcile_every=timedelta(seconds=settings.reconcile_every))
     finally:
         store.engine.dispose()
+
+
+def refetch_from_settings(settings: Settings, object_type: str, object_id: str, now: datetime, *,
+                          on_changed: OnChanged | None = None, at: datetime | None = None) -> SyncReport:
+    """`refetch` with the store, client and source settings built from the settings."""
+    api = api_from_settings(settings)
+    config = load_source_config(settings.rules_dir, os.environ)
+    store = open_store(settings.database_url.get_secret_value())
+    try:
+        return refetch(store, api, object_type, object_id, now, on_changed, source_config=config, at=at)
+    finally:
+        store.engine.dispose()

@@ -90,12 +90,12 @@ def check_subscription(raw: Any) -> None:
     _need(isinstance(items, dict) and isinstance(items.get("data"), list),
           f"subscription {sid} has no `items` list")
     for item in items["data"]:
-        _check_item(item, sid)
+        check_item(item, sid)
     discounts = raw.get("discounts", [])
     _need(isinstance(discounts, list), f"subscription {sid}'s `discounts` is not a list")
 
 
-def _check_item(item: Any, sid: str) -> None:
+def check_item(item: Any, sid: str) -> None:
     _need(isinstance(item, dict) and isinstance(item.get("id"), str), f"subscription {sid} has an item without an id")
     price = item.get("price") or item.get("plan")
     _need(isinstance(price, dict) and isinstance(price.get("id"), str),

@@ -145,7 +145,7 @@ class StripeSource:
         for page in self.api.pages("/v1/subscription_items", params, starting_after=after):
             more.extend(page["data"])
         for item in more:
-            shapes._check_item(item, sid)
+            shapes.check_item(item, sid)
         return more
 
     def _complete_item(self, item: Json, sid: str) -> Json:
