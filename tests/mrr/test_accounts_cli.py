@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 import pytest
 
 from tests.mrr.test_compute_adapter import customer, sub, write
+from worker.logs import configure_logging
 from worker.store.db import open_store
 
 RULES = {
@@ -52,7 +53,10 @@ def in_process(env, *args):
 
     from worker.cli.main import app
 
-    result = CliRunner().invoke(app, ["accounts", *args, *NOW_ARG], env={**env, "LOG_FORMAT": "json"})
+    try:
+        result = CliRunner().invoke(app, ["accounts", *args, *NOW_ARG], env={**env, "LOG_FORMAT": "json"})
+    finally:
+        configure_logging("json", "info")  # the runner's stderr is closed now: log to the real one
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     return result
 

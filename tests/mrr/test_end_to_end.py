@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tests.mrr.test_accounts_cli import RULES
+from worker.logs import configure_logging
 from worker.rules.model import SourceConfig
 from worker.store.db import open_store
 from worker.stripe_api.transport import StripeApi
@@ -43,7 +44,8 @@ def account():
     sb.create_subscription(acme, [{"price": monthly, "quantity": 2}], coupon=ten_forever)
     sb.create_subscription(acme, [{"price": graduated, "quantity": 7}])
     sb.create_subscription(acme_eu, [{"price": yearly_eur, "quantity": 1}])
-    sb.create_subscription(customer("beta"), [{"price": quarterly, "quantity": 1}], coupon=half_repeating)
+    beta = sb.create_subscription(customer("beta"), [{"price": quarterly, "quantity": 1}], coupon=half_repeating)
+    sb.beta_subscription = beta["id"]
     sb.create_subscription(customer("gamma"), [{"price": monthly, "quantity": 1}],
                            trial_end=START + timedelta(days=14))
     gone = sb.create_subscription(customer("delta"), [{"price": yen, "quantity": 1}])
@@ -55,26 +57,33 @@ def account():
         yield sb
 
 
+def sync(account, url: str, *, full: bool) -> None:
+    store = open_store(url)
+    try:
+        api = StripeApi.connect(account.api_key, account.url, max_rps=1000)
+        report = run_sync(store, api, SourceConfig(), full=full, now=account.clock.now)
+        assert report.quarantined == []
+    finally:
+        store.engine.dispose()
+
+
 def test_synced_sandbox_account_matches_the_independently_computed_numbers(account, tmp_path):
     from typer.testing import CliRunner
 
     from worker.cli.main import app
 
     url = f"sqlite:///{tmp_path / 'e2e.db'}"
-    store = open_store(url)
-    try:
-        api = StripeApi.connect(account.api_key, account.url, max_rps=1000)
-        report = run_sync(store, api, SourceConfig(), full=True, now=account.clock.now)
-        assert report.quarantined == []
-    finally:
-        store.engine.dispose()
+    sync(account, url, full=True)
     rules = tmp_path / "rules"
     rules.mkdir()
     for name, text in RULES.items():
         (rules / name).write_text(text)
     now = account.clock.now.strftime("%Y-%m-%dT%H:%M:%SZ")
-    result = CliRunner().invoke(app, ["accounts", "--json", "--now", now],
-                                env={"DATABASE_URL": url, "RULES_DIR": str(rules), "LOG_FORMAT": "json"})
+    try:
+        result = CliRunner().invoke(app, ["accounts", "--json", "--now", now],
+                                    env={"DATABASE_URL": url, "RULES_DIR": str(rules), "LOG_FORMAT": "json"})
+    finally:
+        configure_logging("json", "info")  # the runner's stderr is closed now: log to the real one
     assert result.exit_code == 0, result.output
     found = {c["contact_id"]: c for c in json.loads(result.stdout)}
     assert sorted(found) == ["acme", "beta", "delta", "eps", "gamma"]  # the unlinked customer is left out
@@ -97,3 +106,37 @@ def test_synced_sandbox_account_matches_the_independently_computed_numbers(accou
     subs = {s["status"]: s for s in found["acme"]["subscriptions"]}
     assert sorted(s["mrr_minor"] for s in found["acme"]["subscriptions"]) == [7100, 9000, 10000]
     assert subs["active"]["cancel_at_period_end"] is False
+
+
+def test_a_cancellation_synced_from_events_is_history_at_the_events_time(account, tmp_path):
+    from sqlalchemy import select
+
+    from tests.mrr.test_renewal_and_stages import SEED
+    from worker.compute import monthly_movements, recompute
+    from worker.core.money import FxTable
+    from worker.store.models import ContactHistory
+
+    url = f"sqlite:///{tmp_path / 'history.db'}"
+    sync(account, url, full=True)
+    source = SourceConfig.model_validate({"mrr": {"fx_rates": {"eur": "1.08"}}})
+    store = open_store(url)
+    try:
+        recompute(store, source, SEED, now=account.clock.now)
+        account.advance(timedelta(hours=1))  # (a day would make the next sync a full reconcile)
+        canceled_at = account.clock.now.replace(microsecond=0)
+        account.cancel_subscription(account.beta_subscription)
+        account.advance(timedelta(hours=2))
+        sync(account, url, full=False)
+        pairs = recompute(store, source, SEED, now=account.clock.now)
+        [(before, after)] = [p for p in pairs if p[1].contact_id == "beta"]
+        assert (before.stage, after.stage, after.mrr_minor) == ("customer", "churn", 0)
+        with store.session() as session:
+            rows = list(session.scalars(select(ContactHistory).where(ContactHistory.contact_id == "beta")
+                                        .order_by(ContactHistory.id)))
+        assert [r.cause for r in rows] == ["first_seen", "stage,mrr,renewal_date"]
+        assert rows[-1].at == canceled_at  # Stripe's event time, not when the sync noticed
+        [november] = monthly_movements(store, ["2026-11"], FxTable.from_config(source.mrr),
+                                       include_first_seen=False)
+        assert november["churn"] == 10000  # beta's 100.00 a month
+    finally:
+        store.engine.dispose()
