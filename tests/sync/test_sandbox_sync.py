@@ -83,16 +83,23 @@ def test_without_create_missing_unknown_ids_stay_unlinked(sqlite_store, sandbox)
         assert s.scalar(select(func.count()).where(StripeCustomer.contact_id.is_not(None))) == 0
 
 
-def test_a_repeated_sync_changes_nothing(sqlite_store, sandbox):
-    _full(sqlite_store, sandbox)
-    before = mirror_state(sqlite_store)
+def test_a_repeated_sync_changes_nothing(store, sandbox):
+    _full(store, sandbox)
+    before = mirror_state(store)
     calls: list = []
-    again = _full(sqlite_store, sandbox, on_changed=lambda contacts, at: calls.append(contacts))
+    again = _full(store, sandbox, on_changed=lambda contacts, at: calls.append(contacts))
     assert (again.customers_changed, again.subscriptions_changed, again.deleted) == (0, 0, 0)
     assert calls == []
-    assert mirror_state(sqlite_store) == before
-    incremental = _incremental(sqlite_store, sandbox)
-    assert incremental.events_applied == 0 and mirror_state(sqlite_store) == before
+    assert mirror_state(store) == before
+    incremental = _incremental(store, sandbox)
+    assert incremental.events_applied == 0 and mirror_state(store) == before
+    sub = next(iter(sandbox.store["subscription"].objects))
+    sandbox.advance(timedelta(seconds=1))
+    sandbox.update_subscription(sub, metadata={"tier": "gold"})
+    changed = _incremental(store, sandbox)
+    assert changed.subscriptions_changed >= 1  # an update (ON CONFLICT DO UPDATE) on this database too
+    with store.session() as s:
+        assert s.get(StripeSubscription, sub).raw["metadata"]["tier"] == "gold"
 
 
 def test_incremental_sync_refetches_objects_whatever_shape_the_event_payload_has(sqlite_store, sandbox):
