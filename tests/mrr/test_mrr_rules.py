@@ -242,3 +242,9 @@ def test_an_unexpanded_price_or_discount_is_a_clear_error():
 def test_integer_half_even_rounding(numerator, denominator, expected):
     from worker.core.money import round_ratio
     assert round_ratio(numerator, denominator) == expected  # 2.5→2, 3.5→4, -2.5→-2, 3.33→3, 3.67→4
+
+
+def test_a_2017_era_subscription_without_its_own_currency_takes_its_plans():
+    sub = legacy_subscription(plan(2000, currency="eur"), 2)
+    del sub["currency"]
+    assert subscription_mrr(sub, "stripe", NOW)[:2] == (4000, "eur")

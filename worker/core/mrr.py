@@ -76,11 +76,25 @@ def subscription_items(sub: dict[str, Any]) -> list[dict[str, Any]]:
     return []
 
 
+def subscription_currency(sub: dict[str, Any]) -> str:
+    """The subscription's currency; 2017-era subscriptions carry it only on their plan/prices."""
+    if sub.get("currency"):
+        return sub["currency"].lower()
+    for source in (sub.get("plan"), *(price_of_or_none(i) for i in subscription_items(sub))):
+        if isinstance(source, dict) and source.get("currency"):
+            return source["currency"].lower()
+    return ""
+
+
+def price_of_or_none(item: dict[str, Any]) -> Any:
+    return item.get("price") or item.get("plan")
+
+
 def subscription_mrr(sub: dict[str, Any], preset: str, now: datetime, *, explain: bool = False) -> MrrResult:
     """MRR of one subscription (raw Stripe JSON, either shape) under `preset` as of `now`."""
     if preset not in PRESETS:
         raise ValueError(f"unknown MRR preset {preset!r}")
-    currency = (sub.get("currency") or "").lower()
+    currency = subscription_currency(sub)
     status = sub.get("status") or ""
     lines: list[str] | None = [] if explain else None
     if lines is not None:
