@@ -22,22 +22,22 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from sqlalchemy import create_engine, select, text  # noqa: E402
+from sqlalchemy import create_engine, select, text
 
-from tests.conftest import clean_env  # noqa: E402
-from tests.delivery.conftest import HOOK_SECRET, read_rules, write_rules  # noqa: E402
-from tests.delivery.sink import Sink  # noqa: E402
-from tests.delivery.workers import Queue, WorkerPool, fire_many  # noqa: E402
-from worker.delivery import enqueue_new  # noqa: E402
-from worker.logs import configure_logging  # noqa: E402
-from worker.store.db import open_store  # noqa: E402
-from worker.store.models import Delivery  # noqa: E402
+from tests.conftest import clean_env
+from tests.delivery.conftest import HOOK_SECRET, read_rules, write_rules
+from tests.delivery.sink import Sink
+from tests.delivery.workers import Queue, WorkerPool, fire_many
+from worker.delivery import enqueue_new
+from worker.logs import configure_logging
+from worker.store.db import open_store
+from worker.store.models import Delivery
 
 POSTGRES = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -45,12 +45,12 @@ BATCH_EVERY_S = 0.1
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 # --- the sink, in its own process -----------------------------------------------------------
 
-def _sink_main(ready, stop, results) -> None:  # noqa: ANN001
+def _sink_main(ready, stop, results) -> None:
     sink = Sink().start()
     ready.send(sink.url("/hook"))
     stop.wait()
@@ -84,7 +84,7 @@ class SinkProcess:
 
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -110,12 +110,12 @@ def _children(pid: int) -> list[int]:
     return found + [g for c in found for g in _children(c)]
 
 
-def delivered_count(store) -> int:  # noqa: ANN001
+def delivered_count(store) -> int:
     with store.session() as session:
         return session.scalar(select(Delivery.id).where(Delivery.state != "delivered").limit(1)) is None
 
 
-def produce(store, rules, queue, count: int, rate: float) -> None:  # noqa: ANN001
+def produce(store, rules, queue, count: int, rate: float) -> None:
     """Write and enqueue `count` firings, paced at `rate` per second (0 = all at once)."""
     batch = count if rate <= 0 else max(1, int(rate * BATCH_EVERY_S))
     start = time.monotonic()
@@ -163,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
         admin.dispose()
 
 
-def _warm_up(store, rules, queue) -> None:  # noqa: ANN001
+def _warm_up(store, rules, queue) -> None:
     """Workers booted, connections open: deliver a few and wait for them."""
     enqueue_new(store, queue.enqueue, fire_many(store, rules, 50, utc_now(), prefix="warm-"))
     deadline = time.monotonic() + 120
@@ -173,20 +173,20 @@ def _warm_up(store, rules, queue) -> None:  # noqa: ANN001
         time.sleep(0.2)
 
 
-def _profile(pool, args) -> list:  # noqa: ANN001
+def _profile(pool, args) -> list:
     """With PY_SPY set (path of a py-spy binary): sample each worker process while measuring."""
     spy = os.environ.get("PY_SPY")
     if not spy or not args.profile:
         return []
-    import subprocess  # noqa: PLC0415
+    import subprocess
 
     targets = [c for p in pool.procs for c in _children(p.pid)] or [p.pid for p in pool.procs]
-    return [subprocess.Popen([spy, "record", "--format", "raw", "--rate", "200", "--nonblocking", "--threads",
+    return [subprocess.Popen([spy, "record", "--format", "raw", "--rate", "100", "--threads",
                               "-o", f"{args.profile}/worker-{pid}.txt", "-p", str(pid)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for pid in targets]
 
 
-def _measure(args, store, rules, queue, pool, sink) -> int:  # noqa: ANN001
+def _measure(args, store, rules, queue, pool, sink) -> int:
     spies = _profile(pool, args)
     cpu_before = {p.pid: cpu_seconds(p.pid) for p in pool.procs}
     own_before = os.times()
@@ -207,7 +207,7 @@ def _measure(args, store, rules, queue, pool, sink) -> int:  # noqa: ANN001
                    (own.user + own.system) - (own_before.user + own_before.system), sink_cpu)
 
 
-def _report(args, store, arrivals, began, produced, finished, worker_cpu, own_cpu, sink_cpu) -> int:  # noqa: ANN001
+def _report(args, store, arrivals, began, produced, finished, worker_cpu, own_cpu, sink_cpu) -> int:
     with store.session() as session:
         created = dict(session.execute(select(Delivery.idempotency_key, Delivery.created_at)
                                        .where(Delivery.contact_id.like("b%"))).all())
@@ -226,8 +226,7 @@ def _report(args, store, arrivals, began, produced, finished, worker_cpu, own_cp
           f"{'all at once' if args.rate <= 0 else f'{args.rate:.0f}/s'}; firings written in {produced - began:.2f} s")
     print(f"throughput: {rate:.0f} deliveries/s ({elapsed:.2f} s from first firing to last arrival)")
     if latencies:
-        print("latency firing->arrival: p50 {:.3f} s, p95 {:.3f} s, p99 {:.3f} s, max {:.3f} s".format(
-            percentile(latencies, 0.50), percentile(latencies, 0.95), percentile(latencies, 0.99), max(latencies)))
+        print(f"latency firing->arrival: p50 {percentile(latencies, 0.50):.3f} s, p95 {percentile(latencies, 0.95):.3f} s, p99 {percentile(latencies, 0.99):.3f} s, max {max(latencies):.3f} s")
     n = max(1, len(first_arrival))
     print(f"cpu: workers {worker_cpu:.1f} s ({worker_cpu / n * 1000:.2f} ms/delivery), producer {own_cpu:.1f} s, "
           f"sink {sink_cpu:.1f} s; cores {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from worker.settings import Settings, load_settings
 from worker.store.db import Store
 from worker.store.models import Delivery, Firing
 
-T0 = datetime(2026, 11, 2, 9, 30, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 HOOK_SECRET = "whsec_delivery_test_secret_1234"
 
 
@@ -77,8 +77,8 @@ def rules(rules_dir) -> RuleSet:
 @pytest.fixture
 def make_settings(rules_dir):
     def build(database_url: str = "sqlite:///unused.db", **overrides: Any) -> Settings:
-        values = dict(database_url=database_url, rules_dir=rules_dir, delivery_max_attempts=8,
-                      delivery_backoff_base_s=10, delivery_lease_s=120)
+        values = {"database_url": database_url, "rules_dir": rules_dir, "delivery_max_attempts": 8,
+                      "delivery_backoff_base_s": 10, "delivery_lease_s": 120}
         values.update(overrides)
         return load_settings(**values)
 

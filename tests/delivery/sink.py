@@ -33,7 +33,7 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # no 40 ms delayed-ACK stalls on keep-alive connections
     server: _Server
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         sink = self.server.sink
@@ -63,7 +63,7 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 256
     sink: Sink
 
-    def handle_error(self, request, client_address) -> None:  # noqa: ANN001
+    def handle_error(self, request, client_address) -> None:
         pass  # a killed worker's connection reset is expected here, not news
 
 

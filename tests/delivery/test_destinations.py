@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from tests.delivery.conftest import T0, write_rules
 from worker.core.snapshot import ContactSnapshot, SubscriptionSnapshot
-from worker.delivery import create_destination_deliveries, deliver_pending, destination_pushes
+from worker.delivery import (
+    create_destination_deliveries,
+    deliver_pending,
+    destination_pushes,
+)
 from worker.rules.loader import load_rules
 from worker.rules.model import Destination
 from worker.store.models import Delivery
 
 SUB = SubscriptionSnapshot(id="sub_1", customer="cus_1", status="active", mrr_minor=15000, currency="usd",
-                           renewal_date=datetime(2026, 12, 1, tzinfo=timezone.utc), plans=("pro", "price_1"))
+                           renewal_date=datetime(2026, 12, 1, tzinfo=UTC), plans=("pro", "price_1"))
 BASE = ContactSnapshot(contact_id="acme-1", contact_type="account", name="Acme", email=None,
                        stripe_customer_ids=("cus_1",), stage="customer", mrr_minor=15000, currency="usd",
                        renewal_date=SUB.renewal_date, subscriptions=(SUB,), changed_at=T0)
@@ -91,7 +95,7 @@ def test_each_change_is_pushed_once_to_each_destination(sqlite_store, segment_ru
 
 
 def test_a_removed_destination_makes_its_push_dead(sqlite_store, segment_rules, rules, make_settings, sink):
-    (seg, hook) = _evaluate(sqlite_store, segment_rules, None, BASE, T0)
+    (seg, _hook) = _evaluate(sqlite_store, segment_rules, None, BASE, T0)
     # the rules now have no destinations at all
     assert deliver_pending(sqlite_store, rules, T0, make_settings()) == {"dead": 2}
     with sqlite_store.session() as session:

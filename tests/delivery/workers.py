@@ -18,7 +18,6 @@ from pathlib import Path
 
 import dramatiq
 import redis
-
 from sqlalchemy import insert
 
 from worker.delivery import action_idempotency_key, action_target
@@ -107,11 +106,11 @@ def fire_many(store: Store, rules: RuleSet, count: int, at: datetime, *, automat
         with store.session() as session:
             firing_ids = session.scalars(insert(Firing).returning(Firing.id, sort_by_parameter_order=True),
                                          [_firing(automation, c, at) for c in contacts]).all()
-            rows = [dict(firing_id=fid, contact_id=contact, kind="action", handler=action.handler,
-                         target=action_target(automation, index),
-                         idempotency_key=action_idempotency_key(fid, index),
-                         payload={"automation": automation, "action_index": index}, state="pending",
-                         attempts=0, next_attempt_at=at, created_at=at)
+            rows = [{"firing_id": fid, "contact_id": contact, "kind": "action", "handler": action.handler,
+                         "target": action_target(automation, index),
+                         "idempotency_key": action_idempotency_key(fid, index),
+                         "payload": {"automation": automation, "action_index": index}, "state": "pending",
+                         "attempts": 0, "next_attempt_at": at, "created_at": at}
                     for fid, contact in zip(firing_ids, contacts) for index, action in enumerate(spec.actions)]
             ids.extend(session.scalars(insert(Delivery).returning(Delivery.id, sort_by_parameter_order=True), rows))
     return ids
@@ -121,7 +120,7 @@ def _firing(automation: str, contact_id: str, at: datetime) -> dict:
     contact = {"contact_id": contact_id, "contact_type": "account", "name": contact_id, "email": None,
                "stripe_customer_ids": [], "stage": "customer", "mrr": {"amount_minor": 1000, "currency": "usd"},
                "renewal_date": None, "subscriptions": []}
-    return dict(automation=automation, contact_id=contact_id, occurrence=f"stage_changed:{contact_id}:customer",
-                trigger="stage_changed", subscription_id=None, arm="treated", fired_at=at, stage="customer",
-                mrr_minor=1000, currency="usd", renewal_date=None, goal=None,
-                snapshot={"contact": contact, "subscription": None})
+    return {"automation": automation, "contact_id": contact_id, "occurrence": f"stage_changed:{contact_id}:customer",
+                "trigger": "stage_changed", "subscription_id": None, "arm": "treated", "fired_at": at, "stage": "customer",
+                "mrr_minor": 1000, "currency": "usd", "renewal_date": None, "goal": None,
+                "snapshot": {"contact": contact, "subscription": None}}

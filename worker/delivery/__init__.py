@@ -14,10 +14,18 @@ Public API (the evaluate step and the processes call these):
 - `worker.delivery.service`: the same, wired to the settings (used by `worker.pipeline`).
 """
 
-from worker.delivery.destinations import Push, create_destination_deliveries, destination_pushes
+from worker.delivery.destinations import (
+    Push,
+    create_destination_deliveries,
+    destination_pushes,
+)
 from worker.delivery.keys import action_idempotency_key, destination_idempotency_key
 from worker.delivery.outbox import (
-    action_target, create_action_deliveries, deliver_pending, enqueue_new, redeliver,
+    action_target,
+    create_action_deliveries,
+    deliver_pending,
+    enqueue_new,
+    redeliver,
 )
 from worker.delivery.sending import DeliveryPolicy, Outcome, attempt, deliver_one
 

@@ -14,7 +14,17 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, bindparam, func, or_, select, type_coerce, update
+from sqlalchemy import (
+    Connection,
+    Row,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -45,7 +55,7 @@ def insert_delivery(session: Session, *, firing_id: int | None, contact_id: str,
     return session.execute(stmt).scalar_one_or_none()
 
 
-def _claimable(now: Any):  # noqa: ANN202
+def _claimable(now: Any):
     return and_(
         DELIVERIES.c.state.in_(ACTIVE),
         DELIVERIES.c.next_attempt_at <= now,

@@ -32,9 +32,9 @@ from sqlalchemy import Connection
 
 from actions.base import ActionContext, ActionFailure, PermanentFailure
 from actions.registry import get_handler
+from worker.core.snapshot import parse_iso
 from worker.delivery import rows
 from worker.delivery.backoff import order_wait_until, retry_delay
-from worker.core.snapshot import parse_iso
 from worker.delivery.destinations import DESTINATION_TRIGGER
 from worker.logs import get_logger, redact
 from worker.rules.model import RuleSet
@@ -169,8 +169,8 @@ def _target_index(target: str) -> int | None:
 
 def build_context(row: Any, *, now: datetime, settings: Any, http: Any) -> ActionContext:
     """The handler's view of the delivery: the firing's data, or the destination push's."""
-    common = dict(idempotency_key=row.idempotency_key, settings=settings, now=lambda: now, http=http,
-                  extra={"delivery_id": row.id, "attempt": row.attempts + 1, "kind": row.kind})
+    common = {"idempotency_key": row.idempotency_key, "settings": settings, "now": lambda: now, "http": http,
+              "extra": {"delivery_id": row.id, "attempt": row.attempts + 1, "kind": row.kind}}
     if row.kind == "destination":
         payload = row.payload
         return ActionContext.build(
@@ -240,8 +240,9 @@ def _error_text(failure: Exception) -> str:
 
 
 def _log(row: Any, outcome: Outcome, values: dict[str, Any], held: bool) -> None:
-    fields = dict(delivery_id=row.id, kind=row.kind, handler=row.handler, target=row.target,
-                  contact_id=row.contact_id, state=outcome.state, attempts=values.get("attempts", row.attempts))
+    fields = {"delivery_id": row.id, "kind": row.kind, "handler": row.handler, "target": row.target,
+              "contact_id": row.contact_id, "state": outcome.state,
+              "attempts": values.get("attempts", row.attempts)}
     if values.get("last_error") and outcome.state != "delivered":
         fields["error"] = values["last_error"]
     if outcome.next_attempt_at is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +103,7 @@ def current_rules(settings: Any, now: datetime | None = None) -> RuleSet:
                 raise
             log.error("rules_invalid_keeping_previous", error=str(exc), problems=getattr(exc, "problems", None))
             return cached[1]
-        _rules[directory] = (signature, rules, now or datetime.min.replace(tzinfo=timezone.utc))
+        _rules[directory] = (signature, rules, now or datetime.min.replace(tzinfo=UTC))
         return rules
 
 
