@@ -99,3 +99,22 @@ def test_the_fast_path_and_the_explained_path_agree(sub, preset):
         it["discounts"] = []
     fast, explained = subscription_mrr(sub, preset, NOW), subscription_mrr(sub, preset, NOW, explain=True)
     assert (fast.minor, fast.exact) == (explained.minor, explained.exact)
+
+
+@settings(max_examples=200, deadline=None)
+@given(subscriptions(), st.sampled_from(["stripe", "chartmogul"]), st.booleans())
+def test_no_float_ever_takes_part(sub, preset, explain):
+    from fractions import Fraction
+
+    result = subscription_mrr(sub, preset, NOW, explain=explain)
+    assert type(result.minor) is int
+    assert type(result.exact) in (int, Fraction)  # a float here would mean inexact arithmetic
+
+
+def test_integer_percent_and_amount_coupons_stay_exact():
+    from fractions import Fraction
+
+    sub = subscription(item(price("2000")), item(price("1000", pid="p2"), iid="si_2"),
+                       discounts=[discount(coupon(10), did="di_a"), discount(coupon(amount=300, cid="B"), did="di_b")])
+    result = subscription_mrr(sub, "stripe", NOW)
+    assert result.exact == Fraction(2700 - 300) and type(result.exact) in (int, Fraction)

@@ -122,5 +122,5 @@ def counts(coupon: Coupon, preset: str, now: datetime, period_start: datetime | 
 def apply(amount: Fraction, coupon: Coupon, monthly_factor: Fraction) -> Fraction:
     """The monthly amount after this coupon, never below 0."""
     if coupon.percent_off is not None:
-        return max(amount * (1 - coupon.percent_off / 100), 0)
+        return max(amount * (1 - Fraction(coupon.percent_off) / 100), 0)
     return max(amount - (coupon.amount_off or 0) * monthly_factor, 0)

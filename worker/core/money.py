@@ -163,7 +163,7 @@ class FxTable:
         """Exact value in the reporting currency's minor unit (not rounded)."""
         shift = exponent(self.currency) - exponent(currency)
         value = minor * self.rate(currency, subject=subject)
-        return value * 10**shift if shift >= 0 else value / 10**-shift
+        return value * 10**shift if shift >= 0 else Fraction(value) / 10**-shift
 
     def value(self, native: Mapping[str, int], *, subject: str = "an amount") -> Exact:
         """Exact sum of per-currency minor amounts in the reporting currency's minor unit."""

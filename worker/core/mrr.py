@@ -236,7 +236,7 @@ def _apply_one(coupon: disc.Coupon, eligible: list[_Item], currency: str, preset
         return before
     after = disc.apply(before, coupon, factor)
     for item in eligible:
-        item.amount = item.amount * after / before if before else 0
+        item.amount = item.amount * Fraction(after) / before if before else 0
     if lines is not None:
         normalised = "" if coupon.percent_off is not None else f", amount × {_ratio(factor)} per month"
         lines.append(f"    {coupon.label(currency)} ({why}{normalised}): {format_minor(before, currency)}"
@@ -263,7 +263,7 @@ def _back_out_taxes(items: list[_Item], currency: str, lines: list[str] | None) 
         if item.tax_divisor == 1:
             total += item.amount
             continue
-        net = item.amount / item.tax_divisor
+        net = Fraction(item.amount) / item.tax_divisor
         if lines is not None and item.tax_note:
             lines.append(f"  item {item.id}: inclusive tax ({item.tax_note}) backed out: "
                          f"{format_minor(item.amount, currency)} ÷ {exact_text(item.tax_divisor)} = "
