@@ -1,0 +1,130 @@
+"""`run_demo`: the whole product on a simulated Stripe account, day by day on the sandbox's
+virtual clock (wiring).
+
+    result = run_demo(DemoConfig(customers=2000, days=365, seed=1), progress=callback)
+
+Setup: a `Sandbox` (in-process, real HTTP) with a generated account, the action sink, the
+demo's rule files and a SQLite database in a temporary folder, a full sync and the baseline
+evaluation. Then every day: the simulated customers decide (`CustomerBehaviour.step`), the
+sandbox advances one day (renewals, trial ends, cancellations take effect), and — every
+`pipeline_every` days — an incremental sync over HTTP and `run_evaluation` as of the virtual
+now (embedded: actions delivered to the sink before it returns; outcomes measured).
+At the end the report is built from the store and the true lifts computed beside it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from stripe_sandbox import Sandbox, generate_account
+from worker.automations.service import run_evaluation
+from worker.delivery.service import current_rules
+from worker.demo.behaviour import CustomerBehaviour, Effects
+from worker.demo.rules import write_rules
+from worker.demo.sink import ActionSink
+from worker.demo.truth import TrueLift, true_lifts
+from worker.report.build import Report, build_report
+from worker.settings import Settings, load_settings
+from worker.store.db import Store, open_store
+from worker.stripe_api.transport import StripeApi
+from worker.sync.runner import run_sync
+
+API_KEY = "sk_test_demo"
+Progress = Callable[[int, int], None]   # (days done, days)
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    customers: int = 2000
+    days: int = 365
+    seed: int = 1
+    effects: Effects = field(default_factory=Effects)
+    start: datetime = datetime(2026, 1, 1, tzinfo=UTC)
+    pipeline_every: int = 1                 # days between sync + evaluate passes
+    reconcile_every: timedelta = timedelta(days=30)
+    reminder_holdout: int = 30              # percent
+    save_holdout: int = 50
+    max_rps: float = 1000.0                 # the local sandbox, not Stripe
+
+
+@dataclass
+class DemoResult:
+    config: DemoConfig
+    report: Report
+    truth: dict[str, TrueLift]
+    actions_received: dict[str, int]
+    account: dict
+    end: datetime
+    timings: dict[str, float]
+
+
+def run_demo(config: DemoConfig, progress: Progress | None = None, workdir: Path | None = None) -> DemoResult:
+    """Run the demo in `workdir` (a temporary folder when None) and return what it measured."""
+    if workdir is not None:
+        return _run(config, progress, workdir)
+    with tempfile.TemporaryDirectory(prefix="stripe-lifecycle-demo-") as tmp:
+        return _run(config, progress, Path(tmp))
+
+
+def _run(config: DemoConfig, progress: Progress | None, workdir: Path) -> DemoResult:
+    timings = {"setup": 0.0, "customers": 0.0, "advance": 0.0, "sync": 0.0, "evaluate": 0.0, "report": 0.0}
+    clock = time.perf_counter()
+    sandbox = Sandbox(api_key=API_KEY, start=config.start, seed=config.seed)
+    account = generate_account(sandbox, customers=config.customers, seed=config.seed)
+    behaviour = CustomerBehaviour(config.effects, seed=config.seed)
+    with sandbox, ActionSink(lambda body: behaviour.observe(body, sandbox.clock.ts)) as sink:
+        rules_dir = write_rules(workdir / "rules", sink.url, reminder_holdout=config.reminder_holdout,
+                                save_holdout=config.save_holdout)
+        settings = _settings(sandbox, workdir, rules_dir, config)
+        store = open_store(settings.database_url.get_secret_value())
+        try:
+            api = StripeApi.connect(API_KEY, sandbox.url, max_rps=config.max_rps)
+            source = current_rules(settings).source
+
+            def pipeline() -> None:
+                now = sandbox.clock.now
+                tick = time.perf_counter()
+                run_sync(store, api, source, full=False, now=now, reconcile_every=config.reconcile_every)
+                timings["sync"] += time.perf_counter() - tick
+                tick = time.perf_counter()
+                run_evaluation(settings, now, store=store)
+                timings["evaluate"] += time.perf_counter() - tick
+
+            pipeline()   # the first sync is the full backfill; this evaluation is the baseline
+            timings["setup"] = time.perf_counter() - clock
+            for day in range(1, config.days + 1):
+                tick = time.perf_counter()
+                behaviour.step(sandbox)
+                timings["customers"] += time.perf_counter() - tick
+                tick = time.perf_counter()
+                sandbox.advance(timedelta(days=1))
+                timings["advance"] += time.perf_counter() - tick
+                if day % config.pipeline_every == 0 or day == config.days:
+                    pipeline()
+                if progress is not None:
+                    progress(day, config.days)
+            tick = time.perf_counter()
+            end = sandbox.clock.now
+            report = build_report(store, current_rules(settings), now=end)
+            truth = true_lifts(store, behaviour)
+            timings["report"] = time.perf_counter() - tick
+        finally:
+            store.engine.dispose()
+    return DemoResult(config, report, truth, dict(sink.received), account, end, timings)
+
+
+def _settings(sandbox: Sandbox, workdir: Path, rules_dir: Path, config: DemoConfig) -> Settings:
+    """Embedded settings pointing at the sandbox, the temporary database and rules."""
+    return load_settings(stripe_api_key=API_KEY, stripe_api_base=sandbox.url,
+                         database_url=f"sqlite:///{workdir / 'demo.db'}", rules_dir=rules_dir,
+                         redis_url=None, stripe_max_rps=config.max_rps, stripe_webhook_secret=None)
+
+
+def open_demo_store(workdir: Path) -> Store:
+    """The demo database in `workdir` (for inspection after a run with a kept workdir)."""
+    return open_store(f"sqlite:///{workdir / 'demo.db'}")
