@@ -1,14 +1,79 @@
-"""`stripe-lifecycle demo` (not built yet: issue #8)."""
+"""`stripe-lifecycle demo [--customers N] [--days D] [--seed S] [--out FILE.html]` (wiring).
+
+Runs the whole product on a simulated Stripe account with virtual time (`worker.demo`),
+shows a progress bar on a terminal, prints the true lift beside the measured one and writes
+the HTML report. Guide: docs/demo.md.
+"""
 
 from __future__ import annotations
 
-from worker.cli.app import app, bootstrap, guarded
-from worker.errors import NotBuiltYet
+import os
+import time
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from worker.cli.app import app, bootstrap, err, guarded, out
+from worker.errors import ConfigError
+from worker.logs import configure_logging
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@app.command()
 @guarded
-def demo() -> None:
+def demo(
+    customers: int = typer.Option(2000, "--customers", min=1, max=50_000, help="Customers in the generated account."),
+    days: int = typer.Option(365, "--days", min=1, max=3650, help="Days of virtual time to simulate."),
+    seed: int = typer.Option(1, "--seed", help="Seed of the account and of the customers' decisions."),
+    out_file: Path = typer.Option(Path("stripe-lifecycle-demo.html"), "--out", metavar="FILE.html",
+                                  help="Where to write the HTML report."),
+) -> None:
     """Run the whole pipeline on a simulated Stripe account with virtual time."""
-    bootstrap()
-    raise NotBuiltYet("`stripe-lifecycle demo` is not built yet (issue #8).")
+    settings = bootstrap()
+    if "LOG_LEVEL" not in os.environ:   # one log line per pass would drown the progress bar
+        configure_logging(settings.log_format, "warning")
+    from worker.demo import DemoConfig, run_demo   # noqa: PLC0415 - keep `--help` fast
+    from worker.demo.summary import headline, summary_table   # noqa: PLC0415
+    from worker.report.html import render_html   # noqa: PLC0415
+
+    config = DemoConfig(customers=customers, days=days, seed=seed)
+    started = time.perf_counter()
+    with _progress(enabled=err.is_terminal) as progress:
+        result = run_demo(config, progress=progress)
+    _write(out_file, render_html(result.report))
+    out.print(headline(result), markup=False, highlight=False)
+    out.print(summary_table(result))
+    out.print(f"Wall time {time.perf_counter() - started:.1f} s. HTML report written to {out_file.resolve()}",
+              markup=False, highlight=False)
+
+
+class _progress:
+    """A rich progress bar over the simulated days (nothing when stderr is not a terminal)."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.bar = Progress(TextColumn("Simulating days"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            TimeRemainingColumn(), console=err, transient=True) if enabled else None
+        self.task = None
+
+    def __enter__(self):  # noqa: ANN204
+        if self.bar is None:
+            return None
+        self.bar.start()
+        return self.update
+
+    def update(self, done: int, total: int) -> None:
+        if self.task is None:
+            self.task = self.bar.add_task("days", total=total)
+        self.bar.update(self.task, completed=done)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"Cannot write the report to {path} ({exc.strerror}).",
+                          fix="Pick a writable path for --out.") from None
