@@ -1,0 +1,105 @@
+"""Benchmark: one full evaluation pass (triggers + matching), durable_rules vs the reference.
+
+    .venv/bin/python bench/evaluate.py [--contacts 100000] [--stress 1000000]
+
+Builds `--contacts` (previous, new) snapshot pairs and the 20 automations of
+`bench/engine_population.py` (not timed), then times `occurrences(...)` for every contact
+followed by `match(...)`, once with the durable_rules matcher and once with the reference, and
+checks both found the same matches. Goal (issue 5): ≥ 20,000 contacts/s, the engine within 2×
+of the reference. `--stress N` then posts N random occurrences through one durable_rules Host
+in chunks, printing RSS as it goes and comparing every chunk with the reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.engine_population import AUTOMATIONS, contact_pairs, random_occurrences  # noqa: E402
+from worker.core.money import FxTable  # noqa: E402
+from worker.core.triggers import TriggerSettings, horizons_for, occurrences  # noqa: E402
+from worker.engine import build_matcher  # noqa: E402
+
+NOW = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def rss_kb() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def one_pass(kind: str, pairs, settings) -> tuple[float, list, int]:
+    matcher = build_matcher(AUTOMATIONS, kind)
+    start = time.perf_counter()
+    found: list = []
+    count = 0
+    for prev, new in pairs:
+        occs = occurrences(prev, new, NOW, settings)
+        count += len(occs)
+        if occs:
+            found.extend(matcher.match(occs))
+    elapsed = time.perf_counter() - start
+    matcher.close()
+    return elapsed, [m.key for m in found], count
+
+
+def triggers_only(pairs, settings) -> float:
+    start = time.perf_counter()
+    for prev, new in pairs:
+        occurrences(prev, new, NOW, settings)
+    return time.perf_counter() - start
+
+
+def evaluate(contacts: int) -> None:
+    pairs = contact_pairs(contacts, NOW)
+    settings = TriggerSettings(fx=FxTable("usd"), horizons=horizons_for(AUTOMATIONS))
+    t_trig = triggers_only(pairs, settings)
+    t_ref, ref, n_occ = one_pass("reference", pairs, settings)
+    t_dur, dur, _ = one_pass("durable", pairs, settings)
+    print(f"contacts: {contacts:,}  automations: {len(AUTOMATIONS)}  occurrences: {n_occ:,}  "
+          f"matches: {len(ref):,}")
+    print(f"triggers only      {t_trig:7.2f} s  {contacts / t_trig:10,.0f} contacts/s")
+    print(f"reference pass     {t_ref:7.2f} s  {contacts / t_ref:10,.0f} contacts/s")
+    print(f"durable_rules pass {t_dur:7.2f} s  {contacts / t_dur:10,.0f} contacts/s  "
+          f"({t_dur / t_ref:.2f}× the reference)")
+    print(f"same matches: {dur == ref}")
+
+
+def stress(total: int, chunk: int = 100_000) -> None:
+    durable = build_matcher(AUTOMATIONS, "durable")
+    reference = build_matcher(AUTOMATIONS, "reference")
+    start, before, same, matched = time.perf_counter(), rss_kb(), True, 0
+    print(f"stress: {total:,} occurrences through one Host; RSS before {before:,} kB")
+    for done in range(0, total, chunk):
+        batch = random_occurrences(min(chunk, total - done), seed=done)
+        got = [m.key for m in durable.match(batch)]
+        same &= got == [m.key for m in reference.match(batch)]
+        matched += len(got)
+        print(f"  {done + len(batch):>9,} posted  RSS {rss_kb():,} kB  same so far: {same}")
+    elapsed = time.perf_counter() - start
+    print(f"stress: {elapsed:.1f} s (both matchers + generation), {matched:,} matches, "
+          f"RSS after {rss_kb():,} kB, identical to the reference: {same}")
+    durable.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--contacts", type=int, default=100_000)
+    parser.add_argument("--stress", type=int, default=0, help="also post N occurrences (0 = skip)")
+    args = parser.parse_args()
+    if args.contacts:
+        evaluate(args.contacts)
+    if args.stress:
+        stress(args.stress)
+
+
+if __name__ == "__main__":
+    main()
