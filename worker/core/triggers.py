@@ -26,9 +26,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 
 from worker.core.money import FxTable, exponent, round_minor
 from worker.core.occurrences import Occurrence, whole_seconds
@@ -211,8 +212,10 @@ def _subscription_changes(prev: ContactSnapshot | None, new: ContactSnapshot) ->
 def _mrr_changes(prev: ContactSnapshot | None, new: ContactSnapshot,
                  settings: TriggerSettings) -> list[dict]:
     """Both sides at today's rates, so a move of the FX rates alone is no change."""
-    after = settings.fx.value(_native(new), subject=f"contact {new.contact_id}")
-    before = settings.fx.value(_native(prev), subject=f"contact {new.contact_id}") if prev else 0
+    if prev is not None and _native(prev) == _native(new):
+        return []
+    after = _reporting(new, settings.fx)
+    before = _reporting(prev, settings.fx) if prev else 0
     if after == before:
         return []
     trigger = "mrr_expanded" if after > before else "mrr_contracted"
@@ -224,6 +227,14 @@ def _mrr_changes(prev: ContactSnapshot | None, new: ContactSnapshot,
 
 def _native(snapshot: ContactSnapshot) -> Mapping[str, int]:
     return snapshot.mrr_native or {snapshot.currency: snapshot.mrr_minor}
+
+
+def _reporting(snapshot: ContactSnapshot, fx: FxTable) -> Fraction | int:
+    """Exact MRR in the reporting currency's minor unit at today's rates."""
+    native = _native(snapshot)
+    if len(native) == 1 and fx.currency in native:
+        return native[fx.currency]
+    return fx.value(native, subject=f"contact {snapshot.contact_id}")
 
 
 def _major(minor: int, fx: FxTable) -> Decimal:
@@ -238,16 +249,18 @@ def _marker(snapshot: ContactSnapshot) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _contact_base(new: ContactSnapshot, settings: TriggerSettings) -> Occurrence:
-    mrr = round_minor(settings.fx.value(_native(new), subject=f"contact {new.contact_id}"))
+def _contact_base(new: ContactSnapshot, settings: TriggerSettings) -> dict:
+    """The fields every occurrence of this contact shares."""
+    mrr = round_minor(Fraction(_reporting(new, settings.fx)))
     plans = tuple(dict.fromkeys(p for s in new.subscriptions for p in s.plans))
-    return Occurrence(trigger="", contact_id=new.contact_id or "", key="", stage=new.stage,
-                      mrr=_major(mrr, settings.fx), plans=plans, metadata=dict(new.metadata))
+    return {"contact_id": new.contact_id or "", "stage": new.stage,
+            "mrr": _major(mrr, settings.fx), "plans": plans, "metadata": dict(new.metadata)}
 
 
-def _finish(base: Occurrence, spec: dict, subs: Mapping[str, SubscriptionSnapshot]) -> Occurrence:
+def _finish(base: dict, spec: dict, subs: Mapping[str, SubscriptionSnapshot]) -> Occurrence:
     """Contact-level triggers see every plan; a subscription's trigger sees that one's plans."""
     sub = subs.get(spec.get("subscription_id") or "")
-    if sub is not None and spec["trigger"] not in ("renewal_due",):
-        spec = {**spec, "plans": sub.plans}
-    return replace(base, **spec)
+    fields = {**base, **spec}
+    if sub is not None and spec["trigger"] != "renewal_due":
+        fields["plans"] = sub.plans
+    return Occurrence(**fields)
