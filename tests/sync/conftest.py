@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -64,7 +64,7 @@ def localstripe(tmp_path: Path) -> Iterator[str]:
 
 
 SANDBOX_KEY = "sk_test_sync_sandbox"
-SANDBOX_START = datetime(2026, 11, 1, tzinfo=timezone.utc)
+SANDBOX_START = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 @pytest.fixture

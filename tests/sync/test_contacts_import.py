@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from typer.testing import CliRunner
@@ -14,7 +14,7 @@ from worker.store.db import open_store
 from worker.store.models import Contact, StripeCustomer
 from worker.sync import mirror
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 CSV = """id,type,name,email
 acme,account,Acme Inc,ops@acme.example
 ,account,No Id,

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 from sqlalchemy import select
 
 from tests.sync.conftest import LOCALSTRIPE_KEY
 from worker.rules.model import ContactsConfig, SourceConfig
-from worker.store.models import Contact, StripeCustomer, StripePrice, StripeSubscription, SubscriptionItem
+from worker.store.models import (
+    Contact,
+    StripeCustomer,
+    StripePrice,
+    StripeSubscription,
+    SubscriptionItem,
+)
 from worker.stripe_api.transport import StripeApi
 from worker.sync import run_sync
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 def _post(base: str, path: str, data: dict) -> dict:
@@ -56,7 +62,7 @@ def test_localstripe_legacy_subscriptions_are_synced_and_linked(localstripe, sql
         assert sub.api_shape == "legacy"
         assert sub.status == "active" and sub.currency == "usd"
         assert sub.raw["plan"]["id"] == "pro-monthly" and sub.raw["quantity"] == 3
-        assert sub.current_period_end == datetime.fromtimestamp(sub.raw["current_period_end"], timezone.utc)
+        assert sub.current_period_end == datetime.fromtimestamp(sub.raw["current_period_end"], UTC)
         items = s.scalars(select(SubscriptionItem).where(SubscriptionItem.subscription_id == sub.id)).all()
         assert [(i.price_id, i.quantity) for i in items] == [("pro-monthly", 3)]
         assert items[0].current_period_end == sub.current_period_end

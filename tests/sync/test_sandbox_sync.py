@@ -10,7 +10,12 @@ from sqlalchemy import func, select
 from tests.sync.conftest import api_for, mirror_state
 from worker.rules.model import ContactsConfig, SourceConfig
 from worker.store.db import open_store
-from worker.store.models import Quarantine, StripeCustomer, StripeSubscription, SubscriptionItem
+from worker.store.models import (
+    Quarantine,
+    StripeCustomer,
+    StripeSubscription,
+    SubscriptionItem,
+)
 from worker.sync import run_sync
 
 CONFIG = SourceConfig()

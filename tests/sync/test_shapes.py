@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,7 +16,7 @@ from worker.sync.state import SyncStatus, needs_reconcile
 
 #: Current shapes from Stripe's public OpenAPI fixtures (MIT; source noted in the file).
 FIXTURES = json.loads((Path(__file__).parent / "fixtures" / "openapi-fixtures.json").read_text())["resources"]
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
 def _current_subscription() -> dict:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -16,7 +16,7 @@ def test_a_second_sync_is_refused_while_one_runs(store):
     api = StripeApi.connect("sk_test_unused", "http://127.0.0.1:9")  # never reached
     with sync_lock(store):
         with pytest.raises(SyncBusy, match="Another sync"):
-            run_sync(store, api, SourceConfig(), full=True, now=datetime(2026, 11, 25, tzinfo=timezone.utc))
+            run_sync(store, api, SourceConfig(), full=True, now=datetime(2026, 11, 25, tzinfo=UTC))
     assert api.requests == 0
     with sync_lock(store):  # released: taken again
         pass

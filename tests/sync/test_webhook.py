@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import json
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import stripe
@@ -17,7 +17,7 @@ from worker.settings import load_settings
 from worker.web.webhook import webhook_routes
 
 SECRET = "whsec_test_secret_value"
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 EVENT = {"id": "evt_1", "object": "event", "type": "customer.subscription.updated", "created": 1,
          "api_version": "2024-06-20",
          "data": {"object": {"id": "sub_42", "object": "subscription", "plan": {"id": "old"}}}}
@@ -48,7 +48,7 @@ def test_a_signed_event_enqueues_a_refetch_of_its_object(receiver):
 def test_our_verification_accepts_what_the_stripe_sdk_signs():
     body = json.dumps(EVENT).encode()
     header = stripe.WebhookSignature._compute_signature(f"{int(time.time())}.{body.decode()}", SECRET)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     queued: list = []
     app = Starlette(routes=webhook_routes(load_settings(stripe_webhook_secret=SECRET),
                                           lambda t, i: queued.append((t, i)), lambda: now))

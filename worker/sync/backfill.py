@@ -10,7 +10,7 @@ during the backfill are read again by the next incremental sync.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -18,7 +18,14 @@ from worker.core.snapshot import iso, parse_iso
 from worker.store.models import StripeCustomer, StripeSubscription
 from worker.sync import mirror
 from worker.sync.run import SyncRun
-from worker.sync.state import BACKFILL, CURSOR, LAST_FULL, drop_state, get_state, put_state
+from worker.sync.state import (
+    BACKFILL,
+    CURSOR,
+    LAST_FULL,
+    drop_state,
+    get_state,
+    put_state,
+)
 
 PHASES = ("products", "prices", "customers", "subscriptions")
 BATCH_PAGES = 5  # list pages per transaction: fewer commits, little work lost on a kill
@@ -43,7 +50,7 @@ def run_backfill(run: SyncRun) -> None:
 
 
 def iso_us(value: datetime) -> str:
-    return value.astimezone(timezone.utc).isoformat()
+    return value.astimezone(UTC).isoformat()
 
 
 def _start_cursor(run: SyncRun) -> dict:
@@ -62,10 +69,8 @@ def _run_phase(run: SyncRun, state: dict, phase: str, stamp: datetime) -> None:
     done = 0
     run.tick(phase, done)
     batch: list = []
-    pages = 0
-    for page in run.source.pages(phase, starting_after=after):
+    for pages, page in enumerate(run.source.pages(phase, starting_after=after), 1):
         batch.extend(page)
-        pages += 1
         last = page[-1].get("id") if page and isinstance(page[-1], dict) else None
         after = last or after
         if pages % BATCH_PAGES == 0:

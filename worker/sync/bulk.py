@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -38,6 +38,7 @@ def _json_dumper(value: Any) -> str | None:
     return None if value is None else dumps(value)
 
 
+@lru_cache(maxsize=8192)  # stamps and period ends repeat across a batch
 def _sqlite_utc(value: datetime | None) -> str | None:
     """What UTCDateTime + SQLite's DATETIME store, without their per-value call layers."""
     if value is None:
@@ -45,7 +46,7 @@ def _sqlite_utc(value: datetime | None) -> str | None:
     if value.tzinfo is None:
         raise ValueError(f"naive datetime {value!r}: pass a timezone-aware UTC datetime")
     if value.utcoffset():
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
     return (f"{value.year:04d}-{value.month:02d}-{value.day:02d} "
             f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}.{value.microsecond:06d}")
 

@@ -11,7 +11,7 @@ so an interrupted run resumes where it stopped and a repeated run changes nothin
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -116,7 +116,7 @@ def _advance(run: SyncRun, cursor: Json, done: list[Change], *, read_at: int | N
 
 
 def _utc(created: int) -> datetime:
-    return datetime.fromtimestamp(created, tz=timezone.utc)
+    return datetime.fromtimestamp(created, tz=UTC)
 
 
 def apply_change(run: SyncRun, object_type: str, object_id: str, *, at: datetime | None) -> None:

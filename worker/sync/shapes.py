@@ -8,7 +8,7 @@ it; `*_row` build the column values the store keeps beside Stripe's own JSON.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from worker.rules.model import STRIPE_STATUSES
@@ -24,7 +24,7 @@ def ts(value: Any) -> datetime | None:
     """A Stripe Unix timestamp as an aware UTC datetime (None stays None)."""
     if value is None:
         return None
-    return datetime.fromtimestamp(int(value), tz=timezone.utc)
+    return datetime.fromtimestamp(int(value), tz=UTC)
 
 
 def ref_id(value: Any) -> str | None:

@@ -8,7 +8,7 @@ Keys: `events_cursor` {created, seen}: where incremental sync resumes in the Eve
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -59,7 +59,7 @@ def load_status(session: Session) -> SyncStatus:
     last = get_state(session, LAST_FULL) or {}
     created = cursor.get("read_at", cursor.get("created"))
     return SyncStatus(
-        cursor_created=datetime.fromtimestamp(created, tz=timezone.utc) if created is not None else None,
+        cursor_created=datetime.fromtimestamp(created, tz=UTC) if created is not None else None,
         last_full_at=parse_iso(last.get("completed_at")),
         backfill_in_progress=get_state(session, BACKFILL) is not None,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -25,7 +25,7 @@ def import_(file: Path = typer.Argument(..., help="CSV with id,type,name,email c
     waiting Stripe customers whose metadata names them are linked.
     """
     settings = bootstrap()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     rows, problems = read_contacts_csv(file)
     store = open_store(settings.database_url.get_secret_value())
     try:

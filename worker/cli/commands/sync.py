@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
-from typing import Iterator
+from datetime import UTC, datetime
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from worker.cli.app import app, bootstrap, err, guarded, out
 from worker.logs import redact
@@ -29,7 +36,7 @@ def sync(
     Exits 1 when an object could not be read and was quarantined (the rest is synced).
     """
     settings = bootstrap()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with _progress(enabled=err.is_terminal and not as_json) as progress:
         report = sync_from_settings(settings, full=full, now=now, progress=progress)
     if as_json:
