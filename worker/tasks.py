@@ -8,16 +8,19 @@ at its start, and `now` is read here, at the entry point, then passed down.
 from __future__ import annotations
 
 import functools
+import inspect
 from datetime import datetime, timezone
 
 import dramatiq
 
 from worker import pipeline
-from worker.logs import configure_logging, new_unit_of_work, register_secrets
+from worker.errors import LifecycleError
+from worker.logs import configure_logging, get_logger, new_unit_of_work, register_secrets
 from worker.runtime.broker import make_broker
 from worker.settings import Settings, load_settings
 
 MINUTE_MS = 60_000
+log = get_logger("tasks")
 
 
 @functools.cache
@@ -29,6 +32,24 @@ def settings() -> Settings:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def unit_of_work(func):  # noqa: ANN001, ANN201
+    """One message = one unit of work: fresh log context, and a LifecycleError that a retry
+    cannot fix (a missing key, invalid rules) is one plain error line, not a retried traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        new_unit_of_work(actor=func.__name__, **inspect.signature(func).bind(*args, **kwargs).arguments)
+        try:
+            return func(*args, **kwargs)
+        except LifecycleError as exc:
+            if exc.retryable:
+                raise
+            log.error("job_failed", error=str(exc))
+            return None
+
+    return wrapper
 
 
 def _boot() -> None:
@@ -46,48 +67,48 @@ _periodic = dict(max_retries=2, min_backoff=5_000, max_backoff=60_000)
 
 
 @dramatiq.actor(queue_name="sync", time_limit=60 * MINUTE_MS, **_periodic)
+@unit_of_work
 def sync_events(tick: str) -> None:
-    new_unit_of_work(actor="sync_events", tick=tick)
     pipeline.sync_events(settings(), _now())
 
 
 @dramatiq.actor(queue_name="sync", time_limit=6 * 60 * MINUTE_MS, **_periodic)
+@unit_of_work
 def full_reconcile(tick: str) -> None:
-    new_unit_of_work(actor="full_reconcile", tick=tick)
     pipeline.full_reconcile(settings(), _now())
 
 
 @dramatiq.actor(queue_name="sync", time_limit=5 * MINUTE_MS, max_retries=5)
+@unit_of_work
 def refetch(object_type: str, object_id: str) -> None:
-    new_unit_of_work(actor="refetch", object_type=object_type, object_id=object_id)
     pipeline.refetch(settings(), object_type, object_id, _now())
 
 
 @dramatiq.actor(queue_name="evaluate", time_limit=30 * MINUTE_MS, **_periodic)
+@unit_of_work
 def evaluate(tick: str) -> None:
-    new_unit_of_work(actor="evaluate", tick=tick)
     pipeline.evaluate(settings(), _now())
 
 
 @dramatiq.actor(queue_name="evaluate", time_limit=30 * MINUTE_MS, **_periodic)
+@unit_of_work
 def measure(tick: str) -> None:
-    new_unit_of_work(actor="measure", tick=tick)
     pipeline.measure(settings(), _now())
 
 
 @dramatiq.actor(queue_name="deliver", time_limit=5 * MINUTE_MS, **_periodic)
+@unit_of_work
 def redeliver(tick: str) -> None:
     """The reconciler: re-enqueue deliveries whose message was lost (Redis restart, killed worker)."""
-    new_unit_of_work(actor="redeliver", tick=tick)
     pipeline.redeliver(settings(), _now())
 
 
 @dramatiq.actor(queue_name="deliver", time_limit=90_000, max_retries=0)
+@unit_of_work
 def deliver(delivery_id: int) -> None:
     """Retries live in the delivery row (backoff, dead after the limit), not in the queue; a
     message lost to an error or a crash is re-sent by `redeliver`. The time limit stays below
     the claim's lease (DELIVERY_LEASE_S, 120 s by default) so a stuck send cannot outlive it."""
-    new_unit_of_work(actor="deliver", delivery_id=delivery_id)
     pipeline.deliver(settings(), delivery_id, _now())
 
 

@@ -103,6 +103,9 @@ def test_run_starts_and_stops_cleanly_on_sigterm(tmp_path):
     events = [json.loads(line)["event"] for line in log.splitlines() if line.startswith("{")]
     assert "stopping" in events and events[-1] == "stopped"
     assert "job_enqueued" in events
+    # No STRIPE_API_KEY here: each sync tick fails as one plain line naming it, not a traceback.
+    failures = [json.loads(line) for line in log.splitlines() if '"job_failed"' in line]
+    assert failures and "STRIPE_API_KEY" in failures[0]["error"]
     assert "Traceback" not in log
 
 
