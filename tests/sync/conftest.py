@@ -86,14 +86,15 @@ def api_for(sb, **kwargs) -> StripeApi:
 MIRROR = (Contact, StripeCustomer, StripeSubscription, SubscriptionItem, StripePrice, StripeProduct)
 
 
-def mirror_state(store) -> dict:
+def mirror_state(store, *, ignore: tuple[str, ...] = (), models: tuple = MIRROR) -> dict:
     """Everything the mirror holds, except when each row was last seen (synced_at)."""
+    skip = ("synced_at", "created_at", "updated_at", *ignore)
     state = {}
     with store.session() as session:
-        for model in MIRROR:
+        for model in models:
             rows = session.execute(select(model.__table__)).mappings().all()
             state[model.__tablename__] = {
-                row["id"]: {k: v for k, v in row.items() if k not in ("synced_at", "created_at", "updated_at")}
-                for row in rows
+                row["id"]: {k: v for k, v in row.items() if k not in skip}
+                for row in rows if not row.get("deleted")
             }
     return state
