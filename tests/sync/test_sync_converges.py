@@ -9,7 +9,12 @@ from datetime import timedelta
 from tests.sync.conftest import api_for, mirror_state
 from worker.rules.model import SourceConfig
 from worker.store.db import open_store
-from worker.store.models import StripeCustomer, StripePrice, StripeSubscription, SubscriptionItem
+from worker.store.models import (
+    StripeCustomer,
+    StripePrice,
+    StripeSubscription,
+    SubscriptionItem,
+)
 
 NEVER = timedelta(days=365)  # no scheduled reconcile: every change must come from events
 

@@ -14,9 +14,8 @@ from worker.sync.lock import sync_lock
 
 def test_a_second_sync_is_refused_while_one_runs(store):
     api = StripeApi.connect("sk_test_unused", "http://127.0.0.1:9")  # never reached
-    with sync_lock(store):
-        with pytest.raises(SyncBusy, match="Another sync"):
-            run_sync(store, api, SourceConfig(), full=True, now=datetime(2026, 11, 25, tzinfo=UTC))
+    with sync_lock(store), pytest.raises(SyncBusy, match="Another sync"):
+        run_sync(store, api, SourceConfig(), full=True, now=datetime(2026, 11, 25, tzinfo=UTC))
     assert api.requests == 0
     with sync_lock(store):  # released: taken again
         pass
