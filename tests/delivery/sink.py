@@ -36,6 +36,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if len(raw) < length:  # the sender died mid-request: a receiver never sees this as a delivery
+            self.close_connection = True
+            return
         sink = self.server.sink
         key = self.headers.get("Idempotency-Key")
         status, extra_headers = sink.answer(key)
