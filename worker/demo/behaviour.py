@@ -5,7 +5,8 @@ Two ways to leave, each decided once, with a uniform draw `u` that depends only 
 (seed, kind, subscription, date) — never on the arm — so the same customer faces the same
 draw whether it was contacted or not (that is what makes the counterfactual computable):
 
-- **at renewal**: a subscription whose renewal falls in the coming day churns with probability
+- **at renewal**: a subscription whose renewal falls in the coming day (after now, up to
+  and including now + 1 day) churns with probability
   `renewal_churn` (× (1 − `reminder_effect`) when a renewal reminder for that renewal reached
   the sink); churn = `cancel_at_period_end`, so the sandbox ends it at the period end.
 - **early notice**: each day an active subscription schedules a cancellation at its period end
@@ -119,11 +120,11 @@ class CustomerBehaviour:
             return None
         if sub["cancel_at"]:
             return self._maybe_withdraw(sub_id, sub["cancel_at"], now)
-        if now <= period_end < now + DAY:
+        if now < period_end <= now + DAY:
             if self._stays.get(sub_id) == period_end:
                 return None
             return self._renewal(sub_id, period_end, now)
-        if (sub["status"] == "active" and period_end > now + 3 * DAY
+        if (sub["status"] == "active" and period_end > now + 3 * DAY and self._stays.get(sub_id) != period_end
                 and self._draw("notice", sub_id, now) < self.effects.notice_rate):
             self._pending[sub_id] = _Pending(noticed=now, due=period_end)
             return lambda sb: sb.update_subscription(sub_id, cancel_at_period_end=True)
@@ -145,7 +146,7 @@ class CustomerBehaviour:
     def _maybe_withdraw(self, sub_id: str, cancel_at: int, now: int):  # noqa: ANN202
         pending = self._pending.setdefault(sub_id, _Pending(noticed=now, due=cancel_at))
         due_to_decide = pending.noticed + self.effects.decision_delay_days * DAY
-        if now < due_to_decide and cancel_at >= now + DAY:
+        if now < due_to_decide and cancel_at > now + DAY:
             return None
         del self._pending[sub_id]
         u = self._draw("save", sub_id, pending.noticed)

@@ -9,8 +9,10 @@
   outcome would have differed had it been in the other arm: it differs exactly when `u` falls
   between the two arms' probabilities, and the decision came after the firing. The realised
   lift is the share of measured firings (both arms) whose outcome the automation changes — the
-  sample average treatment effect that the report's lift estimates. A treated firing that
-  failed anyway (its subscription ended for another reason) counts as unchanged.
+  sample average treatment effect that the report's lift estimates. A firing whose measured
+  outcome is not the one its decision implied (a treated one that failed anyway because its
+  subscription ended for another reason; a holdout one that succeeded anyway because the goal
+  did not hinge on the decision, e.g. a `cancel_at` after the next renewal) counts as unchanged.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ def _changes(decision: Decision | None, firing: Firing, succeeded: bool, low: fl
         return False
     if not low <= decision.u < high:
         return False
-    return not (firing.arm == "treated" and not succeeded)
+    return succeeded == (firing.arm == "treated")
 
 
 def _reminder_decision(firing: Firing, behaviour: CustomerBehaviour) -> Decision | None:

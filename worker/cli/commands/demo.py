@@ -30,6 +30,9 @@ def demo(
 ) -> None:
     """Run the whole pipeline on a simulated Stripe account with virtual time."""
     settings = bootstrap()
+    if not out_file.parent.is_dir():
+        raise ConfigError(f"Cannot write the report to {out_file}: the folder {out_file.parent} does not exist.",
+                          fix="Create it or pick another path for --out.")
     if "LOG_LEVEL" not in os.environ:   # one log line per pass would drown the progress bar
         configure_logging(settings.log_format, "warning")
     from worker.demo import DemoConfig, run_demo   # noqa: PLC0415 - keep `--help` fast
