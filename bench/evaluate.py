@@ -15,17 +15,17 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.engine_population import AUTOMATIONS, contact_pairs, random_occurrences  # noqa: E402
-from worker.core.money import FxTable  # noqa: E402
-from worker.core.triggers import TriggerSettings, horizons_for, occurrences  # noqa: E402
-from worker.engine import build_matcher  # noqa: E402
+from bench.engine_population import AUTOMATIONS, contact_pairs, random_occurrences
+from worker.core.money import FxTable
+from worker.core.triggers import TriggerSettings, horizons_for, occurrences
+from worker.engine import build_matcher
 
-NOW = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
 def rss_kb() -> int:

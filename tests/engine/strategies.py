@@ -10,7 +10,13 @@ from decimal import Decimal
 from hypothesis import strategies as st
 
 from worker.core.occurrences import Occurrence
-from worker.rules.model import TIME_TRIGGERS, TRIGGERS, Automation, Comparison, Conditions
+from worker.rules.model import (
+    TIME_TRIGGERS,
+    TRIGGERS,
+    Automation,
+    Comparison,
+    Conditions,
+)
 
 STAGES = ("trial", "customer", "churn", "paused")
 PLANS = ("pro", "team", "price_1AbC", "Enterprise plan")
@@ -122,7 +128,7 @@ def _near(draw, automation: Automation) -> Occurrence:
     if automation.within is not None:
         whole = int(automation.within.total_seconds())
         until = since = max(0, whole + draw(st.sampled_from([-1, 0, 0, 1])))
-    pick = lambda options, other: draw(st.sampled_from(options)) if options else other  # noqa: E731
+    pick = lambda options, other: draw(st.sampled_from(options)) if options else other
     return Occurrence(
         trigger=automation.on, contact_id="c", key="k",
         stage=pick(cond.stage, draw(st.none() | stage_names)),

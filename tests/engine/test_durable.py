@@ -52,16 +52,16 @@ def test_an_unmatched_occurrence_is_a_normal_empty_answer():
 def test_the_callback_only_records_the_matched_events_sequence_number():
     matcher = DurableMatcher([renewal()])
     matcher.match([due(1)])
-    assert matcher._host.hits == [matcher._seq]  # noqa: SLF001 - what the action did, all of it
+    assert matcher._host.hits == [matcher._seq]
     matcher.close()
 
 
 def test_the_engine_keeps_no_state_between_events():
     matcher = DurableMatcher([renewal()])
     matcher.match([due(i) for i in range(200)] + [due(i, mrr="1") for i in range(200)])
-    state = matcher._host.get_ruleset("a0").get_state("0")  # noqa: SLF001
+    state = matcher._host.get_ruleset("a0").get_state("0")
     assert state == {"sid": "0", "id": "sid-0", "$s": 1}
-    assert matcher._host.get_ruleset("a0").get_pending_events("0") == []  # noqa: SLF001
+    assert matcher._host.get_ruleset("a0").get_pending_events("0") == []
     matcher.close()
 
 
@@ -105,10 +105,10 @@ def test_mrr_with_more_decimals_than_a_minor_unit_is_refused_not_misread():
 
 def test_a_reload_swaps_in_new_rules_built_on_a_new_host():
     live = LiveMatcher(matcher_factory("durable"), [renewal(at_least="100")])
-    old = live._current  # noqa: SLF001
+    old = live._current
     assert names(live.match([due(1, mrr="50")])) == []
     live.reload([renewal(at_least="10")])
-    assert live._current._host is not old._host  # noqa: SLF001
+    assert live._current._host is not old._host
     assert names(live.match([due(1, mrr="50")])) == [("renewal", "c1")]
     assert live.generation == 2
     with pytest.raises(MatcherClosed):

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from worker.core.money import FxTable
 from worker.core.snapshot import ContactSnapshot, SubscriptionSnapshot
 from worker.core.triggers import TriggerSettings
 
-NOW = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 USD = TriggerSettings(fx=FxTable("usd", {"eur": Decimal("1.10")}))
 

@@ -107,10 +107,10 @@ def test_occurrence_mrr_is_major_units_of_the_reporting_currency():
     eur_only = contact("customer", sub(currency="eur", mrr=1234), currency="eur")
     [occ] = [o for o in occurrences(None, eur_only, NOW, USD) if o.trigger == "renewal_due"]
     assert occ.mrr == Decimal("13.57")  # 12.34 EUR × 1.10 = 13.574 USD, rounded half-even
-    yen = TriggerSettings(fx=FxTable("jpy", {"usd": Decimal("150")}))
+    yen = TriggerSettings(fx=FxTable("jpy", {"usd": Decimal(150)}))
     [occ] = [o for o in occurrences(None, contact("customer", sub(mrr=1000)), NOW, yen)
              if o.trigger == "renewal_due"]
-    assert occ.mrr == Decimal("1500")
+    assert occ.mrr == Decimal(1500)
 
 
 def test_contact_triggers_see_every_plan_and_subscription_triggers_their_own():
@@ -194,7 +194,14 @@ def test_keys_use_changed_at_when_the_snapshot_builder_sets_it():
 def test_settings_from_rules_find_churn_and_customer_stages_and_horizons():
     from datetime import timedelta
 
-    from worker.rules.model import Automation, MrrConfig, RuleSet, SourceConfig, StageDef, StagesConfig
+    from worker.rules.model import (
+        Automation,
+        MrrConfig,
+        RuleSet,
+        SourceConfig,
+        StageDef,
+        StagesConfig,
+    )
 
     rules = RuleSet(
         source=SourceConfig(mrr=MrrConfig(currency="eur", fx_rates={"usd": Decimal("0.9")})),

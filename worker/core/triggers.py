@@ -52,7 +52,7 @@ class TriggerSettings:
     horizons: Mapping[str, timedelta] | None = None
 
     @classmethod
-    def from_rules(cls, rules) -> TriggerSettings:  # noqa: ANN001 - worker.rules.model.RuleSet
+    def from_rules(cls, rules) -> TriggerSettings:
         """Churn stages list `canceled`; customer stages list `active` (the shipped names)."""
         stages = rules.stages.stages
         churn = frozenset(n for n, d in stages.items() if "canceled" in d.status)

@@ -50,7 +50,7 @@ class Vocabulary:
         for automation in automations:
             self._take(automation)
 
-    def _take(self, automation) -> None:  # noqa: ANN001 - worker.rules.model.Automation
+    def _take(self, automation) -> None:
         conditions = automation.conditions
         words = [automation.on, *(automation.from_ or ()), *(automation.to or ()),
                  *(conditions.stage or ()), *(conditions.plan or ())]
@@ -104,7 +104,7 @@ def _any_of(field: str, ids: Iterable[int]) -> dict[str, Any]:
     return options[0] if len(options) == 1 else {"$or": options}
 
 
-def _within(automation) -> dict[str, Any] | None:  # noqa: ANN001
+def _within(automation) -> dict[str, Any] | None:
     if automation.within is None:
         return None
     micros = _micros(automation.within)
@@ -115,11 +115,11 @@ def _within(automation) -> dict[str, Any] | None:  # noqa: ANN001
     return None
 
 
-def _micros(span) -> int:  # noqa: ANN001 - timedelta
+def _micros(span) -> int:
     return span.days * 86_400 * _US + span.seconds * _US + span.microseconds
 
 
-def _mrr(comparison) -> dict[str, Any] | None:  # noqa: ANN001 - worker.rules.model.Comparison
+def _mrr(comparison) -> dict[str, Any] | None:
     scaled = comparison.value * MRR_SCALE
     op = comparison.op
     if scaled == scaled.to_integral_value():
@@ -134,7 +134,7 @@ def _mrr(comparison) -> dict[str, Any] | None:  # noqa: ANN001 - worker.rules.mo
     return {"$lte": {"mrr": int(scaled.to_integral_value(rounding="ROUND_FLOOR"))}}
 
 
-def condition(automation, vocab: Vocabulary) -> dict[str, Any]:  # noqa: ANN001
+def condition(automation, vocab: Vocabulary) -> dict[str, Any]:
     """The single-event pattern of one automation."""
     ids = vocab.ids
     conditions = automation.conditions

@@ -27,7 +27,13 @@ import durable_rules_engine
 from durable.engine import Host
 
 from worker.core.occurrences import Occurrence
-from worker.engine.compile import EngineError, Vocabulary, encode, ruleset_name, rulesets
+from worker.engine.compile import (
+    EngineError,
+    Vocabulary,
+    encode,
+    ruleset_name,
+    rulesets,
+)
 from worker.engine.interface import Match, MatcherClosed, by_trigger
 
 #: `assert_event` result codes (durable.engine.Ruleset._handle_result).
@@ -43,10 +49,10 @@ class _RecordingHost(Host):
         self.hits: list[int] = []
         super().__init__()
 
-    def get_action(self, action_name: str):  # noqa: ANN201 - durable's callback type
+    def get_action(self, action_name: str):
         hits = self.hits
 
-        def record(closure) -> None:  # noqa: ANN001 - durable.engine.Closure
+        def record(closure) -> None:
             hits.append(closure.m["n"])
 
         return record
@@ -104,7 +110,7 @@ class DurableMatcher:
             hits = self._host.hits
             hits.clear()
             try:
-                result = durable_rules_engine.assert_event(ruleset._handle, f'{{"n":{seq},{body[1:]}')  # noqa: SLF001
+                result = durable_rules_engine.assert_event(ruleset._handle, f'{{"n":{seq},{body[1:]}')
                 if result[0] == _NOT_HANDLED:
                     return False
                 if result[0] not in (_HANDLED, _PENDING):
@@ -129,7 +135,8 @@ class DurableMatcher:
                 self._delete_rulesets()
 
     def _delete_rulesets(self) -> None:
-        for ruleset in self._host._ruleset_list:  # noqa: SLF001 - durable keeps no public list
-            durable_rules_engine.delete_ruleset(ruleset._handle)  # noqa: SLF001
-        self._host._ruleset_list = []  # noqa: SLF001
-        self._host._ruleset_directory = {}  # noqa: SLF001
+        # durable.engine.Host has no public way to drop a ruleset; its list and handles are it.
+        for ruleset in self._host._ruleset_list:
+            durable_rules_engine.delete_ruleset(ruleset._handle)
+        self._host._ruleset_list = []
+        self._host._ruleset_directory = {}

@@ -26,11 +26,11 @@ _COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operat
             ">": operator.gt, ">=": operator.ge}
 
 
-def _micros(span) -> int:  # noqa: ANN001 - timedelta
+def _micros(span) -> int:
     return span.days * 86_400 * _US + span.seconds * _US + span.microseconds
 
 
-def within_holds(automation, occurrence: Occurrence) -> bool:  # noqa: ANN001
+def within_holds(automation, occurrence: Occurrence) -> bool:
     if automation.within is None:
         return True
     if automation.on in ("renewal_due", "trial_ending"):
@@ -42,7 +42,7 @@ def within_holds(automation, occurrence: Occurrence) -> bool:  # noqa: ANN001
     return True
 
 
-def holds(automation, occurrence: Occurrence) -> bool:  # noqa: ANN001 - rules.model.Automation
+def holds(automation, occurrence: Occurrence) -> bool:
     """Whether `automation` matches `occurrence`."""
     if automation.on != occurrence.trigger or not within_holds(automation, occurrence):
         return False
