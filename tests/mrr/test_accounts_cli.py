@@ -110,11 +110,13 @@ def test_an_unknown_stage_is_a_usage_error_naming_the_stages(env):
     assert "'customers' is not a stage" in result.stderr and "trial, customer, churn" in result.stderr
 
 
-def test_a_missing_exchange_rate_is_a_configuration_error(env, sqlite_url):
+def test_a_missing_exchange_rate_names_the_contact_and_the_others_are_still_listed(env, sqlite_url):
     store = open_store(sqlite_url)
-    write(store, [customer("cus_9", "acme-1")], [sub("sub_gbp", "cus_9", "1000", "gbp")])
+    write(store, [customer("cus_9", "acme-1"), customer("cus_8", "beta-2")],
+          [sub("sub_gbp", "cus_9", "1000", "gbp"), sub("sub_usd", "cus_8", "1000", "usd")])
     store.engine.dispose()
     result = in_process(env, "--json")
-    assert result.exit_code == 2 and result.stdout == ""
+    assert result.exit_code == 1  # ran, and found a problem
+    assert [entry["contact_id"] for entry in json.loads(result.stdout)] == ["beta-2"]
     assert "No exchange rate from GBP to USD for contact acme-1" in result.stderr
     assert "fx_rates" in result.stderr

@@ -19,8 +19,12 @@ from worker.core.accounts import ContactInfo, Explained, contact_snapshot
 from worker.core.money import FxTable
 from worker.core.snapshot import ContactSnapshot
 from worker.core.stages import StageRules
+from worker.errors import LifecycleError
+from worker.logs import get_logger
 from worker.rules.model import SourceConfig, StagesConfig
 from worker.store.models import ContactState
+
+log = get_logger("compute")
 
 
 @dataclass
@@ -40,8 +44,11 @@ class Computed:
 
 def compute_contacts(session: Session, source: SourceConfig, stages: StagesConfig, *, now: datetime,
                      contact_ids: Sequence[str] | None = None, at: datetime | None = None,
-                     explain: bool = False) -> list[Computed]:
-    """Compute (do not store) the snapshots of these contacts, or of every contact."""
+                     explain: bool = False, problems: list[tuple[str, str]] | None = None) -> list[Computed]:
+    """Compute (do not store) the snapshots of these contacts, or of every contact.
+
+    A contact that cannot be computed (e.g. a currency without an FX rate) is left out and
+    logged; `problems`, when given, also receives (contact id, message)."""
     ids = None if contact_ids is None else sorted(set(contact_ids))
     contacts = mirror.load_contacts(session, ids)
     ids = sorted(contacts)
@@ -58,13 +65,29 @@ def compute_contacts(session: Session, source: SourceConfig, stages: StagesConfi
         data = grouped.get(contact_id, [])
         changed = max((t for d in data for t in d.changed_at), default=None)
         when = at or history_time(changed, last_at.get(contact_id), now)
-        explained = contact_snapshot(
-            contacts[contact_id], [d.customer for d in data], [s for d in data for s in d.subscriptions],
-            preset=source.mrr.preset, fx=fx, stages=rules, now=now, at=when, previous=previous,
-            product_names=names, status_history=history, explain=explain)
+        try:
+            explained = contact_snapshot(
+                contacts[contact_id], [d.customer for d in data], [s for d in data for s in d.subscriptions],
+                preset=source.mrr.preset, fx=fx, stages=rules, now=now, at=when, previous=previous,
+                product_names=names, status_history=history, explain=explain)
+        except Exception as exc:  # noqa: BLE001 - one contact's bad data must not stop the rest
+            message = _skip(contact_id, exc)
+            if problems is not None:
+                problems.append((contact_id, message))
+            continue
         explained.snapshot, changed = _mark_change(explained.snapshot, previous, state, when)
         found.append(Computed(explained, previous, when, changed, state))
     return found
+
+
+def _skip(contact_id: str, exc: Exception) -> str:
+    """Leave the contact as it was (its stored state stays), say why with the fix; the message."""
+    if isinstance(exc, LifecycleError):
+        message = str(exc)
+    else:
+        message = f"{type(exc).__name__}: {exc}. This is a bug; please report it with this line."
+    log.error("contact_not_computed", contact_id=contact_id, error=message)
+    return message
 
 
 def _unseen_subscriptions(ids: Sequence[str], grouped: dict, previous_of: dict[str, ContactSnapshot]) -> list[str]:
@@ -100,10 +123,11 @@ def history_time(changed: datetime | None, last: datetime | None, now: datetime)
 
 
 def compute_snapshots(session: Session, source: SourceConfig, stages: StagesConfig, *, now: datetime,
-                      contact_ids: Sequence[str] | None = None, explain: bool = False) -> list[Explained]:
+                      contact_ids: Sequence[str] | None = None, explain: bool = False,
+                      problems: list[tuple[str, str]] | None = None) -> list[Explained]:
     """Read-only: every (or these) contacts' snapshots as of `now`, sorted by contact id."""
     return [c.explained for c in compute_contacts(session, source, stages, now=now, contact_ids=contact_ids,
-                                                  explain=explain)]
+                                                  explain=explain, problems=problems)]
 
 
 def unlinked_customers(session: Session, source: SourceConfig, stages: StagesConfig, *, now: datetime,

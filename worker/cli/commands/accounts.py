@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 import typer
 from rich.table import Table
 
-from worker.cli.app import app, bootstrap, guarded, out
+from worker.cli.app import app, bootstrap, err, guarded, out
 from worker.compute import compute_snapshots, unlinked_customers
 from worker.core.accounts import Explained
 from worker.core.money import format_minor
@@ -58,6 +58,7 @@ def accounts(
         known = ", ".join(rules.stages.stages) or "none are defined"
         raise ConfigError(f"--stage {stage!r} is not a stage of stages.yaml.", fix=f"Use one of: {known}.")
     store = open_store(settings.database_url.get_secret_value())
+    problems: list[tuple[str, str]] = []
     try:
         with store.session() as session:
             if explain is not None:
@@ -66,7 +67,7 @@ def accounts(
             if unlinked:
                 found = unlinked_customers(session, rules.source, rules.stages, now=moment)
             else:
-                found = compute_snapshots(session, rules.source, rules.stages, now=moment)
+                found = compute_snapshots(session, rules.source, rules.stages, now=moment, problems=problems)
     finally:
         store.engine.dispose()
     snapshots = [e.snapshot for e in found if stage is None or e.snapshot.stage == stage]
@@ -74,10 +75,18 @@ def accounts(
         typer.echo(json.dumps([s.to_json() for s in snapshots], indent=2))
     else:
         _print_table(snapshots, unlinked)
+    if problems:  # the others are listed; these could not be computed (exit 1: ran, found problems)
+        for contact_id, message in problems:
+            err.print(f"{contact_id}: {message}", markup=False, highlight=False)
+        raise typer.Exit(1)
 
 
 def _find(session, rules, key: str, moment: datetime) -> Explained:
-    found = compute_snapshots(session, rules.source, rules.stages, now=moment, contact_ids=[key], explain=True)
+    problems: list[tuple[str, str]] = []
+    found = compute_snapshots(session, rules.source, rules.stages, now=moment, contact_ids=[key], explain=True,
+                              problems=problems)
+    if problems:
+        raise ConfigError(f"Contact {key!r} cannot be computed: {problems[0][1]}")
     if found:
         return found[0]
     for item in unlinked_customers(session, rules.source, rules.stages, now=moment, explain=True):

@@ -1,0 +1,51 @@
+"""One contact whose data cannot be computed (a currency with no FX rate) is skipped with a
+clear error naming it and the fix; every other contact is still computed and evaluated."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from structlog.testing import capture_logs
+
+from stripe_sandbox import Sandbox
+from worker.automations.service import run_evaluation
+from worker.rules.loader import load_rules
+from worker.settings import load_settings
+from worker.store.db import open_store
+from worker.stripe_api.transport import StripeApi
+from worker.sync.runner import run_sync
+
+START = datetime(2026, 11, 1, tzinfo=timezone.utc)
+SHIPPED = Path(__file__).resolve().parents[2] / "rules"
+
+
+def test_a_contact_in_an_unconfigured_currency_does_not_stop_the_others(tmp_path):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    for name in ("stripe.yaml", "stages.yaml"):  # shipped fx_rates: eur, gbp — no jpy
+        shutil.copy(SHIPPED / name, rules / name)
+    (rules / "automations.yaml").write_text(
+        "automations:\n  - name: hello\n    on: renewal_due\n    within: 40 days\n"
+        "    do:\n      - log: {message: hi}\n")
+    sb = Sandbox(api_key="sk_test_sandbox", start=START)
+    product = sb.create_product("Pro")
+    usd = sb.create_price(product["id"], "usd", unit_amount=1000)
+    jpy = sb.create_price(product["id"], "jpy", unit_amount=1500)
+    both = sb.create_customer(metadata={"account_id": "mixed"})
+    sb.create_subscription(both["id"], [{"price": usd["id"], "quantity": 1}])
+    other = sb.create_customer(metadata={"account_id": "mixed"})
+    sb.create_subscription(other["id"], [{"price": jpy["id"], "quantity": 1}])
+    fine = sb.create_customer(metadata={"account_id": "fine"})
+    sb.create_subscription(fine["id"], [{"price": usd["id"], "quantity": 1}])
+    store = open_store(f"sqlite:///{tmp_path / 'lc.db'}")
+    with sb:
+        run_sync(store, StripeApi.connect(sb.api_key, sb.url), load_rules(rules, {}).source, full=True, now=START)
+    settings = load_settings(database_url=str(store.engine.url), rules_dir=rules)
+    with capture_logs() as logged:
+        result = run_evaluation(settings, START + timedelta(days=1), store=store)
+    assert [f.contact_id for f in result.fired] == ["fine"]
+    skipped = [e for e in logged if e["event"] == "contact_not_computed"]
+    assert len(skipped) == 1 and skipped[0]["contact_id"] == "mixed"
+    assert "JPY" in skipped[0]["error"] and "fx_rates" in skipped[0]["error"]
