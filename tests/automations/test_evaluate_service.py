@@ -115,3 +115,35 @@ def test_rule_edits_reload_and_a_bad_edit_keeps_the_last_good_rules(synced):
     assert [f.to_json() for f in third.fired] == [f.to_json() for f in second.fired]
     kept = [line for line in logged if line.get("event") == "rules_invalid_keeping_previous"]
     assert kept and "nonsense" in json.dumps(kept[0], default=str)
+
+
+class _Spy:
+    """A matcher that counts what reaches the engine, then matches with the reference."""
+
+    def __init__(self, automations):
+        from worker.engine import build_matcher
+
+        self.inner = build_matcher(automations, "reference")
+        self.seen = 0
+
+    def match(self, occurrences):
+        occurrences = list(occurrences)
+        self.seen += len(occurrences)
+        return self.inner.match(occurrences)
+
+
+def test_occurrences_already_fired_for_every_listener_never_reach_the_engine(synced):
+    from worker.automations.evaluate import evaluate
+
+    settings, store, rules_dir = synced
+    rules = load_rules(rules_dir, {})
+    now = START + timedelta(days=3)
+    first = _Spy(rules.automations)
+    fired = evaluate(store, rules, first, now=now).fired
+    assert fired and first.seen >= len(fired)
+    second = _Spy(rules.automations)
+    again = evaluate(store, rules, second, now=now + timedelta(minutes=15))
+    assert again.fired == [] and again.occurrences >= len(fired)
+    # Only the occurrences whose conditions did not hold go back to the engine (a condition may
+    # hold later with the same key); those that fired for every listener do not.
+    assert second.seen == first.seen - len(fired)

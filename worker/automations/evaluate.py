@@ -34,7 +34,7 @@ from worker.core.snapshot import ContactSnapshot, iso
 from worker.core.triggers import TriggerSettings, occurrences
 from worker.rules.model import Automation, RuleSet
 from worker.store.db import Store
-from worker.store.models import ContactState, SyncState
+from worker.store.models import ContactState, Firing, SyncState
 
 BASELINE_KEY = "evaluation"
 LOCK_KEY = "evaluation_lock"
@@ -99,6 +99,7 @@ def _evaluate(session: Session, rules: RuleSet, matcher: Matcher, *, now: dateti
         if push_destinations is not None and contact_id in changed:
             result.destination_delivery_ids += push_destinations(session, prev, new, now)
     result.occurrences = len(found)
+    found = _not_yet_fired(session, found, rules.automations)
     by_name = {a.name: a for a in rules.automations}
     for automation_name, occurrence in _matches(matcher, found):
         automation = by_name[automation_name]
@@ -115,12 +116,29 @@ def _fire(session: Session, automation: Automation, occurrence: Occurrence, cont
           *, now: datetime, dry_run: bool) -> Fired | None:
     if not dry_run:
         return record_firing(session, automation, occurrence, contact, now=now)
-    from worker.store.models import Firing  # noqa: PLC0415
-
     already = session.scalar(select(Firing.id).where(
         Firing.automation == automation.name, Firing.contact_id == occurrence.contact_id,
         Firing.occurrence == occurrence.key))
     return None if already is not None else plan_firing(automation, occurrence)
+
+
+def _not_yet_fired(session: Session, found: list[Occurrence], automations: Sequence[Automation]) -> list[Occurrence]:
+    """Drop occurrences every automation on their trigger has already fired for.
+
+    Time-based triggers re-emit the same key on every pass while due; without this each pass
+    would post them all through the engine again only for the unique key to refuse them."""
+    listeners: dict[str, set[str]] = {}
+    for automation in automations:
+        listeners.setdefault(automation.on, set()).add(automation.name)
+    keys = sorted({o.key for o in found})
+    fired: dict[tuple[str, str], set[str]] = {}
+    for start in range(0, len(keys), 500):
+        rows = session.execute(select(Firing.contact_id, Firing.occurrence, Firing.automation)
+                               .where(Firing.occurrence.in_(keys[start:start + 500])))
+        for contact_id, key, automation in rows:
+            fired.setdefault((contact_id, key), set()).add(automation)
+    return [o for o in found
+            if (names := listeners.get(o.trigger)) and not names <= fired.get((o.contact_id, o.key), set())]
 
 
 def _matches(matcher: Matcher, found: Sequence[Occurrence]) -> list[tuple[str, Occurrence]]:

@@ -208,7 +208,8 @@ class Firing(Base):
     """One automation firing for one contact and occurrence, written before any action runs."""
 
     __tablename__ = "firings"
-    __table_args__ = (UniqueConstraint("automation", "contact_id", "occurrence", name="uq_firing_once"),)
+    __table_args__ = (UniqueConstraint("automation", "contact_id", "occurrence", name="uq_firing_once"),
+                      Index("ix_firings_occurrence", "occurrence"))
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     automation: Mapped[str] = mapped_column(String(255), index=True)
     contact_id: Mapped[str] = mapped_column(String(255), index=True)

@@ -45,6 +45,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('automation', 'contact_id', 'occurrence', name='uq_firing_once')
     )
+    op.create_index('ix_firings_occurrence', 'firings', ['occurrence'], unique=False)
     with op.batch_alter_table('firings', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_firings_automation'), ['automation'], unique=False)
         batch_op.create_index(batch_op.f('ix_firings_contact_id'), ['contact_id'], unique=False)
@@ -241,6 +242,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index('ix_firings_occurrence', table_name='firings')
     
     with op.batch_alter_table('stripe_customers', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_stripe_customers_contact_id'))
