@@ -14,6 +14,8 @@ from sqlalchemy import create_engine, text
 
 from worker.store.db import Store, open_store
 
+pytest_plugins = ("tests.reliability.plugin",)  # reliability marker, log tee, secret scan
+
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_CI = bool(os.environ.get("CI"))
@@ -108,6 +110,9 @@ def clean_env(**overrides: str) -> dict[str, str]:
     """The test process's environment without any product setting, plus `overrides`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(_PRODUCT_VARS)}
     env.update({"LOG_FORMAT": "json", **overrides})
+    from tests.reliability.plugin import note_env  # noqa: PLC0415 - a plugin; imported after pytest rewrote it
+
+    note_env(overrides)  # the secret scan looks for these values in every line the suite logs
     return env
 
 
@@ -118,10 +123,14 @@ def cli(tmp_path):
     import sys
 
     def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60, cwd=None):
-        return subprocess.run(
+        result = subprocess.run(
             [sys.executable, "-m", "worker.cli.main", *args],
             env=clean_env(**(env or {})), cwd=cwd or tmp_path, capture_output=True, text=True,
             timeout=timeout,
         )
+        from tests.reliability.plugin import record_output  # noqa: PLC0415
+
+        record_output("cli", result.stdout, result.stderr)  # scanned for secrets at session end
+        return result
 
     return run

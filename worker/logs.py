@@ -3,11 +3,16 @@
 Redaction runs on the *rendered* line, so a secret cannot slip through a nested value, an
 exception message or a third-party library's log record. Known key shapes (`sk_…`, `rk_…`,
 `whsec_…`), passwords in URLs and every registered secret value are masked.
+
+When the environment variable `LIFECYCLE_LOG_TEE` names a file, every rendered (redacted) line
+is also appended there as `PID<TAB>line` with one `write` per line, so several processes can
+share the file. The test suite sets it to scan every log line it produced for secrets.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 from collections.abc import Callable, Iterable
@@ -16,6 +21,7 @@ from typing import Any
 import structlog
 
 MASK = "***"
+TEE_ENV = "LIFECYCLE_LOG_TEE"
 _KEY_PATTERN = re.compile(r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]+|\bwhsec_[A-Za-z0-9+/=]+")
 _URL_PASSWORD = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]+)(?=@)", re.I)
 _registered: set[str] = set()
@@ -44,6 +50,36 @@ def _redacting(renderer: Callable[..., str]) -> Callable[..., str]:
     return render
 
 
+def _formatter(renderer: Callable[..., str], shared: list) -> logging.Formatter:
+    return structlog.stdlib.ProcessorFormatter(
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, _redacting(renderer)],
+        foreign_pre_chain=shared,
+    )
+
+
+class TeeHandler(logging.Handler):
+    """Appends each formatted record to a file as `PID<TAB>line`, one O_APPEND write each."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._fd < 0:
+            return
+        try:
+            line = self.format(record).replace("\n", "\\n")
+            os.write(self._fd, f"{os.getpid()}\t{line}\n".encode(errors="replace"))
+        except Exception:  # noqa: BLE001 - a tee never breaks the program it watches
+            self.handleError(record)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        super().close()
+
+
 def configure_logging(fmt: str | None = None, level: str = "info", stream=None) -> None:
     """Configure structlog and the stdlib root logger (dramatiq, APScheduler, alembic) alike."""
     stream = stream or sys.stderr
@@ -62,14 +98,19 @@ def configure_logging(fmt: str | None = None, level: str = "info", stream=None) 
         structlog.processors.StackInfoRenderer(),
         structlog.processors.format_exc_info,
     ]
-    formatter = structlog.stdlib.ProcessorFormatter(
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, _redacting(renderer)],
-        foreign_pre_chain=shared,
-    )
+    formatter = _formatter(renderer, shared)
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
+    handlers: list[logging.Handler] = [handler]
+    if os.environ.get(TEE_ENV):
+        tee = TeeHandler(os.environ[TEE_ENV])
+        tee.setFormatter(_formatter(structlog.processors.JSONRenderer(sort_keys=False), shared))
+        handlers.append(tee)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    replaced, root.handlers[:] = list(root.handlers), handlers
+    for old in replaced:
+        if isinstance(old, TeeHandler):
+            old.close()
     root.setLevel(level.upper())
     for noisy in ("httpx", "httpcore", "stripe", "alembic.runtime.migration", "apscheduler"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
