@@ -95,3 +95,10 @@ def test_redis_only_processes_refuse_to_start_embedded(cli, command, sqlite_url)
     result = cli(command, env={"DATABASE_URL": sqlite_url})
     assert result.returncode == 2
     assert "REDIS_URL" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["evaluate", "accounts", "report"])
+def test_a_malformed_now_is_a_usage_error_naming_the_option(cli, command, sqlite_url):
+    result = cli(command, "--now", "next tuesday", env={"DATABASE_URL": sqlite_url})
+    assert result.returncode == 2
+    assert "--now 'next tuesday' is not an ISO-8601 time" in result.stderr and "Traceback" not in result.stderr

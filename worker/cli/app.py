@@ -10,12 +10,14 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
 
-from worker.errors import LifecycleError, RuleFileError
+from worker.core.snapshot import parse_time
+from worker.errors import ConfigError, LifecycleError, RuleFileError
 from worker.logs import configure_logging, get_logger, new_unit_of_work, redact, register_secrets
 from worker.settings import Settings, load_settings
 
@@ -41,6 +43,17 @@ def bootstrap(**overrides: Any) -> Settings:
     register_secrets(settings.secrets())
     new_unit_of_work()
     return settings
+
+
+def parse_now(value: str | None) -> datetime:
+    """`--now`: ISO-8601, without an offset read as UTC; default the wall clock (an entry point)."""
+    if value is None:
+        return datetime.now(timezone.utc)
+    try:
+        return parse_time(value)
+    except ValueError:
+        raise ConfigError(f"--now {value!r} is not an ISO-8601 time.",
+                          fix="Use e.g. --now 2026-12-01T09:00:00Z.") from None
 
 
 def fail(exc: LifecycleError) -> None:

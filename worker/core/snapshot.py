@@ -19,6 +19,13 @@ def iso(value: datetime | None) -> str | None:
     return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def parse_time(value: str) -> datetime:
+    """A person's ISO-8601 date or time (`2026-12-01`, `…T09:00:00Z`, with an offset or without,
+    read as UTC) as aware UTC; ValueError when it is not one."""
+    parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+
+
 def parse_iso(value: str | None) -> datetime | None:
     if value is None:
         return None

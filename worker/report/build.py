@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -32,7 +32,7 @@ from worker.core.revenue import (
     trial_conversion,
     upcoming_renewals,
 )
-from worker.core.snapshot import iso
+from worker.core.snapshot import iso, parse_time
 from worker.core.statistics import ArmMrr, Comparison, arm_mrr, compare_arms, rate, wilson
 from worker.errors import ConfigError
 from worker.rules.model import RuleSet
@@ -124,11 +124,10 @@ def parse_since(value: str | None) -> datetime | None:
     if value is None:
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parse_time(value)
     except ValueError:
         raise ConfigError(f"The report start date (--since) {value!r} is not a date.",
                           fix="Use e.g. --since 2026-01-01.") from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
 
 
 def report_months(now: datetime, since: datetime | None) -> list[str]:

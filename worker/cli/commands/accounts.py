@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timezone
+from datetime import datetime
 
 import typer
 from rich.table import Table
 
-from worker.cli.app import app, bootstrap, err, guarded, out
+from worker.cli.app import app, bootstrap, err, guarded, out, parse_now
 from worker.compute import compute_snapshots, unlinked_customers
 from worker.core.accounts import Explained
 from worker.core.money import format_minor
@@ -29,15 +29,6 @@ class UnknownContact(LifecycleError):
     """`--explain` named neither a contact nor an unlinked Stripe customer."""
 
 
-def parse_now(value: str | None) -> datetime:
-    if value is None:
-        return datetime.now(timezone.utc)
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(f"--now {value!r} is not an ISO 8601 time.",
-                          fix="Use e.g. --now 2026-11-25T12:00:00Z.") from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
 
 
 @app.command()

@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 
 import typer
 from rich.table import Table
 
 from worker.automations.service import run_evaluation
-from worker.cli.app import app, bootstrap, guarded, out
-from worker.errors import ConfigError
+from worker.cli.app import app, bootstrap, guarded, out, parse_now
 
 
-def parse_now(value: str | None) -> datetime:
-    """`--now`: ISO-8601; a time without an offset is read as UTC. Default: the wall clock."""
-    if value is None:
-        return datetime.now(timezone.utc)
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(f"--now {value!r} is not an ISO-8601 time.",
-                          fix="Use e.g. --now 2026-12-01T09:00:00Z.") from None
-    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
 
 
 @app.command()

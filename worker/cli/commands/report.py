@@ -14,8 +14,7 @@ from pathlib import Path
 
 import typer
 
-from worker.cli.app import app, bootstrap, guarded, out
-from worker.cli.commands.accounts import parse_now
+from worker.cli.app import app, bootstrap, guarded, out, parse_now
 from worker.errors import ConfigError
 from worker.report.build import build_report, parse_since
 from worker.report.html import render_html
