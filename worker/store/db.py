@@ -7,7 +7,6 @@ a SQLite database. An unreachable database becomes a ConfigError naming DATABASE
 
 from __future__ import annotations
 
-import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,9 +23,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from worker.errors import ConfigError
 from worker.logs import redact
+from worker.store.locks import database_lock
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-_PG_LOCK_ID = 0x5171_FEC7  # any constant shared by every process of this product
 
 
 @dataclass
@@ -91,33 +90,9 @@ def current_revision(engine: Engine) -> str | None:
 
 def migrate(engine: Engine) -> None:
     """Upgrade to head, holding a lock that only one process at a time can take."""
-    with _migration_lock(engine):
+    with database_lock(engine, "migrate"):
         if current_revision(engine) != head_revision(engine):
             command.upgrade(alembic_config(engine), "head")
-
-
-@contextmanager
-def _migration_lock(engine: Engine) -> Iterator[None]:
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
-            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_LOCK_ID})
-            try:
-                yield
-            finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_LOCK_ID})
-                conn.commit()
-        return
-    database = engine.url.database
-    lock_path = Path(f"{database}.migrate.lock") if database and database != ":memory:" else None
-    if lock_path is None:
-        yield
-        return
-    with open(lock_path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def open_store(database_url: str, *, migrate_schema: bool = True) -> Store:

@@ -1,24 +1,18 @@
 """One sync at a time per database (wiring).
 
 The scheduler's poll, a daily reconcile and a `sync` typed by hand must not page and move the
-cursor together. PostgreSQL: a session advisory lock held on its own connection. SQLite: an
-exclusive `flock` on a file beside the database. A busy lock raises `SyncBusy` at once —
+cursor together: a database-wide lock (worker.store.locks). A busy lock raises `SyncBusy` at once —
 actors skip that tick, the CLI says so.
 """
 
 from __future__ import annotations
 
-import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
-
-from sqlalchemy import text
 
 from worker.errors import LifecycleError
 from worker.store.db import Store
-
-_PG_SYNC_LOCK = 0x5171_5C3  # distinct from the migration lock
+from worker.store.locks import database_lock
 
 
 class SyncBusy(LifecycleError):
@@ -35,27 +29,7 @@ def _busy() -> SyncBusy:
 
 @contextmanager
 def sync_lock(store: Store) -> Iterator[None]:
-    engine = store.engine
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
-            if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _PG_SYNC_LOCK}).scalar():
-                raise _busy()
-            try:
-                yield
-            finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_SYNC_LOCK})
-                conn.commit()
-        return
-    database = engine.url.database
-    if not database or database == ":memory:":
+    with database_lock(store.engine, "sync", wait=False) as taken:
+        if not taken:
+            raise _busy()
         yield
-        return
-    with open(Path(f"{database}.sync.lock"), "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise _busy() from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
