@@ -5,7 +5,9 @@
 The `Stripe-Signature` header (`t=…,v1=…`) must carry a v1 HMAC-SHA256 of `{t}.{raw body}`
 under STRIPE_WEBHOOK_SECRET, with `t` within 300 s of `clock()` — as
 `stripe.Webhook.construct_event` checks, but against the injected clock. A bad signature, a
-stale timestamp or a body that is not an event answers 400 and nothing is enqueued. The event
+stale timestamp, a body larger than any Stripe event (refused from its Content-Length, or
+once the streamed body passes the limit, before it is all read), a body that is not an event
+or an object id that is not shaped like a Stripe id answers 400 and nothing is enqueued. The event
 payload is never trusted for state (it may be rendered in an older API version): only the
 changed object's type and id are taken, and `enqueue_refetch(object_type, object_id)` queues
 its re-fetch. The answer is immediate (200).
@@ -16,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Callable
 from datetime import datetime
 
@@ -30,6 +33,7 @@ from worker.sync.incremental import event_target
 
 TOLERANCE_SECONDS = 300
 MAX_BODY_BYTES = 1_000_000
+STRIPE_ID = re.compile(r"[A-Za-z0-9_]{1,255}")
 log = get_logger(__name__)
 
 
@@ -61,12 +65,26 @@ def verify_signature(body: bytes, header: str | None, secret: str, now: datetime
 def parse_event(body: bytes) -> dict:
     try:
         event = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise BadWebhook("the body is not JSON") from None
     if not isinstance(event, dict) or not isinstance(event.get("type"), str) \
             or not isinstance((event.get("data") or {}).get("object"), dict):
         raise BadWebhook("the body is not a Stripe event (type, data.object)")
     return event
+
+
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The raw body, refused (BadWebhook) as soon as it is known to exceed `limit` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BadWebhook("the body is larger than any Stripe event")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BadWebhook("the body is larger than any Stripe event")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def webhook_routes(settings: Settings, enqueue_refetch: Callable[[str, str], None],
@@ -77,16 +95,16 @@ def webhook_routes(settings: Settings, enqueue_refetch: Callable[[str, str], Non
     secret = settings.stripe_webhook_secret.get_secret_value()
 
     async def receive(request: Request) -> JSONResponse:
-        body = await request.body()
         try:
-            if len(body) > MAX_BODY_BYTES:
-                raise BadWebhook("the body is larger than any Stripe event")
+            body = await read_body(request)
             verify_signature(body, request.headers.get("stripe-signature"), secret, clock())
             event = parse_event(body)
+            target = event_target(event)
+            if target is not None and not STRIPE_ID.fullmatch(target[1]):
+                raise BadWebhook("the event's object id is not shaped like a Stripe id")
         except BadWebhook as exc:
             log.warning("webhook_rejected", reason=str(exc))
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        target = event_target(event)
+            return JSONResponse({"error": str(exc)}, status_code=400, headers={"Connection": "close"})
         if target is None:
             return JSONResponse({"received": True, "ignored": event["type"]})
         await run_in_threadpool(enqueue_refetch, *target)
