@@ -1,7 +1,7 @@
 """Evaluation as the processes run it: current rules, a live engine, delivery hand-off (wiring).
 
 The rules are re-read when a file changes (a bad edit keeps the last good rules and logs the
-problems — `worker.delivery.service.current_rules`); the durable-rules engine is rebuilt
+problems — `worker.rules.live.current_rules`); the durable-rules engine is rebuilt
 whole for new rules while the old one keeps serving (`worker.engine.LiveMatcher`). After the
 pass commits, new deliveries are delivered in-process (embedded) or enqueued (Redis), and
 outcomes whose window has ended are measured.
@@ -19,10 +19,11 @@ from worker.automations.evaluate import Evaluation, evaluate
 from worker.core.snapshot import ContactSnapshot
 from worker.delivery.destinations import create_destination_deliveries, destination_pushes
 from worker.delivery.outbox import enqueue_new
-from worker.delivery.service import current_rules, deliver_all_due, store_for
+from worker.delivery.service import deliver_all_due, store_for
 from worker.engine import LiveMatcher, matcher_factory
 from worker.logs import get_logger
 from worker.outcomes import measure as measure_outcomes
+from worker.rules.live import current_rules
 from worker.rules.model import RuleSet
 from worker.settings import Settings
 from worker.store.db import Store

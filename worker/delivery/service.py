@@ -2,18 +2,16 @@
 embedded `evaluate` call.
 
 A worker process keeps one store (engine and connection pool) per database URL and the last
-loaded rules, reloaded when a rule file changes (name, size or modification time), so each
-delivery resolves its parameters from the current rules without re-parsing YAML every time.
-If the rule files become invalid, the last valid rules keep serving (and an error is logged);
-with no valid rules at all, deliveries are left untouched for the reconciler to retry.
+current rules (`worker.rules.live`), so each delivery resolves its parameters from the
+current rules without re-parsing YAML every time. With no valid rules at all, deliveries are
+left untouched for the reconciler to retry.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import create_engine
@@ -24,8 +22,7 @@ from worker.delivery.outbox import Enqueue, deliver_pending, redeliver
 from worker.delivery.sending import Outcome, attempt
 from worker.errors import LifecycleError
 from worker.logs import get_logger
-from worker.rules.loader import load_rules, rule_environment
-from worker.rules.model import RuleSet
+from worker.rules.live import current_rules  # noqa: F401  (re-exported: callers import it here too)
 from worker.store.db import Store, open_store
 
 log = get_logger("delivery")
@@ -33,8 +30,6 @@ EnqueueLater = Callable[[int, float], Any]  # (delivery id, delay in seconds)
 
 _lock = threading.Lock()
 _stores: dict[str, Store] = {}
-_rules: dict[Path, tuple[tuple | None, RuleSet, datetime]] = {}
-RULES_CHECK_EVERY = timedelta(seconds=1)
 
 
 def store_for(settings: Any) -> Store:
@@ -73,38 +68,6 @@ def delivery_store_for(settings: Any) -> Store:
                                    connect_args={"connect_timeout": 5, "options": "-c synchronous_commit=off"})
             _stores[key] = Store(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))
         return _stores[key]
-
-
-def _signature(directory: Path) -> tuple:
-    files = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml"))
-    return tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in files)
-
-
-def current_rules(settings: Any, now: datetime | None = None) -> RuleSet:
-    """The rules in RULES_DIR now; reloaded only when a file changed (looked at no more than
-    once per RULES_CHECK_EVERY of `now`; every call without `now`). Raises a LifecycleError
-    (ConfigError / RuleFileError) when they cannot be read and no earlier version is known."""
-    directory = Path(settings.rules_dir).resolve()
-    with _lock:
-        cached = _rules.get(directory)
-        if cached is not None and now is not None and abs(now - cached[2]) < RULES_CHECK_EVERY:
-            return cached[1]
-        try:
-            signature = _signature(directory)
-        except OSError:
-            signature = None
-        if cached is not None and cached[0] == signature:
-            _rules[directory] = (signature, cached[1], now or cached[2])
-            return cached[1]
-        try:
-            rules = load_rules(directory, rule_environment())
-        except LifecycleError as exc:
-            if cached is None:
-                raise
-            log.error("rules_invalid_keeping_previous", error=str(exc), problems=getattr(exc, "problems", None))
-            return cached[1]
-        _rules[directory] = (signature, rules, now or datetime.min.replace(tzinfo=UTC))
-        return rules
 
 
 def deliver(settings: Any, delivery_id: int, now: datetime, *, enqueue_later: EnqueueLater | None = None,
