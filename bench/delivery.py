@@ -30,6 +30,7 @@ sys.path.insert(0, str(REPO))
 
 from sqlalchemy import create_engine, select, text
 
+from bench.figures import figure
 from tests.conftest import clean_env
 from tests.delivery.conftest import HOOK_SECRET, read_rules, write_rules
 from tests.delivery.sink import Sink
@@ -232,6 +233,13 @@ def _report(args, store, arrivals, began, produced, finished, worker_cpu, own_cp
           f"sink {sink_cpu:.1f} s; cores {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
     goal = rate >= 1000 and latencies and percentile(latencies, 0.95) < 2.0
     print(f"goal (>= 1000/s and p95 < 2 s): {'met' if goal else 'missed'}")
+    offered = "all at once" if args.rate <= 0 else f"offered {args.rate:.0f}/s"
+    figure("delivery.throughput", rate, "deliveries/s", goal=">= 1000", met=rate >= 1000,
+           label=f"webhook deliveries via Redis, {args.workers} worker processes ({offered})")
+    if latencies:
+        p95 = percentile(latencies, 0.95)
+        figure("delivery.latency_p95", p95, "s", goal="< 2", met=p95 < 2.0, label="firing row created -> arrival, p95")
+    figure("delivery.lost", float(missing), "deliveries", goal="0", met=missing == 0, label="deliveries that never arrived")
     return 0 if missing == 0 else 1
 
 

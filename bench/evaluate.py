@@ -21,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.engine_population import AUTOMATIONS, contact_pairs, random_occurrences
+from bench.figures import figure
 from worker.core.money import FxTable
 from worker.core.triggers import TriggerSettings, horizons_for, occurrences
 from worker.engine import build_matcher
@@ -71,6 +72,13 @@ def evaluate(contacts: int) -> None:
     print(f"durable_rules pass {t_dur:7.2f} s  {contacts / t_dur:10,.0f} contacts/s  "
           f"({t_dur / t_ref:.2f}× the reference)")
     print(f"same matches: {dur == ref}")
+    figure("evaluate.durable_pass", contacts / t_dur, "contacts/s", goal=">= 20000", met=contacts / t_dur >= 20_000,
+           label="evaluation pass: triggers + durable_rules matching")
+    figure("evaluate.reference_pass", contacts / t_ref, "contacts/s", label="evaluation pass with the reference matcher")
+    figure("evaluate.durable_vs_reference", t_dur / t_ref, "x", goal="<= 2", met=t_dur / t_ref <= 2,
+           label="durable_rules pass time / reference pass time")
+    figure("evaluate.same_matches", float(dur == ref), "bool", goal="1", met=dur == ref,
+           label="durable_rules and the reference found the same matches")
 
 
 def _fingerprint(matches) -> int:

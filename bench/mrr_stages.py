@@ -21,6 +21,7 @@ import time
 from datetime import datetime, timezone
 from decimal import Decimal
 
+from bench.figures import figure
 from worker.core.accounts import ContactInfo, contact_snapshot
 from worker.core.money import FxTable
 from worker.core.mrr import contact_mrr, subscription_mrr
@@ -96,11 +97,12 @@ def build(contacts: int, seed: int = 7, mix: str = "stress") -> list[tuple[Conta
     return data
 
 
-def _report(what: str, contacts: int, started: float, cpu: float) -> None:
+def _report(what: str, contacts: int, started: float, cpu: float) -> tuple[float, float]:
     """Wall time, and CPU time of this process (fairer on a machine shared with other work)."""
     wall, used = time.perf_counter() - started, time.process_time() - cpu
     print(f"  {what}: {contacts / wall:,.0f} contacts/s wall ({wall:.2f} s), "
           f"{contacts / used:,.0f} contacts/s of CPU ({used:.2f} s)")
+    return contacts / wall, contacts / used
 
 
 def main() -> None:
@@ -120,13 +122,18 @@ def main() -> None:
         mrr = contact_mrr([subscription_mrr(s, args.preset, NOW) for s in subscriptions], fx)
         rules.stage(s["status"] for s in subscriptions)
         total += mrr.minor
-    _report("MRR + stage (goal ≥ 50,000 contacts/s)", args.contacts, started, cpu)
+    rate, per_cpu = _report("MRR + stage (goal ≥ 50,000 contacts/s)", args.contacts, started, cpu)
+    figure("mrr.mrr_and_stage", rate, "contacts/s", goal=">= 50000", met=rate >= 50_000,
+           label=f"MRR + stage, pure core ({args.mix} mix)")
+    figure("mrr.mrr_and_stage_cpu", per_cpu, "contacts/CPU-s", goal=">= 50000", met=per_cpu >= 50_000,
+           label="MRR + stage per second of CPU (independent of other load)")
     started, cpu = time.perf_counter(), time.process_time()
     check = 0
     for info, customers, subscriptions in data:
         check += contact_snapshot(info, customers, subscriptions, preset=args.preset, fx=fx, stages=rules,
                                   now=NOW).snapshot.mrr_minor
-    _report("whole contact snapshot (+ renewal, plans, metadata, objects)", args.contacts, started, cpu)
+    rate, _ = _report("whole contact snapshot (+ renewal, plans, metadata, objects)", args.contacts, started, cpu)
+    figure("mrr.contact_snapshot", rate, "contacts/s", label="whole contact snapshot (+ renewal, plans, metadata)")
     assert check == total
     print(f"  total MRR {total / 100:,.2f} USD-equivalent; load average {os.getloadavg()[0]:.1f} "
           f"on {os.cpu_count()} CPUs (other work on the machine lowers the wall figure)")

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import stripe
 
+from bench.figures import figure
 from stripe_sandbox import Sandbox, generate_account
 from worker.rules.model import SourceConfig
 from worker.store.db import open_store
@@ -116,12 +117,18 @@ def main() -> None:
         print(f"full backfill:       {sync_s:7.1f} s  {sync_n / sync_s:8,.0f} objects/s  ({sync_n:,} objects, "
               f"{report.requests:,} requests, {len(report.quarantined)} quarantined)")
         print(f"ratio backfill/bare: {sync_s / bare_s:.2f}x  (goal <= 1.3x)")
+        figure("sync.bare_client", bare_n / bare_s, "objects/s", label="bare stripe client paging (reference)")
+        figure("sync.backfill", sync_n / sync_s, "objects/s", label=f"full backfill over HTTP ({sync_n:,} objects)")
+        figure("sync.backfill_vs_bare", sync_s / bare_s, "x", goal="<= 1.3", met=sync_s / bare_s <= 1.3,
+               label="full backfill time / bare client time")
         customers, subscriptions = fetch_pages(sandbox.url)
     cust_s, subs_s, subs_cpu, n_cust, n_subs = ingest(customers, subscriptions, folder / "ingest.db",
                                                       sandbox.clock.now)
     print(f"ingest only (SQLite): customers {n_cust / cust_s:8,.0f}/s, subscriptions {n_subs / subs_s:8,.0f}/s "
           f"({n_subs:,} in {subs_s:.1f} s wall, {subs_cpu:.1f} s CPU = {n_subs / subs_cpu:,.0f}/CPU-s; "
           f"goal >= 10,000 subscriptions/s)")
+    figure("sync.ingest_subscriptions", n_subs / subs_s, "subscriptions/s", goal=">= 10000",
+           met=n_subs / subs_s >= 10_000, label="ingest only into SQLite (validate + write)")
     print(f"(load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
 
 
