@@ -18,7 +18,12 @@ class LiftRow:
     measured: float | None
     ci95: tuple[float, float] | None
     p_value: float | None
-    firings: int
+    treated: tuple[int, float | None]   # (measured, success rate)
+    holdout: tuple[int, float | None]
+
+    @property
+    def firings(self) -> int:
+        return self.treated[0] + self.holdout[0]
 
     @property
     def covered(self) -> bool | None:
@@ -36,20 +41,33 @@ def lift_rows(result: DemoResult) -> list[LiftRow]:
         if truth is None:
             continue
         ci = automation.get("lift_ci95")
+        treated, holdout = automation["treated"], automation["holdout"]
         rows.append(LiftRow(automation["name"], truth.expected, truth.realised, automation.get("lift"),
                             tuple(ci) if ci else None, automation.get("p_value"),
-                            automation["treated"]["measured"] + automation["holdout"]["measured"]))
+                            (treated["measured"], treated["rate"]), (holdout["measured"], holdout["rate"])))
     return rows
 
 
 def summary_table(result: DemoResult) -> Table:
-    table = Table("automation", "measured", "true (configured)", "true (realised)", "measured lift",
-                  "95% interval", "p", "holds truth",
-                  title="Lift in success rate (treated − holdout): TRUE vs MEASURED")
-    for row in lift_rows(result):
-        table.add_row(row.automation, str(row.firings), _signed(row.expected), _signed(row.realised),
-                      _signed(row.measured), interval(row.ci95), p_value_text(row.p_value),
-                      {True: "yes", False: "NO", None: "—"}[row.covered])
+    """One column per automation, one row per figure (fits an 80-column terminal)."""
+    rows = lift_rows(result)
+    table = Table(title="Lift in success rate (treated − holdout): TRUE vs MEASURED")
+    table.add_column("")
+    for row in rows:
+        table.add_column(row.automation, justify="right", no_wrap=True)
+    figures = [
+        ("firings measured (treated / holdout)", lambda r: f"{r.treated[0]} / {r.holdout[0]}"),
+        ("success rate treated", lambda r: percent(r.treated[1])),
+        ("success rate holdout", lambda r: percent(r.holdout[1])),
+        ("TRUE lift, configured", lambda r: _signed(r.expected)),
+        ("TRUE lift, realised", lambda r: _signed(r.realised)),
+        ("MEASURED lift", lambda r: _signed(r.measured)),
+        ("95% interval", lambda r: interval(r.ci95)),
+        ("p-value", lambda r: p_value_text(r.p_value)),
+        ("interval holds the realised truth", lambda r: {True: "yes", False: "NO", None: "—"}[r.covered]),
+    ]
+    for label, cell in figures:
+        table.add_row(label, *(cell(row) for row in rows))
     return table
 
 

@@ -46,8 +46,9 @@ def demo(
     _write(out_file, render_html(result.report))
     out.print(headline(result), markup=False, highlight=False)
     out.print(summary_table(result))
-    out.print(f"Wall time {time.perf_counter() - started:.1f} s. HTML report written to {out_file.resolve()}",
-              markup=False, highlight=False)
+    spent = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in result.timings.items())
+    out.print(f"Wall time {time.perf_counter() - started:.1f} s ({spent}).", markup=False, highlight=False)
+    out.print(f"HTML report written to {out_file.resolve()}", markup=False, highlight=False)
 
 
 class _progress:
