@@ -30,18 +30,26 @@ def _after_sync(settings: Settings, report, now: datetime) -> None:  # noqa: ANN
         tasks.evaluate.send(tick=now.isoformat())
 
 
-def sync_events(settings: Settings, now: datetime) -> None:
-    """Incremental sync from the Events API (a full reconcile when the cursor is too old)."""
+def _sync(settings: Settings, now: datetime, *, full: bool) -> None:
+    from worker.sync.lock import SyncBusy  # noqa: PLC0415
     from worker.sync.runner import sync_from_settings  # noqa: PLC0415
 
-    _after_sync(settings, sync_from_settings(settings, full=False, now=now), now)
+    try:
+        report = sync_from_settings(settings, full=full, now=now)
+    except SyncBusy:
+        log.info("sync_skipped", reason="another sync of this database is running")
+        return
+    _after_sync(settings, report, now)
+
+
+def sync_events(settings: Settings, now: datetime) -> None:
+    """Incremental sync from the Events API (a full reconcile when one is due)."""
+    _sync(settings, now, full=False)
 
 
 def full_reconcile(settings: Settings, now: datetime) -> None:
     """The daily full backfill/reconcile."""
-    from worker.sync.runner import sync_from_settings  # noqa: PLC0415
-
-    _after_sync(settings, sync_from_settings(settings, full=True, now=now), now)
+    _sync(settings, now, full=True)
 
 
 def refetch(settings: Settings, object_type: str, object_id: str, now: datetime) -> None:
