@@ -114,7 +114,7 @@ class CustomerBehaviour:
                 if change is not None:
                     change(sandbox)
 
-    def _decide(self, sub: dict, period_end: int | None, now: int):  # noqa: ANN202
+    def _decide(self, sub: dict, period_end: int | None, now: int):
         sub_id = sub["id"]
         if sub_id in self._leaving or period_end is None:
             return None
@@ -130,7 +130,7 @@ class CustomerBehaviour:
             return lambda sb: sb.update_subscription(sub_id, cancel_at_period_end=True)
         return None
 
-    def _renewal(self, sub_id: str, period_end: int, now: int):  # noqa: ANN202
+    def _renewal(self, sub_id: str, period_end: int, now: int):
         u = self._draw("renewal", sub_id, period_end)
         with self._lock:
             reminded = (sub_id, period_end) in self._reminded
@@ -143,7 +143,7 @@ class CustomerBehaviour:
         self._leaving.add(sub_id)
         return lambda sb: sb.update_subscription(sub_id, cancel_at_period_end=True)
 
-    def _maybe_withdraw(self, sub_id: str, cancel_at: int, now: int):  # noqa: ANN202
+    def _maybe_withdraw(self, sub_id: str, cancel_at: int, now: int):
         pending = self._pending.setdefault(sub_id, _Pending(noticed=now, due=cancel_at))
         due_to_decide = pending.noticed + self.effects.decision_delay_days * DAY
         if now < due_to_decide and cancel_at > now + DAY:
@@ -183,4 +183,4 @@ def _period_end(sub: dict | None, items: dict) -> int | None:
 
 
 def _ts(iso: str) -> int:
-    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp())
+    return int(datetime.fromisoformat(iso).timestamp())

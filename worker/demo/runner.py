@@ -72,8 +72,7 @@ def run_demo(config: DemoConfig, progress: Progress | None = None, workdir: Path
 
 
 def _run(config: DemoConfig, progress: Progress | None, workdir: Path) -> DemoResult:
-    timings = {"setup": 0.0, "customers": 0.0, "advance": 0.0, "sync": 0.0, "evaluate": 0.0, "report": 0.0}
-    clock = time.perf_counter()
+    started = time.perf_counter()
     sandbox = Sandbox(api_key=API_KEY, start=config.start, seed=config.seed)
     account = generate_account(sandbox, customers=config.customers, seed=config.seed)
     behaviour = CustomerBehaviour(config.effects, seed=config.seed)
@@ -83,39 +82,50 @@ def _run(config: DemoConfig, progress: Progress | None, workdir: Path) -> DemoRe
         settings = _settings(sandbox, workdir, rules_dir, config)
         store = open_store(settings.database_url.get_secret_value())
         try:
-            api = StripeApi.connect(API_KEY, sandbox.url, max_rps=config.max_rps)
-            source = current_rules(settings).source
-
-            def pipeline() -> None:
-                now = sandbox.clock.now
-                tick = time.perf_counter()
-                run_sync(store, api, source, full=False, now=now, reconcile_every=config.reconcile_every)
-                timings["sync"] += time.perf_counter() - tick
-                tick = time.perf_counter()
-                run_evaluation(settings, now, store=store)
-                timings["evaluate"] += time.perf_counter() - tick
-
-            pipeline()   # the first sync is the full backfill; this evaluation is the baseline
-            timings["setup"] = time.perf_counter() - clock
-            for day in range(1, config.days + 1):
-                tick = time.perf_counter()
-                behaviour.step(sandbox)
-                timings["customers"] += time.perf_counter() - tick
-                tick = time.perf_counter()
-                sandbox.advance(timedelta(days=1))
-                timings["advance"] += time.perf_counter() - tick
-                if day % config.pipeline_every == 0 or day == config.days:
-                    pipeline()
-                if progress is not None:
-                    progress(day, config.days)
+            days = _Days(config, sandbox, behaviour, settings, store)
+            days.pipeline()   # the first sync is the full backfill; this evaluation is the baseline
+            days.timings["setup"] = time.perf_counter() - started
+            days.run(progress)
             tick = time.perf_counter()
-            end = sandbox.clock.now
-            report = build_report(store, current_rules(settings), now=end)
+            report = build_report(store, current_rules(settings), now=sandbox.clock.now)
             truth = true_lifts(store, behaviour)
-            timings["report"] = time.perf_counter() - tick
+            days.timings["report"] = time.perf_counter() - tick
         finally:
             store.engine.dispose()
-    return DemoResult(config, report, truth, dict(sink.received), account, end, timings)
+    return DemoResult(config, report, truth, dict(sink.received), account, sandbox.clock.now, days.timings)
+
+
+class _Days:
+    """The day-by-day loop: customers decide, the sandbox advances, sync + evaluate."""
+
+    def __init__(self, config: DemoConfig, sandbox: Sandbox, behaviour: CustomerBehaviour,
+                 settings: Settings, store: Store) -> None:
+        self.config, self.sandbox, self.behaviour = config, sandbox, behaviour
+        self.settings, self.store = settings, store
+        self.api = StripeApi.connect(API_KEY, sandbox.url, max_rps=config.max_rps)
+        self.source = current_rules(settings).source
+        self.timings = dict.fromkeys(("setup", "customers", "advance", "sync", "evaluate", "report"), 0.0)
+
+    def run(self, progress: Progress | None) -> None:
+        for day in range(1, self.config.days + 1):
+            self._timed("customers", self.behaviour.step, self.sandbox)
+            self._timed("advance", self.sandbox.advance, timedelta(days=1))
+            if day % self.config.pipeline_every == 0 or day == self.config.days:
+                self.pipeline()
+            if progress is not None:
+                progress(day, self.config.days)
+
+    def pipeline(self) -> None:
+        """Incremental sync over HTTP, then evaluate (deliver, measure) as of the virtual now."""
+        now = self.sandbox.clock.now
+        self._timed("sync", run_sync, self.store, self.api, self.source, full=False, now=now,
+                    reconcile_every=self.config.reconcile_every)
+        self._timed("evaluate", run_evaluation, self.settings, now, store=self.store)
+
+    def _timed(self, name: str, step: Callable, *args: object, **kwargs: object) -> None:
+        tick = time.perf_counter()
+        step(*args, **kwargs)
+        self.timings[name] += time.perf_counter() - tick
 
 
 def _settings(sandbox: Sandbox, workdir: Path, rules_dir: Path, config: DemoConfig) -> Settings:

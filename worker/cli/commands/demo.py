@@ -12,9 +12,17 @@ import time
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
-from worker.cli.app import app, bootstrap, err, guarded, out
+from worker.cli.app import app, bootstrap, err, guarded
+from worker.cli.app import out as stdout
 from worker.errors import ConfigError
 from worker.logs import configure_logging
 
@@ -25,30 +33,31 @@ def demo(
     customers: int = typer.Option(2000, "--customers", min=1, max=50_000, help="Customers in the generated account."),
     days: int = typer.Option(365, "--days", min=1, max=3650, help="Days of virtual time to simulate."),
     seed: int = typer.Option(1, "--seed", help="Seed of the account and of the customers' decisions."),
-    out_file: Path = typer.Option(Path("stripe-lifecycle-demo.html"), "--out", metavar="FILE.html",
-                                  help="Where to write the HTML report."),
+    out: str = typer.Option("stripe-lifecycle-demo.html", "--out", metavar="FILE.html",
+                            help="Where to write the HTML report."),
 ) -> None:
     """Run the whole pipeline on a simulated Stripe account with virtual time."""
     settings = bootstrap()
+    out_file = Path(out)
     if not out_file.parent.is_dir():
         raise ConfigError(f"Cannot write the report to {out_file}: the folder {out_file.parent} does not exist.",
                           fix="Create it or pick another path for --out.")
     if "LOG_LEVEL" not in os.environ:   # one log line per pass would drown the progress bar
         configure_logging(settings.log_format, "warning")
-    from worker.demo import DemoConfig, run_demo   # noqa: PLC0415 - keep `--help` fast
-    from worker.demo.summary import headline, summary_table   # noqa: PLC0415
-    from worker.report.html import render_html   # noqa: PLC0415
+    from worker.demo import DemoConfig, run_demo
+    from worker.demo.summary import headline, summary_table
+    from worker.report.html import render_html
 
     config = DemoConfig(customers=customers, days=days, seed=seed)
     started = time.perf_counter()
     with _progress(enabled=err.is_terminal) as progress:
         result = run_demo(config, progress=progress)
     _write(out_file, render_html(result.report))
-    out.print(headline(result), markup=False, highlight=False)
-    out.print(summary_table(result))
+    stdout.print(headline(result), markup=False, highlight=False)
+    stdout.print(summary_table(result))
     spent = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in result.timings.items())
-    out.print(f"Wall time {time.perf_counter() - started:.1f} s ({spent}).", markup=False, highlight=False)
-    out.print(f"HTML report written to {out_file.resolve()}", markup=False, highlight=False)
+    stdout.print(f"Wall time {time.perf_counter() - started:.1f} s ({spent}).", markup=False, highlight=False)
+    stdout.print(f"HTML report written to {out_file.resolve()}", markup=False, highlight=False)
 
 
 class _progress:
@@ -59,7 +68,7 @@ class _progress:
                             TimeRemainingColumn(), console=err, transient=True) if enabled else None
         self.task = None
 
-    def __enter__(self):  # noqa: ANN204
+    def __enter__(self):
         if self.bar is None:
             return None
         self.bar.start()
