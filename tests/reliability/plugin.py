@@ -4,7 +4,8 @@
    end to end, wherever they live; those tests get the `reliability` marker at collection, so
    `pytest -m reliability` runs exactly the suite (docs/reliability.md is the same table).
 2. **The log tee.** At session start `LIFECYCLE_LOG_TEE` names a fresh file and logging is
-   configured as every process entry point does: every rendered log line of this process and
+   configured as every process entry point does (its stream discarded: pytest reports a failing
+   test's log records itself): every rendered log line of this process and
    of every subprocess started with the inherited environment (the `cli` fixture, `run`,
    `scheduler`, `web`, `dramatiq worker.tasks` …) is appended there as `PID<TAB>line`.
    `record_output` adds what a subprocess printed (the `cli` fixture's stdout and stderr).
@@ -155,12 +156,27 @@ def tee_lines() -> list[str]:
 
 # --- hooks -------------------------------------------------------------------------------
 
+class _Discard:
+    """The session's own log stream: in-process lines go to the tee (and to pytest's report of a
+    failing test, which captures log records itself), not to a terminal pytest is drawing on."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     folder = Path(tempfile.mkdtemp(prefix="lc-log-tee-"))
     TEE.path = folder / "tee.log"
     TEE.path.touch()
     os.environ[TEE_ENV] = str(TEE.path)
-    configure_logging("json", "info")  # as every process entry point does; the tee comes with it
+    # as every process entry point does; the tee comes with it
+    configure_logging("json", "info", stream=_Discard())
 
 
 @pytest.hookimpl(tryfirst=True)
