@@ -69,7 +69,7 @@ def machine() -> dict[str, str]:
     cpu = next((line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo") if line.startswith("model name")),
                platform.processor() or platform.machine())
     mem_kb = next((int(line.split()[1]) for line in _read("/proc/meminfo") if line.startswith("MemTotal")), 0)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, check=False)
     return {"CPU": cpu, "cores": str(os.cpu_count()), "memory": f"{mem_kb / 1024 / 1024:.1f} GiB",
             "Python": platform.python_version(), "OS": platform.platform(terse=True),
             "commit": commit.stdout.strip() or "?"}
@@ -92,7 +92,7 @@ def run(bench: Bench, quick: bool, workdir: Path) -> Result:
     started = time.perf_counter()
     try:
         done = subprocess.run([sys.executable, *argv], cwd=REPO if bench.name != "demo" else workdir, env=env,
-                              capture_output=True, text=True, timeout=bench.timeout)
+                              capture_output=True, text=True, timeout=bench.timeout, check=False)
         result.code, out = done.returncode, done.stdout + ("\n" + done.stderr if done.returncode else "")
     except subprocess.TimeoutExpired as exc:
         result.code, out = -1, f"timed out after {bench.timeout:.0f} s\n{exc.stdout or ''}"

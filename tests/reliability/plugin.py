@@ -71,7 +71,7 @@ SCENARIOS: dict[str, tuple[str, ...]] = {
 RUNS_LAST = "tests/reliability/test_secret_scan.py::test_no_line_the_suite_produced_holds_a_secret"
 
 _SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|API_KEY|WRITE_KEY|PRIVATE_KEY")
-_URL_PASSWORD = re.compile(r"[a-z][a-z0-9+.-]*://[^:/@\s\"']*:(?P<pw>[^@\s\"']+)@", re.I)
+_URL_PASSWORD = re.compile(r"[a-z][a-z0-9+.-]*://[^:/@\s\"']*:(?P<pw>[^@\s\"']+)@", re.IGNORECASE)
 _KEY_SHAPE = re.compile(r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{4,}|\bwhsec_[A-Za-z0-9+/=]{2,}")
 MIN_SECRET_LENGTH = 6
 
@@ -126,8 +126,7 @@ def record_output(label: str, *texts: str | bytes | None) -> None:
         for text in texts:
             if isinstance(text, bytes):
                 text = text.decode(errors="replace")
-            for line in (text or "").splitlines():
-                tee.write(f"{label}\t{line}\n")
+            tee.writelines(f"{label}\t{line}\n" for line in (text or "").splitlines())
 
 
 def scan(lines: Iterable[str], secrets: Iterable[str]) -> list[str]:

@@ -13,13 +13,20 @@ from __future__ import annotations
 
 import os
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from stripe_sandbox import Sandbox
-from tests.reliability.plugin import TEE, known_secrets, masked, note_secrets, scan, tee_lines
+from tests.reliability.plugin import (
+    TEE,
+    known_secrets,
+    masked,
+    note_secrets,
+    scan,
+    tee_lines,
+)
 from worker.logs import get_logger
 
 pytestmark = pytest.mark.reliability
@@ -48,7 +55,7 @@ automations:
 
 @pytest.fixture
 def account():
-    sb = Sandbox(api_key=KEY, start=datetime(2026, 11, 1, tzinfo=timezone.utc))
+    sb = Sandbox(api_key=KEY, start=datetime(2026, 11, 1, tzinfo=UTC))
     sb.restricted_keys[RESTRICTED] = {"customers:read"}
     product = sb.create_product("Pro")
     price = sb.create_price(product["id"], "usd", unit_amount=9900, interval="month", lookup_key="pro")

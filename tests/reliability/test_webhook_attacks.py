@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -27,7 +27,13 @@ from stripe_sandbox import Sandbox
 from tests.conftest import clean_env
 from tests.reliability.plugin import record_output
 from worker.store.db import open_store
-from worker.store.models import Quarantine, StripeCustomer, StripePrice, StripeProduct, StripeSubscription
+from worker.store.models import (
+    Quarantine,
+    StripeCustomer,
+    StripePrice,
+    StripeProduct,
+    StripeSubscription,
+)
 
 pytestmark = [pytest.mark.reliability, pytest.mark.slow]
 SECRET = "whsec_attackReceiverSecret0123456789"
@@ -71,7 +77,7 @@ class Receiver:
 @pytest.fixture(scope="module")
 def receiver(tmp_path_factory):
     folder = tmp_path_factory.mktemp("webhook-attacks")
-    sb = Sandbox(api_key=KEY, start=datetime(2026, 11, 1, tzinfo=timezone.utc))
+    sb = Sandbox(api_key=KEY, start=datetime(2026, 11, 1, tzinfo=UTC))
     product = sb.create_product("Pro")
     price = sb.create_price(product["id"], "usd", unit_amount=9900)
     customer = sb.create_customer(name="Acme", metadata={"account_id": "acme"})
