@@ -49,10 +49,46 @@ def test_an_unmatched_occurrence_is_a_normal_empty_answer():
     matcher.close()
 
 
-def test_the_callback_only_records_the_matched_events_sequence_number():
+def test_each_batch_is_drained_completely_and_the_host_actions_never_run():
+    matcher = DurableMatcher([renewal(), renewal("b", days=5)])
+    found = matcher.match([due(i, days=i % 10) for i in range(5000)])  # 3 chunks of events
+    assert names(found) == names(build_matcher(matcher.automations, "reference").match(
+        [due(i, days=i % 10) for i in range(5000)]))
+    assert matcher._host.hits == []  # durable's Python action path (Closure, Promise) unused
+    for name in ("a0", "a1"):
+        assert matcher._host.get_ruleset(name).get_pending_events("0") == []
+    matcher.close()
+
+
+def test_batch_event_ids_never_collide_in_the_engines_32_bit_message_index():
+    from worker.engine.durable import _IDS, CHUNK, _fnv1_32
+
+    assert _fnv1_32("a") == 0xE40C292C  # the published 32-bit FNV-1a vector (durable's fnv1Hash32)
+    hashes = {_fnv1_32(text) for text in _IDS} | {_fnv1_32("sid-0")}
+    assert len(_IDS) == CHUNK and len(hashes) == CHUNK + 1
+
+
+def test_ids_with_equal_hashes_would_lose_a_match_which_is_why_the_ids_are_chosen():
+    import durable_rules_engine
+
+    from worker.engine.durable import ENGINE_LOCK, _fnv1_32
+
+    seen: dict[int, str] = {}
+    for k in range(1_000_000):  # a birthday collision turns up after ~80,000 strings
+        text = f"x{k}"
+        if (other := seen.setdefault(_fnv1_32(text), text)) != text:
+            break
     matcher = DurableMatcher([renewal()])
-    matcher.match([due(1)])
-    assert matcher._host.hits == [matcher._seq]
+    body = '"t":0,"mrr":150000,"su":10'
+    with ENGINE_LOCK:
+        handle = matcher._rulesets[0]._handle
+        code, state = durable_rules_engine.assert_events(handle, f'[{{"id":"{other}",{body}}},{{"id":"{text}",{body}}}]')
+        drained = []
+        messages = durable_rules_engine.start_action_for_state(handle, state)[1]
+        while messages is not None:
+            drained.append(messages)
+            messages = durable_rules_engine.complete_and_start_action(handle, state)
+    assert code == 2 and len(drained) == 1  # the second event was taken for a duplicate
     matcher.close()
 
 

@@ -27,13 +27,15 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
 from worker.core.money import FxTable, exponent, round_minor
-from worker.core.occurrences import Occurrence, whole_seconds
+from worker.core.occurrences import Occurrence, occurrence_from, whole_seconds
 from worker.core.snapshot import ContactSnapshot, SubscriptionSnapshot, iso
+
+_UTC = UTC
 
 FAILED_STATUSES = frozenset({"past_due", "unpaid"})
 #: renewal/trial windows reach forward from now (longest wins); past_due_for is "at least".
@@ -92,16 +94,45 @@ def occurrences(
     """Every trigger occurrence of one contact as of `now` (tz-aware UTC)."""
     if new.contact_id is None:  # an unlinked Stripe customer: no contact, no automation
         return []
-    found = [*_time_based(new, now, settings), *_cancellations(prev, new, now)]
-    if not baseline:
-        found += _stage_changes(prev, new, settings)
-        found += _subscription_changes(prev, new)
-        found += _mrr_changes(prev, new, settings)
+    found = _time_based(new, now, settings)
+    if prev is not new:  # a contact diffed against itself (unchanged, in evaluate) has no change
+        found += _cancellations(prev, new, now)
+        if not baseline:
+            found += _stage_changes(prev, new, settings)
+            found += _subscription_changes(prev, new)
+            found += _mrr_changes(prev, new, settings)
     if not found:
         return []
     base = _contact_base(new, settings)
     subs = {s.id: s for s in new.subscriptions}
     return [_finish(base, spec, subs) for spec in found]
+
+
+# --- hot-path helpers ---------------------------------------------------------------------
+# `occurrences` runs for every contact on every pass (every 15 minutes), so these replace a
+# few general helpers with exact equivalents that skip their slow paths.
+
+def _iso(value: datetime | None) -> str | None:
+    """`snapshot.iso` without `strftime` (its cost dominated key building); same text."""
+    if value is None:
+        return None
+    if value.tzinfo is not _UTC:
+        value = value.astimezone(_UTC)
+    if value.year < 1000:  # strftime does not pad such years; never in Stripe data
+        return iso(value)
+    return value.replace(microsecond=0, tzinfo=None).isoformat() + "Z"
+
+
+_HORIZON_SECONDS: dict[timedelta, tuple[int, int]] = {}
+
+
+def _horizon_seconds(horizon: timedelta) -> tuple[int, int]:
+    """(floor, ceil) of `horizon` in seconds: whole `seconds` ≤ horizon ⟺ ≤ floor, ≥ ⟺ ≥ ceil."""
+    found = _HORIZON_SECONDS.get(horizon)
+    if found is None:
+        micros = (horizon.days * 86_400 + horizon.seconds) * 1_000_000 + horizon.microseconds
+        found = _HORIZON_SECONDS[horizon] = (micros // 1_000_000, -(-micros // 1_000_000))
+    return found
 
 
 # --- time-based --------------------------------------------------------------------------
@@ -114,8 +145,8 @@ def _in_horizon(trigger: str, seconds: int, settings: TriggerSettings) -> bool:
     horizon = settings.horizons.get(trigger)
     if horizon is None:
         return False
-    span = timedelta(seconds=seconds)
-    return span <= horizon if trigger in _FORWARD else span >= horizon
+    floor, ceil = _horizon_seconds(horizon)
+    return seconds <= floor if trigger in _FORWARD else seconds >= ceil
 
 
 def _time_based(new: ContactSnapshot, now: datetime, settings: TriggerSettings) -> list[dict]:
@@ -125,20 +156,20 @@ def _time_based(new: ContactSnapshot, now: datetime, settings: TriggerSettings) 
         if _in_horizon("renewal_due", seconds, settings):
             sub = next((s.id for s in new.subscriptions if s.renewal_date == new.renewal_date), None)
             found.append({"trigger": "renewal_due", "subscription_id": sub,
-                          "key": f"renewal_due:{new.contact_id}:{iso(new.renewal_date)}",
+                          "key": f"renewal_due:{new.contact_id}:{_iso(new.renewal_date)}",
                           "due_at": new.renewal_date, "seconds_until": seconds})
     for sub in new.subscriptions:
         if sub.status == "trialing" and sub.trial_end is not None:
             seconds = whole_seconds(sub.trial_end, now)
             if _in_horizon("trial_ending", seconds, settings):
                 found.append({"trigger": "trial_ending", "subscription_id": sub.id,
-                              "key": f"trial_ending:{sub.id}:{iso(sub.trial_end)}",
+                              "key": f"trial_ending:{sub.id}:{_iso(sub.trial_end)}",
                               "due_at": sub.trial_end, "seconds_until": seconds})
         if sub.status == "past_due" and sub.status_since is not None:
             seconds = whole_seconds(now, sub.status_since)
             if _in_horizon("past_due_for", seconds, settings):
                 found.append({"trigger": "past_due_for", "subscription_id": sub.id,
-                              "key": f"past_due_for:{sub.id}:{iso(sub.status_since)}",
+                              "key": f"past_due_for:{sub.id}:{_iso(sub.status_since)}",
                               "since": sub.status_since, "seconds_since": seconds})
     return found
 
@@ -164,13 +195,13 @@ def _cancellations(prev: ContactSnapshot | None, new: ContactSnapshot, now: date
         was_scheduled, old_date = _schedule(before.get(sub.id))
         if scheduled and (not was_scheduled or old_date != date) and (date is None or date > now):
             found.append({"trigger": "cancellation_scheduled", "subscription_id": sub.id,
-                          "key": f"cancellation_scheduled:{sub.id}:{iso(date) or 'period-end'}",
+                          "key": f"cancellation_scheduled:{sub.id}:{_iso(date) or 'period-end'}",
                           "due_at": date,
                           "seconds_until": None if date is None else whole_seconds(date, now)})
         elif was_scheduled and not scheduled and sub.status != "canceled":
             marker = _marker(new)
             found.append({"trigger": "cancellation_unscheduled", "subscription_id": sub.id,
-                          "key": f"cancellation_unscheduled:{sub.id}:{iso(old_date) or 'period-end'}@{marker}",
+                          "key": f"cancellation_unscheduled:{sub.id}:{_iso(old_date) or 'period-end'}@{marker}",
                           "due_at": old_date})
     return found
 
@@ -203,7 +234,7 @@ def _subscription_changes(prev: ContactSnapshot | None, new: ContactSnapshot) ->
             found.append({"trigger": "canceled", "subscription_id": sub.id,
                           "key": f"canceled:{sub.id}"})
         elif sub.status in FAILED_STATUSES and old.status not in FAILED_STATUSES:
-            episode = iso(sub.status_since) or _marker(new)
+            episode = _iso(sub.status_since) or _marker(new)
             found.append({"trigger": "payment_failed", "subscription_id": sub.id,
                           "key": f"payment_failed:{sub.id}:{episode}", "since": sub.status_since})
     return found
@@ -237,22 +268,36 @@ def _reporting(snapshot: ContactSnapshot, fx: FxTable) -> Fraction | int:
     return fx.value(native, subject=f"contact {snapshot.contact_id}")
 
 
+_MAJOR: dict[tuple[int, str], Decimal] = {}
+
+
 def _major(minor: int, fx: FxTable) -> Decimal:
-    return Decimal(minor).scaleb(-exponent(fx.currency))
+    """Minor units → a Decimal in major units; cached, as a few price points recur (bounded)."""
+    found = _MAJOR.get((minor, fx.currency))
+    if found is None:
+        if len(_MAJOR) >= 4096:
+            _MAJOR.clear()
+        found = _MAJOR[(minor, fx.currency)] = Decimal(minor).scaleb(-exponent(fx.currency))
+    return found
 
 
 def _marker(snapshot: ContactSnapshot) -> str:
     """The history marker of a change: `changed_at`, else a digest of the whole snapshot."""
     if snapshot.changed_at is not None:
-        return iso(snapshot.changed_at) or ""
+        return _iso(snapshot.changed_at) or ""
     text = json.dumps(snapshot.to_state(), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _contact_base(new: ContactSnapshot, settings: TriggerSettings) -> dict:
     """The fields every occurrence of this contact shares."""
-    mrr = round_minor(Fraction(_reporting(new, settings.fx)))
-    plans = tuple(dict.fromkeys(p for s in new.subscriptions for p in s.plans))
+    reporting = _reporting(new, settings.fx)
+    mrr = reporting if type(reporting) is int else round_minor(Fraction(reporting))
+    subscriptions = new.subscriptions
+    if len(subscriptions) == 1 and len(subscriptions[0].plans) <= 1:  # the common case
+        plans = tuple(subscriptions[0].plans)
+    else:
+        plans = tuple(dict.fromkeys(p for s in subscriptions for p in s.plans))
     return {"contact_id": new.contact_id or "", "stage": new.stage,
             "mrr": _major(mrr, settings.fx), "plans": plans, "metadata": dict(new.metadata)}
 
@@ -263,4 +308,4 @@ def _finish(base: dict, spec: dict, subs: Mapping[str, SubscriptionSnapshot]) ->
     fields = {**base, **spec}
     if sub is not None and spec["trigger"] != "renewal_due":
         fields["plans"] = sub.plans
-    return Occurrence(**fields)
+    return occurrence_from(fields)

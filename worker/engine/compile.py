@@ -8,7 +8,8 @@ Events hold only integers under short ASCII names, so no string ever reaches the
 parser and equality is exact:
 
 - strings the rules mention (trigger names, stages, plans, metadata keys and values) get ids in
-  a `Vocabulary`; a value no rule mentions becomes -1 and can match nothing;
+  a `Vocabulary`; a value no rule mentions is left out of the event (stages and metadata are
+  only compared for equality, which a missing field fails) and can match nothing;
 - `mrr` is the Decimal major-unit amount × 1000 (exact for currencies of ≤ 3 decimals, which is
   every currency's minor unit); a threshold between two integers compiles to the ceiling or
   floor, so `mrr >= 100.0005` means exactly what it says;
@@ -16,7 +17,8 @@ parser and equality is exact:
   `seconds_since ≥ ceil(within)` for `past_due_for`.
 
 Absent fields (an occurrence without `seconds_until`, a contact without the metadata key) are
-left out of the event; durable_rules does not match a condition on a missing field.
+left out of the event; durable_rules does not match a condition on a missing field. Events are
+built as JSON text by `event_body` (one string per occurrence, reused for every ruleset).
 """
 
 from __future__ import annotations
@@ -72,29 +74,52 @@ def mrr_units(amount: Decimal) -> int:
     return int(scaled)
 
 
-def encode(occurrence: Occurrence, vocab: Vocabulary) -> dict[str, Any]:
-    """The event posted for `occurrence` (without the sequence number `n`)."""
+def event_body(occurrence: Occurrence, vocab: Vocabulary, mrr: dict[Decimal, int] | None = None) -> str:
+    """The JSON members of the event posted for `occurrence`, without braces or the event id.
+
+    Built as text directly (every value is an int, so there is nothing to escape): this runs
+    once per occurrence on the hot path, and `json.dumps` of a dict cost ~4× as much.
+    `mrr` is an optional cache of `mrr_units` (MRR values repeat across contacts).
+    """
     ids = vocab.ids
-    event: dict[str, Any] = {
-        "t": ids.get(occurrence.trigger, -1),
-        "st": vocab.id(occurrence.stage),
-        "fs": vocab.id(occurrence.from_stage),
-        "ts": vocab.id(occurrence.to_stage),
-        "mrr": mrr_units(occurrence.mrr),
-    }
+    stage, from_stage, to_stage = occurrence.stage, occurrence.from_stage, occurrence.to_stage
+    amount = occurrence.mrr
+    units = mrr.get(amount) if mrr is not None else None
+    if units is None:
+        units = mrr_units(amount)
+        if mrr is not None:
+            if len(mrr) >= 4096:  # bounded: memory stays flat with any spread of amounts
+                mrr.clear()
+            mrr[amount] = units
+    parts = [f'"t":{ids.get(occurrence.trigger, -1)},"mrr":{units}']
+    # A stage or metadata value no rule mentions is left out rather than posted as -1: those
+    # fields are only ever compared for equality with an id (≥ 0), which a missing field
+    # fails exactly as -1 does, and every member less is less work for the C parser.
+    if stage is not None and (i := ids.get(stage)) is not None:
+        parts.append(f'"st":{i}')
+    if from_stage is not None and (i := ids.get(from_stage)) is not None:
+        parts.append(f'"fs":{i}')
+    if to_stage is not None and (i := ids.get(to_stage)) is not None:
+        parts.append(f'"ts":{i}')
     if occurrence.seconds_until is not None:
-        event["su"] = occurrence.seconds_until
+        parts.append(f'"su":{_whole(occurrence.seconds_until)}')
     if occurrence.seconds_since is not None:
-        event["ss"] = occurrence.seconds_since
-    for plan in occurrence.plans:
-        plan_id = ids.get(plan)
-        if plan_id is not None:
-            event[f"p{plan_id}"] = 1
-    for key, index in vocab.meta_keys.items():
-        value = occurrence.metadata.get(key)
-        if value is not None:
-            event[f"m{index}"] = ids.get(value, -1)
-    return event
+        parts.append(f'"ss":{_whole(occurrence.seconds_since)}')
+    if occurrence.plans:
+        parts.extend(f'"p{i}":1' for i in {ids[p] for p in occurrence.plans if p in ids})
+    if vocab.meta_keys:
+        metadata = occurrence.metadata
+        for key, index in vocab.meta_keys.items():
+            value = metadata.get(key)
+            if value is not None and (i := ids.get(value)) is not None:
+                parts.append(f'"m{index}":{i}')
+    return ",".join(parts)
+
+
+def _whole(seconds: int) -> int:
+    if type(seconds) is not int:
+        raise EngineError(f"Occurrences carry whole seconds, not {seconds!r}.")
+    return seconds
 
 
 def _any_of(field: str, ids: Iterable[int]) -> dict[str, Any]:
