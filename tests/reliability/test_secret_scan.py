@@ -109,6 +109,8 @@ def test_the_scan_finds_a_planted_secret_in_every_shape():
                "2\tconnecting to postgresql://lc:hunter2pw@db/lc", f"3\tsigned with {HOOK_SECRET}",
                '4\t{"event": "ok", "key": "***", "url": "postgresql://lc:***@db/lc"}']
     assert scan(planted, TEE.secrets) == planted[:4]
+    receiver = '5\t{"event": "POST /x?token=plain-planted-secret-1234", "logger": "werkzeug"}'
+    assert scan([receiver], TEE.secrets) == []  # the test's HTTP receiver may see it; it is not the product
     assert "hunter2pw" not in masked(planted[2], TEE.secrets) and KEY not in masked(planted[1], TEE.secrets)
 
 
