@@ -91,29 +91,33 @@ def event_body(occurrence: Occurrence, vocab: Vocabulary, mrr: dict[Decimal, int
             if len(mrr) >= 4096:  # bounded: memory stays flat with any spread of amounts
                 mrr.clear()
             mrr[amount] = units
-    parts = [f'"t":{ids.get(occurrence.trigger, -1)},"mrr":{units}']
+    text = f'"t":{ids.get(occurrence.trigger, -1)},"mrr":{units}'
     # A stage or metadata value no rule mentions is left out rather than posted as -1: those
     # fields are only ever compared for equality with an id (≥ 0), which a missing field
     # fails exactly as -1 does, and every member less is less work for the C parser.
     if stage is not None and (i := ids.get(stage)) is not None:
-        parts.append(f'"st":{i}')
+        text += f',"st":{i}'
     if from_stage is not None and (i := ids.get(from_stage)) is not None:
-        parts.append(f'"fs":{i}')
+        text += f',"fs":{i}'
     if to_stage is not None and (i := ids.get(to_stage)) is not None:
-        parts.append(f'"ts":{i}')
+        text += f',"ts":{i}'
     if occurrence.seconds_until is not None:
-        parts.append(f'"su":{_whole(occurrence.seconds_until)}')
+        text += f',"su":{_whole(occurrence.seconds_until)}'
     if occurrence.seconds_since is not None:
-        parts.append(f'"ss":{_whole(occurrence.seconds_since)}')
-    if occurrence.plans:
-        parts.extend(f'"p{i}":1' for i in {ids[p] for p in occurrence.plans if p in ids})
+        text += f',"ss":{_whole(occurrence.seconds_since)}'
+    plans = occurrence.plans
+    if len(plans) == 1:
+        if (i := ids.get(plans[0])) is not None:
+            text += f',"p{i}":1'
+    elif plans:  # each flag once, even if a plan is listed twice
+        text += "".join(f',"p{i}":1' for i in sorted({ids[p] for p in plans if p in ids}))
     if vocab.meta_keys:
         metadata = occurrence.metadata
         for key, index in vocab.meta_keys.items():
             value = metadata.get(key)
             if value is not None and (i := ids.get(value)) is not None:
-                parts.append(f'"m{index}":{i}')
-    return ",".join(parts)
+                text += f',"m{index}":{i}'
+    return text
 
 
 def _whole(seconds: int) -> int:
