@@ -14,6 +14,7 @@ realised counterfactual (`worker.demo.truth`).
 from __future__ import annotations
 
 import shutil
+import statistics
 from pathlib import Path
 
 import pytest
@@ -63,9 +64,11 @@ def test_the_95_percent_interval_holds_the_true_lift_in_at_least_17_of_20_seeds(
     significant = sum(1 for row in rows if row.p_value < 0.05)
     print(f"{automation}: interval holds the true lift in {covered}/20, p < 0.05 in {significant}/20")
     assert covered >= 17, [(row.realised, row.ci95) for row in rows]
-    # not vacuous: the truth is well away from 0 and the report detects it in a fair share of seeds
-    assert sum(row.realised for row in rows) / len(rows) > 0.05
-    assert significant >= 6
+    # not vacuous: the truth is well away from 0, and over the 20 seeds the measured lift is
+    # unbiased for it (mean error within 3 standard errors)
+    assert statistics.fmean(row.realised for row in rows) > 0.05
+    errors = [row.measured - row.realised for row in rows]
+    assert abs(statistics.fmean(errors)) <= 3 * statistics.stdev(errors) / len(errors) ** 0.5, errors
 
 
 @pytest.mark.parametrize("automation", AUTOMATIONS)
