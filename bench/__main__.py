@@ -47,7 +47,7 @@ BENCHES = (
     Bench("evaluate", "one evaluation pass (triggers + matching), durable_rules vs the reference",
           ("-m", "bench.evaluate", "--contacts", "100000"), ("-m", "bench.evaluate", "--contacts", "10000")),
     Bench("delivery", "webhook deliveries through Redis and two dramatiq worker processes (PostgreSQL outbox)",
-          ("-m", "bench.delivery", "--count", "10000"), ("-m", "bench.delivery", "--count", "1000", "--rate", "500")),
+          ("-m", "bench.delivery", "--count", "10000"), ("-m", "bench.delivery", "--count", "2000", "--rate", "0")),
     Bench("demo", "`stripe-lifecycle demo`: generated account, day-by-day pipeline, report (timed from outside)",
           ("-m", "worker.cli.main", "demo"), ("-m", "worker.cli.main", "demo", "--customers", "300", "--days", "60")),
 )
@@ -170,7 +170,8 @@ def main() -> int:
             result = run(bench, args.quick, Path(workdir))
             results.append(result)
             for f in result.figures:
-                print(f"   {f.get('label', f['name'])}: {_number(f['value'])} {f.get('unit', '')}"
+                unit = "" if f.get("unit") == "bool" else f.get("unit", "")
+                print(f"   {f.get('label', f['name'])}: {_number(f['value'], f.get('unit'))} {unit}"
                       + (f"  (goal {f['goal']}: {'met' if f.get('met') == 'yes' else 'missed'})" if f.get("met") else ""))
             print(f"   {'ok' if result.code == 0 else f'FAILED (exit {result.code})'} in {result.wall:.1f} s", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
