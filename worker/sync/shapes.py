@@ -44,13 +44,29 @@ def _need(cond: bool, reason: str) -> None:
         raise Malformed(reason)
 
 
+# The checks below run for every object of every backfill page, so the common path stays
+# cheap: a reason is only formatted once a check has failed (`if not …: raise`), and an
+# exact `int` is accepted before the slower isinstance/bool test.
+
+
 def _is_ts(value: Any) -> bool:
-    return value is None or (isinstance(value, int) and not isinstance(value, bool))
+    return value is None or type(value) is int or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def _bad_time(obj: Json, names: tuple[str, ...]) -> str | None:
+    """The first of `names` holding something other than a Unix timestamp (or None)."""
+    get = obj.get
+    for name in names:
+        value = get(name)
+        if value is not None and type(value) is not int and not _is_ts(value):
+            return name
+    return None
 
 
 def _check_times(obj: Json, names: tuple[str, ...], what: str) -> None:
-    for name in names:
-        _need(_is_ts(obj.get(name)), f"{what} field `{name}` is not a Unix timestamp: {obj.get(name)!r}")
+    name = _bad_time(obj, names)
+    if name is not None:
+        raise Malformed(f"{what} field `{name}` is not a Unix timestamp: {obj.get(name)!r}")
 
 
 def check_customer(raw: Any) -> None:
@@ -65,46 +81,65 @@ def check_customer(raw: Any) -> None:
 
 
 def check_price(raw: Any) -> None:
-    _need(isinstance(raw, dict), "the price is not a JSON object")
-    _need(isinstance(raw.get("id"), str), "the price has no id")
-    _need(isinstance(raw.get("currency"), str), f"price {raw.get('id')} has no currency")
+    if not isinstance(raw, dict):
+        raise Malformed("the price is not a JSON object")
+    if not isinstance(raw.get("id"), str):
+        raise Malformed("the price has no id")
+    if not isinstance(raw.get("currency"), str):
+        raise Malformed(f"price {raw.get('id')} has no currency")
     scheme = raw.get("billing_scheme", "per_unit")
-    _need(scheme in ("per_unit", "tiered"), f"price {raw['id']} has an unknown billing_scheme {scheme!r}")
-    if scheme == "tiered" and "tiers" in raw:
-        _need(isinstance(raw["tiers"], list) and raw["tiers"], f"tiered price {raw['id']} has no tiers")
+    if scheme != "per_unit" and scheme != "tiered":
+        raise Malformed(f"price {raw['id']} has an unknown billing_scheme {scheme!r}")
+    if scheme == "tiered" and "tiers" in raw and not (isinstance(raw["tiers"], list) and raw["tiers"]):
+        raise Malformed(f"tiered price {raw['id']} has no tiers")
+
+
+_SUBSCRIPTION_TIMES = ("created", "cancel_at", "canceled_at", "ended_at", "trial_start", "trial_end",
+                       "current_period_end", "current_period_start")
 
 
 def check_subscription(raw: Any) -> None:
-    _need(isinstance(raw, dict), "the subscription is not a JSON object")
+    if not isinstance(raw, dict):
+        raise Malformed("the subscription is not a JSON object")
     sid = raw.get("id")
-    _need(isinstance(sid, str) and bool(sid), "the subscription has no id")
-    _need(isinstance(ref_id(raw.get("customer")), str), f"subscription {sid} has no customer")
-    _need(raw.get("status") in STRIPE_STATUSES, f"subscription {sid} has an unknown status {raw.get('status')!r}")
+    if not (isinstance(sid, str) and sid):
+        raise Malformed("the subscription has no id")
+    if not isinstance(ref_id(raw.get("customer")), str):
+        raise Malformed(f"subscription {sid} has no customer")
+    if raw.get("status") not in STRIPE_STATUSES:
+        raise Malformed(f"subscription {sid} has an unknown status {raw.get('status')!r}")
     currency = subscription_currency(raw)
-    _need(isinstance(currency, str) and len(currency) == 3, f"subscription {sid} has no valid currency")
-    _need(isinstance(raw.get("cancel_at_period_end", False), bool),
-          f"subscription {sid}'s `cancel_at_period_end` is not a boolean")
-    _check_times(raw, ("created", "cancel_at", "canceled_at", "ended_at", "trial_start", "trial_end",
-                       "current_period_end", "current_period_start"), f"subscription {sid}'s")
+    if not (isinstance(currency, str) and len(currency) == 3):
+        raise Malformed(f"subscription {sid} has no valid currency")
+    if not isinstance(raw.get("cancel_at_period_end", False), bool):
+        raise Malformed(f"subscription {sid}'s `cancel_at_period_end` is not a boolean")
+    if _bad_time(raw, _SUBSCRIPTION_TIMES):
+        _check_times(raw, _SUBSCRIPTION_TIMES, f"subscription {sid}'s")
     items = raw.get("items")
-    _need(isinstance(items, dict) and isinstance(items.get("data"), list),
-          f"subscription {sid} has no `items` list")
+    if not (isinstance(items, dict) and isinstance(items.get("data"), list)):
+        raise Malformed(f"subscription {sid} has no `items` list")
     for item in items["data"]:
         check_item(item, sid)
-    discounts = raw.get("discounts", [])
-    _need(isinstance(discounts, list), f"subscription {sid}'s `discounts` is not a list")
+    if not isinstance(raw.get("discounts", []), list):
+        raise Malformed(f"subscription {sid}'s `discounts` is not a list")
+
+
+_ITEM_TIMES = ("current_period_start", "current_period_end")
 
 
 def check_item(item: Any, sid: str) -> None:
-    _need(isinstance(item, dict) and isinstance(item.get("id"), str), f"subscription {sid} has an item without an id")
+    if not (isinstance(item, dict) and isinstance(item.get("id"), str)):
+        raise Malformed(f"subscription {sid} has an item without an id")
     price = item.get("price") or item.get("plan")
-    _need(isinstance(price, dict) and isinstance(price.get("id"), str),
-          f"item {item['id']} of subscription {sid} has no price")
+    if not (isinstance(price, dict) and isinstance(price.get("id"), str)):
+        raise Malformed(f"item {item['id']} of subscription {sid} has no price")
     check_price(price)
     quantity = item.get("quantity")
-    _need(quantity is None or (isinstance(quantity, int) and not isinstance(quantity, bool) and quantity >= 0),
-          f"item {item['id']} of subscription {sid} has an invalid quantity {quantity!r}")
-    _check_times(item, ("current_period_start", "current_period_end"), f"item {item['id']}'s")
+    if not (quantity is None or type(quantity) is int and quantity >= 0
+            or isinstance(quantity, int) and not isinstance(quantity, bool) and quantity >= 0):
+        raise Malformed(f"item {item['id']} of subscription {sid} has an invalid quantity {quantity!r}")
+    if _bad_time(item, _ITEM_TIMES):
+        _check_times(item, _ITEM_TIMES, f"item {item['id']}'s")
 
 
 def subscription_currency(raw: Json) -> Any:
@@ -162,7 +197,8 @@ def subscription_row(raw: Json) -> Json:
 
 
 def item_rows(raw: Json) -> list[Json]:
-    """SubscriptionItem rows; legacy items take the subscription's period."""
+    """SubscriptionItem rows (columns only: the item's JSON lives in the subscription's `raw`);
+    legacy items take the subscription's period."""
     legacy = is_legacy_subscription(raw)
     rows = []
     for item in raw["items"]["data"]:
@@ -176,7 +212,6 @@ def item_rows(raw: Json) -> list[Json]:
             "quantity": item.get("quantity"),
             "current_period_start": ts(source.get("current_period_start")),
             "current_period_end": ts(source.get("current_period_end")),
-            "raw": item,
         })
     return rows
 

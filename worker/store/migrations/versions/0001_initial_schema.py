@@ -135,7 +135,6 @@ def upgrade() -> None:
     sa.Column('quantity', sa.BigInteger(), nullable=True),
     sa.Column('current_period_start', worker.store.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('current_period_end', worker.store.types.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('raw', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('subscription_items', schema=None) as batch_op:
