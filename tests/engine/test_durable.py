@@ -92,6 +92,31 @@ def test_ids_with_equal_hashes_would_lose_a_match_which_is_why_the_ids_are_chose
     matcher.close()
 
 
+def test_after_a_failed_batch_nothing_it_queued_is_read_as_a_later_match():
+    import durable_rules_engine
+
+    from worker.engine.durable import ENGINE_LOCK, _discard_pending
+
+    matcher = DurableMatcher([renewal()])
+    with ENGINE_LOCK:  # a batch that queued two matches and failed before its drain
+        handle = matcher._rulesets[0]._handle
+        durable_rules_engine.assert_events(handle, '[{"id":"0","t":0,"mrr":150000,"su":1},'
+                                                   '{"id":"1","t":0,"mrr":150000,"su":1}]')
+        _discard_pending(handle)
+    assert matcher._host.get_ruleset("a0").get_pending_events("0") == []
+    assert names(matcher.match([due(7, mrr="1"), due(8)])) == [("renewal", "c8")]
+    matcher.close()
+
+
+def test_an_event_too_wide_for_the_c_parser_is_refused_not_cut_from_the_batch():
+    matcher = DurableMatcher([renewal()])
+    wide = Occurrence(trigger="renewal_due", contact_id="c1", key="k1", mrr=Decimal(150),
+                      seconds_until=10, plans=tuple(f"plan{i}" for i in range(201)))
+    with pytest.raises(EngineError, match="too many plans"):
+        matcher.match([due(1), wide])
+    matcher.close()
+
+
 def test_the_engine_keeps_no_state_between_events():
     matcher = DurableMatcher([renewal()])
     matcher.match([due(i) for i in range(200)] + [due(i, mrr="1") for i in range(200)])

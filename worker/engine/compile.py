@@ -31,6 +31,9 @@ from worker.core.occurrences import Occurrence
 from worker.errors import LifecycleError
 
 MRR_SCALE = 1000
+#: The C parser refuses an object of 255 members; in a batch (`assert_events`) a refused event
+#: silently ends the batch, so events stay far below it: ≤ 9 fixed members + these flags.
+MAX_FLAGS = 200
 _US = 1_000_000
 FORWARD_WINDOWS = frozenset({"renewal_due", "trial_ending"})
 BACKWARD_WINDOWS = frozenset({"past_due_for"})
@@ -82,6 +85,9 @@ def event_body(occurrence: Occurrence, vocab: Vocabulary, mrr: dict[Decimal, int
     `mrr` is an optional cache of `mrr_units` (MRR values repeat across contacts).
     """
     ids = vocab.ids
+    if len(occurrence.plans) + len(vocab.meta_keys) > MAX_FLAGS:
+        raise EngineError(f"Occurrence {occurrence.key} has too many plans and metadata keys for the "
+                          f"rules engine (at most {MAX_FLAGS}).")
     stage, from_stage, to_stage = occurrence.stage, occurrence.from_stage, occurrence.to_stage
     amount = occurrence.mrr
     units = mrr.get(amount) if mrr is not None else None

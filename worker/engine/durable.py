@@ -115,6 +115,7 @@ class DurableMatcher:
         self._names = [ruleset_name(i) for i in range(len(self.automations))]
         self._mrr: dict[Decimal, int] = {}
         self._closed = False
+        self._broken = False
         definitions = rulesets(self.automations, self._vocab)
         with ENGINE_LOCK:
             self._host = _RecordingHost()
@@ -159,6 +160,8 @@ class DurableMatcher:
         with ENGINE_LOCK:
             if self._closed:
                 raise MatcherClosed()
+            if self._broken:
+                raise EngineError("This rules engine instance failed earlier; reload the rules.")
             handle = self._rulesets[index]._handle
             found: list[str] = []  # parsed after the drain, so nothing interrupts it
             try:
@@ -169,6 +172,11 @@ class DurableMatcher:
                     found.append(messages)
                     messages = durable_rules_engine.complete_and_start_action(handle, state)
             except Exception as error:
+                try:
+                    _discard_pending(handle)
+                except EngineError:
+                    self._broken = True  # answers could now be wrong: refuse all further work
+                    raise
                 raise EngineError(f"The rules engine failed on {self._names[index]}: {error}") from error
         if code not in (_HANDLED, _NOT_HANDLED):  # e.g. 2, "observed": an event was dropped
             raise EngineError(f"The rules engine answered {code} to a batch of {self._names[index]}.")
@@ -201,3 +209,16 @@ def _slot(messages: str) -> int:
         if slot is not None:
             return slot
     raise EngineError(f"The rules engine reported a match this matcher cannot read: {messages[:200]}")
+
+
+def _discard_pending(handle: int) -> None:
+    """After a failed batch, complete whatever it left queued (unread), so no leftover match is
+    drained later as a match of another batch; if even that fails, the ruleset is unusable."""
+    try:
+        started = durable_rules_engine.start_action(handle)
+        while started:
+            while durable_rules_engine.complete_and_start_action(handle, started[2]) is not None:
+                pass
+            started = durable_rules_engine.start_action(handle)
+    except Exception as error:
+        raise EngineError(f"The rules engine could not be cleaned after a failure: {error}") from error
