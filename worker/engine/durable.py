@@ -134,7 +134,9 @@ class DurableMatcher:
         index, vocab, mrr = self._index, self._vocab, self._mrr
         candidates = [index.get(o.trigger) for o in batch]
         bodies = [event_body(o, vocab, mrr) if c else "" for o, c in zip(batch, candidates)]
-        matched: dict[int, list[int]] = {}  # occurrence position → matching automations
+        # (position, automation) as one int: no container per match for the GC to trace
+        width = len(self.automations)
+        matched: list[int] = []
         for start in range(0, len(batch), CHUNK):
             per_ruleset: dict[int, list[int]] = {}  # automation → chunk slots of its events
             events: list[str] = []  # by chunk slot: the whole event, with its id
@@ -144,12 +146,10 @@ class DurableMatcher:
                     per_ruleset.setdefault(i, []).append(slot)
             for i, slots in per_ruleset.items():
                 payload = "[" + ",".join([events[slot] for slot in slots]) + "]"
-                for slot in self._post(i, payload, set(slots)):
-                    matched.setdefault(start + slot, []).append(i)
+                matched.extend((start + slot) * width + i for slot in self._post(i, payload, set(slots)))
         automations = self.automations
-        # occurrence order, then definition order (the automation indexes ascend)
-        return [Match(automations[i], batch[position])
-                for position in sorted(matched) for i in sorted(matched[position])]
+        matched.sort()  # occurrence order, then definition order (the automation indexes ascend)
+        return [Match(automations[pair % width], batch[pair // width]) for pair in matched]
 
     def _post(self, index: int, payload: str, posted: set[int]) -> list[int]:
         """Post a chunk's events to automation `index`'s ruleset; the slots of those it matched.
