@@ -6,6 +6,9 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import event
+
+from worker.automations.firing import goal_window_end
 from worker.core.snapshot import iso
 from worker.rules.model import MrrConfig, RuleSet, SourceConfig, StageDef, StagesConfig
 from worker.store.models import Contact, ContactHistory, Delivery, Firing, SubscriptionHistory
@@ -32,10 +35,22 @@ GOALS = {
 
 
 class History:
-    """Collects rows for one session: `contact`, `stage_at`, `sub_at`, `fire`."""
+    """Collects rows for one session: `contact`, `stage_at`, `sub_at`, `fire`.
+
+    Like `record_firing`, each firing gets its goal's `window_end`; it is filled in when the
+    session commits, once the test has written the history the firing's window depends on."""
 
     def __init__(self, session):
         self.session = session
+        self.firings: list[Firing] = []
+        event.listen(session, "before_commit", self._window_ends)
+
+    def _window_ends(self, session) -> None:
+        for firing in self.firings:
+            if firing.window_end is None:
+                firing.window_end = goal_window_end(session, {
+                    name: getattr(firing, name)
+                    for name in ("goal", "fired_at", "snapshot", "subscription_id", "renewal_date")})
 
     def contact(self, contact_id: str, name: str = "Acme") -> None:
         self.session.add(Contact(id=contact_id, type="account", name=name, email=None, source="stripe",
@@ -70,6 +85,7 @@ class History:
             goal=GOALS[goal] if goal else None)
         self.session.add(firing)
         self.session.flush()
+        self.firings.append(firing)
         for index, state in enumerate(deliveries):
             self.session.add(Delivery(
                 firing_id=firing.id, contact_id=contact_id, kind="action", handler="log",

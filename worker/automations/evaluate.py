@@ -1,9 +1,13 @@
 """Evaluate: recompute snapshots, turn them into trigger occurrences, match, fire (wiring).
 
 One pass, in one transaction:
-  1. recompute every contact from the Stripe mirror (changed ones come back as (prev, new));
+  1. recompute the contacts whose inputs may have moved since their last compute (mirror
+     rows changed, a discount starting or ending, never computed; everything when the rules
+     changed and at least weekly: worker.compute.dirty) — changed ones come back as
+     (prev, new); a contact left alone would have recomputed to its stored snapshot;
   2. occurrences for every contact — changes for the changed ones, time-based triggers and
-     still-scheduled cancellations for all (an unchanged contact is diffed against itself);
+     still-scheduled cancellations for all (an unchanged contact is diffed against itself),
+     from the snapshots recompute just stored and, for the others, the stored ones;
   3. match them against the automations (durable-rules, or the reference matcher);
   4. record each match once (worker.automations.firing) and queue destination pushes.
 A dry run does all of it and rolls back, so it lists exactly what would fire.
@@ -28,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from worker.automations.firing import Fired, plan_firing, record_firing
-from worker.compute.history import recompute
+from worker.compute.history import recompute_pass
 from worker.core.occurrences import Occurrence
 from worker.core.snapshot import ContactSnapshot, iso
 from worker.core.triggers import TriggerSettings, occurrences
@@ -87,9 +91,9 @@ def _evaluate(session: Session, rules: RuleSet, matcher: Matcher, *, now: dateti
               contact_ids: Sequence[str] | None, push_destinations) -> Evaluation:  # noqa: ANN001
     full_backfill_done = session.get(SyncState, LAST_FULL_KEY) is not None
     baseline = not _baseline_recorded(session)
-    pairs = recompute(session, rules.source, rules.stages, contact_ids=contact_ids, now=now)
-    changed = {new.contact_id: (prev, new) for prev, new in pairs if new.contact_id}
-    snapshots = _current(session, contact_ids)
+    recomputed = recompute_pass(session, rules.source, rules.stages, contact_ids=contact_ids, now=now)
+    changed = {new.contact_id: (prev, new) for prev, new in recomputed.pairs if new.contact_id}
+    snapshots = _current(session, contact_ids, recomputed.snapshots)
     settings = TriggerSettings.from_rules(rules)
     result = Evaluation(contacts=len(snapshots), changed=len(changed), baseline=baseline, dry_run=dry_run)
     found: list[Occurrence] = []
@@ -150,12 +154,23 @@ def _matches(matcher: Matcher, found: Sequence[Occurrence]) -> list[tuple[str, O
     return sorted(pairs, key=lambda p: (p[1].contact_id, p[0], p[1].key))
 
 
-def _current(session: Session, contact_ids: Sequence[str] | None) -> dict[str, ContactSnapshot]:
-    query = select(ContactState.snapshot)
+def _current(session: Session, contact_ids: Sequence[str] | None,
+             fresh: dict[str, ContactSnapshot]) -> dict[str, ContactSnapshot]:
+    """Every (or these) contacts' stored snapshots, in the table's order: those recompute just
+    stored are taken from `fresh` (already read back from their stored form), and only the
+    others' stored JSON is read and parsed."""
+    query = select(ContactState.contact_id)
     if contact_ids is not None:
         query = query.where(ContactState.contact_id.in_(list(contact_ids)))
-    snapshots = (ContactSnapshot.from_state(row) for row in session.scalars(query))
-    return {s.contact_id: s for s in snapshots if s.contact_id}
+    order = list(session.scalars(query))
+    missing = [cid for cid in order if cid not in fresh]
+    parsed: dict[str, ContactSnapshot] = {}
+    for start in range(0, len(missing), 500):
+        rows = session.execute(select(ContactState.contact_id, ContactState.snapshot)
+                               .where(ContactState.contact_id.in_(missing[start:start + 500])))
+        parsed.update((cid, ContactSnapshot.from_state(data)) for cid, data in rows)
+    snapshots = ((fresh.get(cid) or parsed.get(cid)) for cid in order)
+    return {s.contact_id: s for s in snapshots if s is not None and s.contact_id}
 
 
 def _ensure_lock_row(store: Store, now: datetime) -> None:

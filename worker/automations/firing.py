@@ -4,6 +4,11 @@ The unique constraint `uq_firing_once` makes "at most once, ever" a database fac
 is `ON CONFLICT DO NOTHING … RETURNING id`, so two evaluators racing on the same occurrence
 both succeed and exactly one of them gets a row. In the same transaction the treated arm gets
 one Delivery row per action; the holdout arm is matched and logged, and gets none.
+
+Each firing stores when its goal window ends (`window_end`), computed now with the same core
+functions measurement uses, from what is known at firing (the snapshot, and for a renewal
+goal without a date in it the target subscription's history observed by now — rows written
+later are never read for it). Measurement then reads only firings whose window has ended.
 """
 
 from __future__ import annotations
@@ -12,15 +17,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from worker.core.holdout import arm_for
 from worker.core.occurrences import Occurrence
+from worker.core.outcomes import Goal, renewal_reference, renewal_target, window_end
 from worker.core.snapshot import ContactSnapshot
 from worker.delivery.outbox import create_action_deliveries
 from worker.rules.model import Automation
-from worker.store.models import Firing
+from worker.store.models import Firing, SubscriptionHistory
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,7 @@ def record_firing(session: Session, automation: Automation, occurrence: Occurren
     """Insert the firing (and its deliveries) unless it already fired; None if it had."""
     planned = plan_firing(automation, occurrence)
     values = _firing_values(automation, occurrence, contact, planned.arm, now)
+    values["window_end"] = goal_window_end(session, values)
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     statement = (
         insert(Firing).values(**values)
@@ -92,3 +100,22 @@ def _firing_values(automation: Automation, occurrence: Occurrence, contact: Cont
             "within_s": int(goal.within.total_seconds()), "to": goal.to,
         },
     }
+
+
+def goal_window_end(session: Session, firing: dict[str, Any]) -> datetime | None:
+    """When the firing's goal window ends (see the module doc); None when it has no goal or
+    can never be judged (a renewal goal with no date to renew past)."""
+    if not firing.get("goal"):
+        return None
+    goal = Goal.from_json(firing["goal"])
+    if goal.kind != "renewal":
+        return window_end(goal, firing["fired_at"], None)
+    target, date = renewal_target(firing)
+    rows: list[dict[str, Any]] = []
+    if date is None and target:
+        columns = (SubscriptionHistory.id, SubscriptionHistory.at, SubscriptionHistory.observed_at,
+                   SubscriptionHistory.renewal_date, SubscriptionHistory.current_period_end)
+        query = select(*columns).where(SubscriptionHistory.subscription_id == target,
+                                       SubscriptionHistory.observed_at <= firing["fired_at"])
+        rows = [dict(r) for r in session.execute(query).mappings()]
+    return window_end(goal, firing["fired_at"], renewal_reference(firing, rows))

@@ -7,6 +7,10 @@ currencies) or renewal date changed, and a SubscriptionHistory row per subscript
 status, period end, renewal date, cancellation or MRR changed. It returns the
 (previous, new) pairs for the trigger engine; `previous` is None for a contact seen first.
 
+`recompute_pass` is what an evaluation pass calls: it recomputes only the contacts whose
+inputs may have moved (worker.compute.dirty), records on each ContactState what its snapshot
+was computed from, and hands back the recomputed snapshots so the pass need not re-read them.
+
 History time (`at`): the caller's `at` (Stripe's event time) when given; else the latest
 Stripe change time (`changed_at`) among the contact's customers and subscriptions, when that
 is newer than its last history row; else `now`. History never runs backwards per contact.
@@ -15,12 +19,14 @@ is newer than its last history row; else `now`. History never runs backwards per
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from worker.compute.snapshots import compute_contacts
+from worker.compute import dirty
+from worker.compute.snapshots import Computed, compute_contacts
 from worker.core.money import FxTable
 from worker.core.movements import mrr_movements
 from worker.core.snapshot import ContactSnapshot, SubscriptionSnapshot
@@ -57,12 +63,70 @@ def _recompute(session: Session, source: SourceConfig, stages: StagesConfig, *,
     return pairs
 
 
-def _store_state(session: Session, state: ContactState | None, new: ContactSnapshot, now: datetime) -> None:
+@dataclass
+class Recomputed:
+    """One evaluation pass's recompute: the changed pairs, and the stored snapshot (as the
+    store now holds it, i.e. as `ContactSnapshot.from_state` reads it back) of every contact
+    it recomputed; `plan.ids` None means every contact was."""
+
+    pairs: list[Pair]
+    snapshots: dict[str, ContactSnapshot] = field(default_factory=dict)
+    plan: dirty.Plan | None = None
+
+
+def recompute_pass(session: Session, source: SourceConfig, stages: StagesConfig, *,
+                   contact_ids: Sequence[str] | None = None, now: datetime) -> Recomputed:
+    """Recompute the contacts that need it (all of `contact_ids` when given), inside the
+    caller's transaction; store what changed and what each snapshot was computed from."""
+    plan = dirty.plan(session, source, stages, now=now)
+    ids = contact_ids if contact_ids is not None else plan.ids
+    if ids is not None and not ids:
+        dirty.remember(session, source, stages, plan, now=now)
+        return Recomputed([], {}, plan)
+    problems: list[tuple[str, str]] = []
+    computed = compute_contacts(session, source, stages, now=now, contact_ids=ids, problems=problems)
+    result = Recomputed([], {}, plan)
+    for item in computed:
+        stored = _store_computed(session, item, plan.keys.get(item.snapshot.contact_id or ""), now)
+        result.snapshots[item.snapshot.contact_id] = stored
+        if item.changed:
+            result.pairs.append((item.previous, item.snapshot))
+    _forget_failed(session, [contact_id for contact_id, _ in problems])
+    if contact_ids is None:
+        dirty.remember(session, source, stages, plan, now=now)
+    return result
+
+
+def _store_computed(session: Session, item: Computed, key: str | None, now: datetime) -> ContactSnapshot:
+    """Store one recomputed contact (state and history when it changed; its digest and next
+    time change always) and return its snapshot as stored."""
+    if item.changed:
+        state, data = _store_state(session, item.state, item.snapshot, now)
+        _store_history(session, item.previous, item.snapshot, item.at, now)
+        stored = ContactSnapshot.from_state(data)
+    else:
+        state, stored = item.state, item.previous
+    if state is not None:
+        state.mirror_key, state.recompute_at = key, item.recompute_at
+    return stored
+
+
+def _forget_failed(session: Session, contact_ids: list[str]) -> None:
+    """A contact that could not be computed stays dirty, so the next pass tries it again."""
+    for start in range(0, len(contact_ids), 500):
+        part = contact_ids[start:start + 500]
+        session.execute(update(ContactState).where(ContactState.contact_id.in_(part)).values(mirror_key=None))
+
+
+def _store_state(session: Session, state: ContactState | None, new: ContactSnapshot,
+                 now: datetime) -> tuple[ContactState, dict]:
     if state is None:
         state = ContactState(contact_id=new.contact_id)
         session.add(state)
+    data = new.to_state()
     state.stage, state.mrr_minor, state.currency = new.stage, new.mrr_minor, new.currency
-    state.renewal_date, state.snapshot, state.computed_at = new.renewal_date, new.to_state(), now
+    state.renewal_date, state.snapshot, state.computed_at = new.renewal_date, data, now
+    return state, data
 
 
 def _contact_changes(previous: ContactSnapshot | None, new: ContactSnapshot) -> list[str]:

@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from worker.compute import mirror
+from worker.compute.dirty import next_time_change
 from worker.core.accounts import ContactInfo, Explained, contact_snapshot
 from worker.core.money import FxTable
 from worker.core.snapshot import ContactSnapshot
@@ -36,6 +37,7 @@ class Computed:
     at: datetime  # when a change in this snapshot happened (see `history_time`)
     changed: bool  # differs from `previous` (always True for a contact seen first)
     state: ContactState | None  # the stored state row, to update in place
+    recompute_at: datetime | None = None  # when time alone may change it (worker.compute.dirty)
 
     @property
     def snapshot(self) -> ContactSnapshot:
@@ -65,9 +67,10 @@ def compute_contacts(session: Session, source: SourceConfig, stages: StagesConfi
         data = grouped.get(contact_id, [])
         changed = max((t for d in data for t in d.changed_at), default=None)
         when = at or history_time(changed, last_at.get(contact_id), now)
+        subscriptions = [s for d in data for s in d.subscriptions]
         try:
             explained = contact_snapshot(
-                contacts[contact_id], [d.customer for d in data], [s for d in data for s in d.subscriptions],
+                contacts[contact_id], [d.customer for d in data], subscriptions,
                 preset=source.mrr.preset, fx=fx, stages=rules, now=now, at=when, previous=previous,
                 product_names=names, status_history=history, explain=explain)
         except Exception as exc:  # noqa: BLE001 - one contact's bad data must not stop the rest
@@ -76,7 +79,7 @@ def compute_contacts(session: Session, source: SourceConfig, stages: StagesConfi
                 problems.append((contact_id, message))
             continue
         explained.snapshot, changed = _mark_change(explained.snapshot, previous, state, when)
-        found.append(Computed(explained, previous, when, changed, state))
+        found.append(Computed(explained, previous, when, changed, state, next_time_change(subscriptions, now)))
     return found
 
 

@@ -1,7 +1,10 @@
 """Measure: write an Outcome for every firing whose goal window has ended (adapter/wiring).
 
-`measure(store, rules, *, now)` reads the firings that have a goal and no Outcome yet, loads
-their contacts' history (and, for renewal goals, the target subscription's), lets the pure
+`measure(store, rules, *, now)` reads the firings whose goal window has ended by `now` (the
+`window_end` stored at firing, indexed) and that have no Outcome yet — a firing still inside
+its window, or one that can never be judged (window_end None), is not even loaded — then
+their contacts' history (and, for renewal goals, the target subscription's) up to the latest
+of their window ends (plus what was observed by firing), lets the pure
 core judge each one as of its window's end (`worker.core.outcomes.judge`), and inserts the
 Outcome rows. Treated and holdout firings are measured alike. Inserts are
 `ON CONFLICT DO NOTHING`, so two measurers running at once never fail or double-count.
@@ -12,10 +15,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, cast, select
+from sqlalchemy import or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -47,25 +51,40 @@ def _measure(session: Session, rules: RuleSet, now: datetime) -> int:
     firings = [f for f in _unmeasured(session, now) if f.goal]
     written = 0
     for chunk in _chunks(firings, _CHUNK):
-        contact_rows = _contact_history(session, {f.contact_id for f in chunk})
+        bound = _Bound(max(f.window_end for f in chunk), max(f.fired_at for f in chunk))
+        contact_rows = _contact_history(session, {f.contact_id for f in chunk}, bound)
         targets = {f.id: renewal_target(f)[0] for f in chunk if f.goal.get("kind") == "renewal"}
-        subscription_rows = _subscription_history(session, {t for t in targets.values() if t})
+        subscription_rows = _subscription_history(session, {t for t in targets.values() if t}, bound)
         for firing in chunk:
             target = targets.get(firing.id)
             result = judge(firing, contact_rows.get(firing.contact_id, []),
                            subscription_rows.get(target, []) if target else [],
                            now=now, churn_stages=churn, fx=fx)
+            if result is not None and result.window_end > bound.end:  # not the stored end: read all
+                result = judge(firing, _contact_history(session, {firing.contact_id}).get(firing.contact_id, []),
+                               _subscription_history(session, {target}).get(target, []) if target else [],
+                               now=now, churn_stages=churn, fx=fx)
             if result is not None:
                 written += _insert_outcome(session, firing.id, result, fx.currency, now)
     return written
 
 
+@dataclass(frozen=True)
+class _Bound:
+    """The history a chunk of firings can need: Stripe time up to the latest window end, or
+    observed by the latest firing (`judge` reads nothing else)."""
+
+    end: datetime
+    fired_at: datetime
+
+
 def _unmeasured(session: Session, now: datetime) -> list[Firing]:
+    """Firings due for measurement: window ended, no outcome yet (window_end is None for a
+    firing without a goal or one that can never be judged, so those are never read)."""
     query = (
         select(Firing)
         .outerjoin(Outcome, Outcome.firing_id == Firing.id)
-        .where(Outcome.firing_id.is_(None), Firing.fired_at <= now, Firing.goal.is_not(None),
-               cast(Firing.goal, String) != "null")  # a goal-less firing holds SQL or JSON null
+        .where(Firing.window_end <= now, Outcome.firing_id.is_(None), Firing.fired_at <= now)
         .order_by(Firing.id)
     )
     return list(session.scalars(query))
@@ -76,19 +95,26 @@ def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
         yield items[start:start + size]
 
 
-def _contact_history(session: Session, contact_ids: set[str]) -> dict[str, list[ContactHistory]]:
+def _contact_history(session: Session, contact_ids: set[str],
+                     bound: _Bound | None = None) -> dict[str, list[ContactHistory]]:
     found: dict[str, list[ContactHistory]] = defaultdict(list)
     if contact_ids:
         query = select(ContactHistory).where(ContactHistory.contact_id.in_(sorted(contact_ids)))
+        if bound is not None:
+            query = query.where(or_(ContactHistory.at <= bound.end, ContactHistory.observed_at <= bound.fired_at))
         for row in session.scalars(query.order_by(ContactHistory.at, ContactHistory.id)):
             found[row.contact_id].append(row)
     return found
 
 
-def _subscription_history(session: Session, ids: set[str]) -> dict[str, list[SubscriptionHistory]]:
+def _subscription_history(session: Session, ids: set[str],
+                          bound: _Bound | None = None) -> dict[str, list[SubscriptionHistory]]:
     found: dict[str, list[SubscriptionHistory]] = defaultdict(list)
     if ids:
         query = select(SubscriptionHistory).where(SubscriptionHistory.subscription_id.in_(sorted(ids)))
+        if bound is not None:
+            query = query.where(or_(SubscriptionHistory.at <= bound.end,
+                                    SubscriptionHistory.observed_at <= bound.fired_at))
         for row in session.scalars(query.order_by(SubscriptionHistory.at, SubscriptionHistory.id)):
             found[row.subscription_id].append(row)
     return found

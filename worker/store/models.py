@@ -166,6 +166,11 @@ class ContactState(Base):
     renewal_date: Mapped[datetime | None]
     snapshot: Mapped[Json]  # the full core snapshot, as worker.core serialises it
     computed_at: Mapped[datetime]
+    # What the snapshot was computed from (worker.compute.dirty): a digest of the contact's
+    # mirror rows, and when time alone changes it next (a discount starting or ending).
+    # An evaluation pass recomputes only contacts whose digest differs or whose time is due.
+    mirror_key: Mapped[str | None] = mapped_column(String(64))
+    recompute_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
 class ContactHistory(Base):
@@ -227,6 +232,9 @@ class Firing(Base):
     renewal_date: Mapped[datetime | None]
     snapshot: Mapped[Json]  # contact (and subscription) as the templates saw them
     goal: Mapped[Json | None]  # goal kind and parameters at firing time
+    # When the goal's window ends (fixed at firing: worker.automations.firing); None when
+    # the firing can never be measured (no goal, or a renewal goal with no date to renew past).
+    window_end: Mapped[datetime | None] = mapped_column(index=True)
 
 
 class Delivery(Base):

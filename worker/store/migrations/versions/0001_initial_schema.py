@@ -42,6 +42,7 @@ def upgrade() -> None:
     sa.Column('renewal_date', worker.store.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('snapshot', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('goal', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('window_end', worker.store.types.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('automation', 'contact_id', 'occurrence', name='uq_firing_once')
     )
@@ -50,6 +51,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_firings_automation'), ['automation'], unique=False)
         batch_op.create_index(batch_op.f('ix_firings_contact_id'), ['contact_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_firings_fired_at'), ['fired_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_firings_window_end'), ['window_end'], unique=False)
 
     op.create_table('quarantine',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -173,10 +175,13 @@ def upgrade() -> None:
     sa.Column('renewal_date', worker.store.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('snapshot', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('computed_at', worker.store.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('mirror_key', sa.String(length=64), nullable=True),
+    sa.Column('recompute_at', worker.store.types.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], ),
     sa.PrimaryKeyConstraint('contact_id')
     )
     with op.batch_alter_table('contact_state', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_contact_state_recompute_at'), ['recompute_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_contact_state_stage'), ['stage'], unique=False)
 
     op.create_table('deliveries',
@@ -256,6 +261,7 @@ def downgrade() -> None:
     op.drop_table('deliveries')
     with op.batch_alter_table('contact_state', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_contact_state_stage'))
+        batch_op.drop_index(batch_op.f('ix_contact_state_recompute_at'))
 
     op.drop_table('contact_state')
     with op.batch_alter_table('contact_history', schema=None) as batch_op:
@@ -287,6 +293,7 @@ def downgrade() -> None:
     op.drop_table('stripe_prices')
     op.drop_table('quarantine')
     with op.batch_alter_table('firings', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_firings_window_end'))
         batch_op.drop_index(batch_op.f('ix_firings_fired_at'))
         batch_op.drop_index(batch_op.f('ix_firings_contact_id'))
         batch_op.drop_index(batch_op.f('ix_firings_automation'))

@@ -1,0 +1,160 @@
+"""Which contacts an evaluation pass must recompute (adapter: SQLAlchemy).
+
+Recomputing every contact on every pass parsed all the stored Stripe JSON each time, although
+on a typical pass a few percent of the contacts changed. A contact's snapshot is a function of
+  (a) its mirror rows — its Contact row, its Stripe customers, their subscriptions;
+  (b) the rules (MRR preset, FX rates, stages) and the stored product names (`plans`);
+  (c) `now`, through discounts only (a coupon counts from its `start` and, for preset
+      chartmogul, until its `end`: worker.core.discounts.counts);
+  (d) its own previous snapshot and history, which only recompute itself writes.
+So a pass recomputes exactly the contacts for which one of these may have moved:
+
+- **mirror changed**: `mirror_keys` digests each contact's rows from narrow columns (no JSON):
+  the Contact row's fields and `updated_at`, and per customer/subscription its id, `synced_at`,
+  `changed_at` and `deleted`. Every write sync makes (upsert, touch, tombstone) sets
+  `synced_at` to its run's stamp, and a customer moving between contacts changes both
+  contacts' sets, so any change alters the digest (a sync that only *saw* an unchanged object
+  also does: a harmless extra recompute). ContactState.mirror_key holds the digest the stored
+  snapshot was computed from; a contact is dirty when it differs (or is missing).
+- **time due**: ContactState.recompute_at is the next discount start/end after the compute
+  (`next_time_change`); the contact is due once `now` reaches it.
+- **never computed** (no ContactState), or its last compute failed (mirror_key cleared).
+- **everything** when the rules or product names changed (`fingerprint`, kept in SyncState),
+  and as a safety net once `FULL_EVERY` has passed since the last full pass.
+
+Time-based triggers need no recompute: they are read from the stored snapshots of every
+contact on every pass (worker.automations.evaluate).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from worker.core.discounts import discount_list
+from worker.core.mrr import subscription_items
+from worker.core.renewal import timestamp
+from worker.core.snapshot import parse_iso
+from worker.rules.model import SourceConfig, StagesConfig
+from worker.store.models import (
+    Contact,
+    ContactState,
+    StripeCustomer,
+    StripeProduct,
+    StripeSubscription,
+    SyncState,
+)
+
+STATE_KEY = "recompute"
+#: A full recompute at least this often, whatever the digests say (a safety net: the digests
+#: and discount times already cover every input; see the module doc). Passes a day apart
+#: would make a daily full pass a full pass every time.
+FULL_EVERY = timedelta(days=7)
+
+
+@dataclass
+class Plan:
+    """What one pass recomputes: `ids` (None: every contact), and the digests to store."""
+
+    ids: list[str] | None
+    keys: dict[str, str]
+    full_reason: str | None = None  # why everything is recomputed, when it is
+
+    @property
+    def full(self) -> bool:
+        return self.ids is None
+
+
+def mirror_keys(session: Session) -> dict[str, str]:
+    """contact id → digest of its Contact row and Stripe customers and subscriptions."""
+    parts: dict[str, list[tuple]] = defaultdict(list)
+    for row in session.execute(select(Contact.id, Contact.type, Contact.name, Contact.email, Contact.updated_at)):
+        parts[row.id].append(("contact", row.type, row.name, row.email, iso_us(row.updated_at)))
+    owner: dict[str, str] = {}
+    query = select(StripeCustomer.id, StripeCustomer.contact_id, StripeCustomer.synced_at,
+                   StripeCustomer.changed_at, StripeCustomer.deleted).where(StripeCustomer.contact_id.is_not(None))
+    for row in session.execute(query):
+        owner[row.id] = row.contact_id
+        parts[row.contact_id].append(("customer", row.id, iso_us(row.synced_at), iso_us(row.changed_at),
+                                      bool(row.deleted)))
+    query = select(StripeSubscription.id, StripeSubscription.customer_id, StripeSubscription.synced_at,
+                   StripeSubscription.changed_at, StripeSubscription.deleted)
+    for row in session.execute(query):
+        contact_id = owner.get(row.customer_id)
+        if contact_id is not None:
+            parts[contact_id].append(("subscription", row.id, row.customer_id, iso_us(row.synced_at),
+                                      iso_us(row.changed_at), bool(row.deleted)))
+    return {contact_id: _digest(sorted(items, key=repr)) for contact_id, items in parts.items()}
+
+
+def iso_us(value: datetime | None) -> str | None:
+    """A time to the microsecond (`iso` stops at seconds: two syncs a second apart must differ)."""
+    return None if value is None else value.isoformat()
+
+
+def _digest(items: list[tuple]) -> str:
+    return hashlib.blake2b(repr(items).encode(), digest_size=16).hexdigest()
+
+
+def fingerprint(session: Session, source: SourceConfig, stages: StagesConfig) -> str:
+    """Digest of everything outside a contact's rows that its snapshot depends on."""
+    products = sorted(session.execute(select(StripeProduct.id, StripeProduct.name)))
+    return _digest([("mrr", repr(source.mrr)), ("stages", repr(stages)), ("products", tuple(products))])
+
+
+def plan(session: Session, source: SourceConfig, stages: StagesConfig, *, now: datetime) -> Plan:
+    """The contacts this pass must recompute (see the module doc)."""
+    keys = mirror_keys(session)
+    row = session.get(SyncState, STATE_KEY)
+    value = row.value if row is not None else {}
+    last_full = parse_iso(value.get("last_full_at"))
+    if value.get("fingerprint") != fingerprint(session, source, stages):
+        return Plan(None, keys, "rules or product names changed" if value else "first pass")
+    if last_full is None or now - last_full >= FULL_EVERY or now < last_full:
+        return Plan(None, keys, f"no full pass in the last {FULL_EVERY.days} days")
+    stored = dict(session.execute(select(ContactState.contact_id, ContactState.mirror_key)).all())
+    due = set(session.scalars(select(ContactState.contact_id).where(ContactState.recompute_at <= now)))
+    ids = sorted({cid for cid, key in keys.items() if stored.get(cid) != key} | (due & keys.keys()))
+    return Plan(ids, keys)
+
+
+def remember(session: Session, source: SourceConfig, stages: StagesConfig, done: Plan, *, now: datetime) -> None:
+    """Record the rules' fingerprint and, after a full pass, its time (in the pass's transaction)."""
+    row = session.get(SyncState, STATE_KEY)
+    value: dict[str, Any] = dict(row.value) if row is not None else {}
+    value["fingerprint"] = fingerprint(session, source, stages)
+    if done.full:
+        value["last_full_at"] = iso_us(now)
+    if row is None:
+        session.add(SyncState(key=STATE_KEY, value=value, updated_at=now))
+    else:
+        row.value, row.updated_at = value, now
+
+
+def next_time_change(subscriptions: Sequence[dict[str, Any]], now: datetime) -> datetime | None:
+    """The earliest discount start or end after `now` among these raw subscriptions: when the
+    contact's MRR may change with no change in Stripe (both presets; a superset is harmless)."""
+    found: datetime | None = None
+    for sub in subscriptions:
+        discounts = list(discount_list(sub))
+        for item in subscription_items(sub):
+            if isinstance(item, dict):
+                discounts += discount_list(item)
+        for discount in discounts:
+            if not isinstance(discount, dict):
+                continue
+            for name in ("start", "end"):
+                try:
+                    when = timestamp(discount.get(name))
+                except (TypeError, ValueError, OverflowError):
+                    continue
+                if when is not None and when > now and (found is None or when < found):
+                    found = when
+    return found
