@@ -22,12 +22,13 @@ it records what already was and fires no change triggers. It is remembered in Sy
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import Text, cast, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -156,21 +157,32 @@ def _matches(matcher: Matcher, found: Sequence[Occurrence]) -> list[tuple[str, O
 
 def _current(session: Session, contact_ids: Sequence[str] | None,
              fresh: dict[str, ContactSnapshot]) -> dict[str, ContactSnapshot]:
-    """Every (or these) contacts' stored snapshots, in the table's order: those recompute just
-    stored are taken from `fresh` (already read back from their stored form), and only the
-    others' stored JSON is read and parsed."""
-    query = select(ContactState.contact_id)
+    """Every (or these) contacts' stored snapshots, in the table's order.
+
+    Those recompute just stored come from `fresh` (already read back from their stored form).
+    For the others the stored JSON is read as text and parsed only when that text is new to
+    this process: `_PARSED` maps the exact stored text to its parsed snapshot (so it can never
+    be stale, whatever database it came from) and keeps only the texts the last pass saw."""
+    global _PARSED
+    query = select(ContactState.contact_id, cast(ContactState.snapshot, Text))
     if contact_ids is not None:
         query = query.where(ContactState.contact_id.in_(list(contact_ids)))
-    order = list(session.scalars(query))
-    missing = [cid for cid in order if cid not in fresh]
-    parsed: dict[str, ContactSnapshot] = {}
-    for start in range(0, len(missing), 500):
-        rows = session.execute(select(ContactState.contact_id, ContactState.snapshot)
-                               .where(ContactState.contact_id.in_(missing[start:start + 500])))
-        parsed.update((cid, ContactSnapshot.from_state(data)) for cid, data in rows)
-    snapshots = ((fresh.get(cid) or parsed.get(cid)) for cid in order)
-    return {s.contact_id: s for s in snapshots if s is not None and s.contact_id}
+    known, seen = _PARSED, {}
+    snapshots: dict[str, ContactSnapshot] = {}
+    for contact_id, text in session.execute(query):
+        snapshot = fresh.get(contact_id)
+        if snapshot is None:
+            snapshot = known.get(text)
+            if snapshot is None:
+                snapshot = ContactSnapshot.from_state(json.loads(text))
+            seen[text] = snapshot
+        if snapshot.contact_id:
+            snapshots[snapshot.contact_id] = snapshot
+    _PARSED = seen
+    return snapshots
+
+
+_PARSED: dict[str, ContactSnapshot] = {}
 
 
 def _ensure_lock_row(store: Store, now: datetime) -> None:

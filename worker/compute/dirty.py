@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, select, type_coerce
 from sqlalchemy.orm import Session
 
 from worker.core.discounts import discount_list
@@ -75,27 +75,33 @@ class Plan:
 def mirror_keys(session: Session) -> dict[str, str]:
     """contact id → digest of its Contact row and Stripe customers and subscriptions."""
     parts: dict[str, list[tuple]] = defaultdict(list)
-    for row in session.execute(select(Contact.id, Contact.type, Contact.name, Contact.email, Contact.updated_at)):
-        parts[row.id].append(("contact", row.type, row.name, row.email, iso_us(row.updated_at)))
+    query = select(Contact.id, Contact.type, Contact.name, Contact.email, _stored(Contact.updated_at))
+    for row in session.execute(query):
+        parts[row[0]].append(("contact", *row[1:]))
     owner: dict[str, str] = {}
-    query = select(StripeCustomer.id, StripeCustomer.contact_id, StripeCustomer.synced_at,
-                   StripeCustomer.changed_at, StripeCustomer.deleted).where(StripeCustomer.contact_id.is_not(None))
+    query = select(StripeCustomer.id, StripeCustomer.contact_id, _stored(StripeCustomer.synced_at),
+                   _stored(StripeCustomer.changed_at), StripeCustomer.deleted
+                   ).where(StripeCustomer.contact_id.is_not(None))
+    for customer_id, contact_id, *rest in session.execute(query):
+        owner[customer_id] = contact_id
+        parts[contact_id].append(("customer", customer_id, *rest))
+    query = select(StripeSubscription.customer_id, StripeSubscription.id, _stored(StripeSubscription.synced_at),
+                   _stored(StripeSubscription.changed_at), StripeSubscription.deleted)
     for row in session.execute(query):
-        owner[row.id] = row.contact_id
-        parts[row.contact_id].append(("customer", row.id, iso_us(row.synced_at), iso_us(row.changed_at),
-                                      bool(row.deleted)))
-    query = select(StripeSubscription.id, StripeSubscription.customer_id, StripeSubscription.synced_at,
-                   StripeSubscription.changed_at, StripeSubscription.deleted)
-    for row in session.execute(query):
-        contact_id = owner.get(row.customer_id)
+        contact_id = owner.get(row[0])
         if contact_id is not None:
-            parts[contact_id].append(("subscription", row.id, row.customer_id, iso_us(row.synced_at),
-                                      iso_us(row.changed_at), bool(row.deleted)))
-    return {contact_id: _digest(sorted(items, key=repr)) for contact_id, items in parts.items()}
+            parts[contact_id].append(("subscription", *row))
+    return {contact_id: _digest(sorted(map(repr, items))) for contact_id, items in parts.items()}
+
+
+def _stored(column: Any) -> Any:
+    """A time column as the driver returns it (SQLite: its text, to the microsecond; PostgreSQL:
+    a datetime), without the UTC conversion a digest does not need."""
+    return type_coerce(column, String)
 
 
 def iso_us(value: datetime | None) -> str | None:
-    """A time to the microsecond (`iso` stops at seconds: two syncs a second apart must differ)."""
+    """A time to the microsecond (`iso` stops at seconds: two passes a second apart must differ)."""
     return None if value is None else value.isoformat()
 
 
