@@ -3,7 +3,7 @@ windows not yet ended, holdout measured alike, no goal → not measured, idempot
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from tests.outcomes.builders import DAY, RULES, T0, History, sub_json
 from worker.outcomes import measure
@@ -197,3 +197,33 @@ def test_firings_recorded_by_the_automation_log_are_measured(sqlite_store):
         assert outcome.succeeded is True
         assert outcome.detail["subscription_id"] == "sub_1"
         assert outcome.mrr_at_fire_minor == snapshot.mrr_minor == 20000
+
+
+def test_firings_inside_their_window_or_never_judgeable_are_not_even_loaded(sqlite_store):
+    """Only firings whose stored window_end has passed are read; the others are left in the
+    database (a firing with no date to renew past has no window_end and is never read)."""
+    with sqlite_store.session() as session:
+        h = History(session)
+        _renewal_case(h, "renewing", renewed=True)  # window ends D + 3 days
+        h.contact("keep")
+        h.stage_at("keep", T0 - DAY, "customer", 5000)
+        h.fire("save", "keep", goal="retention", mrr=5000)  # window ends T0 + 90 days
+        h.contact("undated")
+        h.fire("renewal-heads-up", "undated", goal="renewal", renewal=None)  # no date: never judged
+    with sqlite_store.session() as session:
+        ends = dict(session.execute(select(Firing.contact_id, Firing.window_end)).all())
+    assert ends == {"renewing": D + 3 * DAY, "keep": T0 + 90 * DAY, "undated": None}
+    loaded: list[str] = []
+
+    def on_load(firing, _context) -> None:
+        loaded.append(firing.contact_id)
+
+    event.listen(Firing, "load", on_load)
+    try:
+        assert measure(sqlite_store, RULES, now=D + 3 * DAY) == 1
+        assert loaded == ["renewing"]
+        loaded.clear()
+        assert measure(sqlite_store, RULES, now=T0 + 90 * DAY) == 1
+        assert loaded == ["keep"]  # "renewing" has its outcome; "undated" is never read
+    finally:
+        event.remove(Firing, "load", on_load)
