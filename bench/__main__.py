@@ -139,7 +139,8 @@ def render(results: list[Result], info: dict[str, str], quick: bool, loads: tupl
     lines += ["", "| benchmark | command | wall | CPU (all its processes) | load 1-min before → after |",
               "|---|---|---:|---:|---|"]
     for r in results:
-        lines.append(f"| {r.bench.name} | `python {' '.join(r.argv)}` | {r.wall:.1f} s | {r.cpu:.1f} s "
+        shown = " ".join("FILE.html" if arg.endswith("demo.html") else arg for arg in r.argv)
+        lines.append(f"| {r.bench.name} | `python {shown}` | {r.wall:.1f} s | {r.cpu:.1f} s "
                      f"| {r.load[0]:.2f} → {r.load[1]:.2f} |")
     for r in results:
         lines += ["", f"## {r.bench.name}: {r.bench.what}", "", "```", *r.output[-40:], "```"]
