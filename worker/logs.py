@@ -80,8 +80,22 @@ class TeeHandler(logging.Handler):
         super().close()
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is at emit time, so a swapped-and-closed stderr (a test
+    runner, a CLI invoked in-process) never leaves logging writing to a dead stream."""
+
+    @property
+    def stream(self):  # noqa: ANN201
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:  # noqa: ANN001
+        pass
+
+
 def configure_logging(fmt: str | None = None, level: str = "info", stream=None) -> None:
     """Configure structlog and the stdlib root logger (dramatiq, APScheduler, alembic) alike."""
+    explicit = stream is not None
     stream = stream or sys.stderr
     if fmt is None:
         fmt = "console" if stream.isatty() else "json"
@@ -99,7 +113,7 @@ def configure_logging(fmt: str | None = None, level: str = "info", stream=None) 
         structlog.processors.format_exc_info,
     ]
     formatter = _formatter(renderer, shared)
-    handler = logging.StreamHandler(stream)
+    handler = logging.StreamHandler(stream) if explicit else _CurrentStderr()
     handler.setFormatter(formatter)
     handlers: list[logging.Handler] = [handler]
     if os.environ.get(TEE_ENV):
