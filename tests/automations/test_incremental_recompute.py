@@ -5,16 +5,15 @@ full pass still happens when the rules change and at least every `FULL_EVERY`.""
 from __future__ import annotations
 
 import shutil
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-import worker.compute.dirty as dirty
-import worker.compute.history as history
 from stripe_sandbox import Sandbox
 from worker.automations.service import run_evaluation
+from worker.compute import dirty, history
 from worker.compute.dirty import FULL_EVERY, next_time_change
 from worker.rules.loader import load_rules
 from worker.settings import load_settings
@@ -23,7 +22,7 @@ from worker.store.models import ContactState, Firing
 from worker.stripe_api.transport import StripeApi
 from worker.sync.runner import run_sync
 
-START = datetime(2026, 11, 1, tzinfo=timezone.utc)
+START = datetime(2026, 11, 1, tzinfo=UTC)
 SHIPPED = Path(__file__).resolve().parents[2] / "rules"
 AUTOMATIONS = (
     "automations:\n  - name: heads-up\n    on: renewal_due\n    within: 7 days\n"
@@ -168,14 +167,14 @@ def test_a_discount_ending_recomputes_a_clean_contact_when_it_ends(tmp_path, mon
 
 
 def test_next_time_change_is_the_earliest_future_discount_start_or_end():
-    now = datetime(2026, 1, 10, tzinfo=timezone.utc)
-    ts = lambda day: int(datetime(2026, 1, day, tzinfo=timezone.utc).timestamp())  # noqa: E731
+    now = datetime(2026, 1, 10, tzinfo=UTC)
+    ts = lambda day: int(datetime(2026, 1, day, tzinfo=UTC).timestamp())
     subs = [
         {"discounts": [{"start": ts(1), "end": ts(20)}]},
         {"items": {"data": [{"discounts": [{"start": ts(15), "end": None}]}]}},
         {"discounts": [{"start": ts(2), "end": ts(5)}]},  # already over
     ]
-    assert next_time_change(subs, now) == datetime(2026, 1, 15, tzinfo=timezone.utc)
+    assert next_time_change(subs, now) == datetime(2026, 1, 15, tzinfo=UTC)
     assert next_time_change(subs[2:], now) is None
     assert next_time_change([{"status": "active"}], now) is None
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -11,9 +11,15 @@ from sqlalchemy import event
 from worker.automations.firing import goal_window_end
 from worker.core.snapshot import iso
 from worker.rules.model import MrrConfig, RuleSet, SourceConfig, StageDef, StagesConfig
-from worker.store.models import Contact, ContactHistory, Delivery, Firing, SubscriptionHistory
+from worker.store.models import (
+    Contact,
+    ContactHistory,
+    Delivery,
+    Firing,
+    SubscriptionHistory,
+)
 
-T0 = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 USD = "usd"
 
