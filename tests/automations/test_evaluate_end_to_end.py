@@ -72,6 +72,12 @@ def rules_dir(tmp_path, httpserver) -> Path:
     return folder
 
 
+def _json(result) -> list:
+    """The command's --json output; on failure, the command's own error first."""
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout)
+
+
 def _verify(request) -> dict:
     """Check X-Lifecycle-Signature exactly as a receiver would, from the raw body."""
     parts = dict(p.split("=", 1) for p in request.headers["X-Lifecycle-Signature"].split(","))
@@ -105,25 +111,26 @@ def test_sync_then_evaluate_fires_each_occurrence_once_and_delivers_signed_webho
 
     # Evaluating again fires nothing new and sends nothing.
     again = cli("evaluate", "--now", (now + timedelta(hours=1)).isoformat(), "--json", env=env)
-    assert json.loads(again.stdout) == [] and len(httpserver.log) == 2
+    assert _json(again) == [] and len(httpserver.log) == 2
 
     # Changes after the baseline: a new paying customer, and a scheduled cancellation.
     sb.advance(timedelta(days=1))
     newcomer = sb.create_customer(name="Dune", metadata={"account_id": "dune"})
     sb.create_subscription(newcomer["id"], [{"price": pro_price, "quantity": 1}])
     sb.update_subscription(customers["bolt"][1], cancel_at_period_end=True)
-    assert cli("sync", env=env).returncode == 0
+    synced = cli("sync", env=env)
+    assert synced.returncode == 0, synced.stderr[-3000:]
     later = START + timedelta(days=6, hours=1)
 
     dry = cli("evaluate", "--now", later.isoformat(), "--dry-run", "--json", env=env)
-    planned = json.loads(dry.stdout)
+    planned = _json(dry)
     store = open_store(env["DATABASE_URL"])
     with store.session() as s:
         firings_before = s.scalar(select(func.count()).select_from(Firing))
     assert firings_before == 2, "a dry run wrote firings"
     assert len(httpserver.log) == 2, "a dry run delivered something"
 
-    real = json.loads(cli("evaluate", "--now", later.isoformat(), "--json", env=env).stdout)
+    real = _json(cli("evaluate", "--now", later.isoformat(), "--json", env=env))
     assert real == planned
     got = {(f["automation"], f["contact_id"], f["trigger"]) for f in real}
     assert ("welcome-customer", "dune", "stage_changed") in got
