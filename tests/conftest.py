@@ -135,3 +135,22 @@ def cli(tmp_path):
         return result
 
     return run
+
+
+def wait_until_healthy(base: str, proc, *, timeout: float = 60, context=lambda: "") -> None:  # noqa: ANN001
+    """Poll `base`/healthz until it answers 200; fail at once if `proc` exits, or after `timeout`.
+
+    `context()` supplies what to show on failure (e.g. the process's log)."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, f"{base} did not come up. {context()}"
+        time.sleep(0.2)

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import select
 
 from stripe_sandbox import Sandbox
-from tests.conftest import clean_env
+from tests.conftest import clean_env, wait_until_healthy
 from worker.store.db import open_store
 from worker.store.models import StripeSubscription
 
@@ -66,15 +66,7 @@ def test_run_receives_a_signed_webhook_and_refetches_the_object(tmp_path):
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert proc.poll() is None and time.monotonic() < deadline, "run did not come up"
-                time.sleep(0.2)
+            wait_until_healthy(base, proc, context=lambda: "")
             body = json.dumps(event).encode()
             forged = httpx.post(f"{base}/stripe/webhook", content=body, headers=_signed(body, "whsec_wrong"))
             assert forged.status_code == 400

@@ -24,7 +24,7 @@ import pytest
 from sqlalchemy import func, select
 
 from stripe_sandbox import Sandbox
-from tests.conftest import clean_env
+from tests.conftest import clean_env, wait_until_healthy
 from tests.reliability.plugin import record_output
 from worker.store.db import open_store
 from worker.store.models import (
@@ -92,15 +92,7 @@ def receiver(tmp_path_factory):
                                 stdout=out, stderr=subprocess.STDOUT)
         try:
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-                time.sleep(0.2)
+            wait_until_healthy(base, proc, context=log.read_text)
             yield Receiver(base, db_url, event)
         finally:
             proc.terminate()
