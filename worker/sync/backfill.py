@@ -98,9 +98,9 @@ def _apply(run: SyncRun, session, phase: str, page: list, stamp: datetime) -> se
     elif phase == "prices":
         run.apply_prices(session, page, stamp=stamp)
     elif phase == "customers":
-        return run.apply_customers(session, page, stamp=stamp, at=None)
+        return run.apply_customers(session, page, stamp=stamp, at=None).contacts
     else:
-        return run.apply_subscriptions(session, page, stamp=stamp, at=None)
+        return run.apply_subscriptions(session, page, stamp=stamp, at=None).contacts
     return set()
 
 

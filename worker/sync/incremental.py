@@ -4,8 +4,9 @@ Events after the stored cursor are read (with a short overlap, skipping ids alre
 reduced to the set of changed objects, and each object is re-fetched at the pinned API version
 — event payloads may be rendered in an older version, so only their object id is trusted. The
 re-fetch also settles same-second events: whatever their order, the object is read as it is
-now. Objects are applied in order of their latest event and the cursor advances behind them,
-so an interrupted run resumes where it stopped and a repeated run changes nothing.
+now. Objects are taken in order of their latest event, CHECKPOINT_EVERY at a time: each chunk is
+re-fetched, then written with one statement per kind and the cursor moved behind it in one
+transaction, so an interrupted run resumes where it stopped and a repeated run changes nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from worker.store.models import StripeCustomer
 from worker.sync import mirror, shapes
@@ -26,6 +28,7 @@ OVERLAP_SECONDS = 60  # re-read this much before the cursor; Stripe's list can l
 CHECKPOINT_EVERY = 100  # objects between cursor saves
 
 Json = dict[str, Any]
+Note = tuple[set[str], datetime | None]  # (contacts changed, when)
 
 
 @dataclass
@@ -87,20 +90,23 @@ def run_incremental(run: SyncRun) -> None:
     with run.store.session() as session:
         cursor = get_state(session, CURSOR) or {"created": int(run.now.timestamp()), "seen": {}}
     changes = read_changes(run, cursor)
-    done: list[Change] = []
-    for index, change in enumerate(changes, 1):
-        apply_change(run, change.object_type, change.object_id, at=_utc(change.created))
-        run.report.events_applied += len(change.events)
-        done.append(change)
-        run.tick("objects", index, len(changes))
-        if len(done) >= CHECKPOINT_EVERY:
-            cursor = _advance(run, cursor, done)
-            done = []
-    _advance(run, cursor, done, read_at=int(run.now.timestamp()))
+    for start in range(0, len(changes), CHECKPOINT_EVERY):
+        chunk = changes[start:start + CHECKPOINT_EVERY]
+        fetched = [fetch(run, c.object_type, c.object_id, at=_utc(c.created)) for c in chunk]
+        with run.store.session() as session:
+            notes = store_fetched(run, session, fetched)
+            cursor = _advance(session, cursor, chunk, run.now)
+        run.report.events_applied += sum(len(c.events) for c in chunk)
+        _notify(run, notes)
+        run.tick("objects", start + len(chunk), len(changes))
+    with run.store.session() as session:
+        _advance(session, cursor, [], run.now, read_at=int(run.now.timestamp()))
 
 
-def _advance(run: SyncRun, cursor: Json, done: list[Change], *, read_at: int | None = None) -> Json:
-    """Move the cursor behind the applied changes; keep the ids inside the overlap window.
+def _advance(session: Session, cursor: Json, done: list[Change], now: datetime, *,
+             read_at: int | None = None) -> Json:
+    """Move the cursor behind the applied changes (in their transaction); keep the ids inside
+    the overlap window.
 
     `read_at` (the end of a complete run) records that every event up to then was read: the
     30-day horizon is measured from it, not from the last event, so a quiet month is no gap.
@@ -110,8 +116,7 @@ def _advance(run: SyncRun, cursor: Json, done: list[Change], *, read_at: int | N
     floor = created - OVERLAP_SECONDS
     new = {"created": created, "seen": {i: t for i, t in seen.items() if t >= floor},
            "read_at": read_at if read_at is not None else cursor.get("read_at", created)}
-    with run.store.session() as session:
-        put_state(session, CURSOR, new, run.now)
+    put_state(session, CURSOR, new, now)
     return new
 
 
@@ -119,34 +124,73 @@ def _utc(created: int) -> datetime:
     return datetime.fromtimestamp(created, tz=UTC)
 
 
+@dataclass
+class Fetched:
+    """One re-fetched object: `raw` is None (or `deleted: true`) when Stripe no longer has it."""
+
+    object_type: str
+    object_id: str
+    at: datetime | None  # the time of its latest event (None: not known)
+    raw: Json | None
+
+    @property
+    def gone(self) -> bool:
+        return self.raw is None or bool(self.raw.get("deleted"))
+
+
+def fetch(run: SyncRun, object_type: str, object_id: str, *, at: datetime | None) -> Fetched:
+    """Re-fetch one object at the pinned API version."""
+    return Fetched(object_type, object_id, at, run.source.retrieve(object_type, object_id))
+
+
 def apply_change(run: SyncRun, object_type: str, object_id: str, *, at: datetime | None) -> None:
-    """Re-fetch one object at the pinned API version and store it (or its tombstone)."""
-    raw = run.source.retrieve(object_type, object_id)
+    """Re-fetch one object and store it (or its tombstone) in its own transaction (webhooks)."""
+    fetched = fetch(run, object_type, object_id, at=at)
     with run.store.session() as session:
-        if raw is None or raw.get("deleted"):
-            gone, contacts = mirror.tombstone(session, object_type, object_id, run.now, at)
-            run.report.deleted += int(gone)
-        elif object_type == "customer":
-            contacts = run.apply_customers(session, [raw], stamp=run.now, at=at)
-        elif object_type == "subscription":
-            _ensure_customer(run, session, raw)
-            contacts = run.apply_subscriptions(session, [raw], stamp=run.now, at=at)
-        elif object_type == "price":
-            run.apply_prices(session, [raw], stamp=run.now)
-            contacts = set()
-        else:
-            run.apply_products(session, [raw], stamp=run.now)
-            contacts = set()
-    run.changed(contacts, at)
+        notes = store_fetched(run, session, [fetched])
+    _notify(run, notes)
 
 
-def _ensure_customer(run: SyncRun, session, raw: Json) -> None:
-    """A subscription whose customer is not stored yet brings its customer (for linking)."""
-    customer_id = shapes.ref_id(raw.get("customer")) if isinstance(raw, dict) else None
-    if not isinstance(customer_id, str):
-        return
-    if session.scalar(select(StripeCustomer.id).where(StripeCustomer.id == customer_id)):
-        return
-    customer = run.source.retrieve("customer", customer_id)
-    if customer is not None and not customer.get("deleted"):
-        run.apply_customers(session, [customer], stamp=run.now, at=None)
+def store_fetched(run: SyncRun, session: Session, fetched: list[Fetched]) -> list[Note]:
+    """Write re-fetched objects in the caller's transaction, one batch per kind (a statement per
+    batch, not per object: an incremental sync writes up to CHECKPOINT_EVERY objects at once).
+    Returns (contacts, event time) per object for `on_changed`, to call once committed."""
+    live = [f for f in fetched if not f.gone]
+    kinds: dict[str, list[Fetched]] = {"customer": [], "subscription": [], "price": [], "product": []}
+    for item in live:
+        kinds[item.object_type].append(item)
+    if kinds["price"]:
+        run.apply_prices(session, [f.raw for f in kinds["price"]], stamp=run.now)
+    if kinds["product"]:
+        run.apply_products(session, [f.raw for f in kinds["product"]], stamp=run.now)
+    notes: list[Note] = []
+    linking = _missing_customers(run, session, kinds["subscription"], kinds["customer"])
+    for kind, apply, extra in (("customer", run.apply_customers, linking),
+                               ("subscription", run.apply_subscriptions, [])):
+        if kinds[kind] or extra:
+            result = apply(session, [f.raw for f in kinds[kind]] + extra, stamp=run.now,
+                           at={f.object_id: f.at for f in kinds[kind]})
+            notes += [(result.by_object.get(f.object_id, set()), f.at) for f in kinds[kind]]
+    for item in (f for f in fetched if f.gone):
+        changed, contacts = mirror.tombstone(session, item.object_type, item.object_id, run.now, item.at)
+        run.report.deleted += int(changed)
+        notes.append((contacts, item.at))
+    return notes
+
+
+def _notify(run: SyncRun, notes: list[Note]) -> None:
+    for contacts, at in notes:
+        run.changed(contacts, at)
+
+
+def _missing_customers(run: SyncRun, session: Session, subscriptions: list[Fetched],
+                       customers: list[Fetched]) -> list[Json]:
+    """Customers of these subscriptions that are neither stored nor being written: fetched so
+    the subscriptions can be linked to their contacts."""
+    wanted = {shapes.ref_id(f.raw.get("customer")) for f in subscriptions if isinstance(f.raw, dict)}
+    wanted = {c for c in wanted if isinstance(c, str)} - {f.object_id for f in customers}
+    if not wanted:
+        return []
+    stored = set(session.scalars(select(StripeCustomer.id).where(StripeCustomer.id.in_(wanted))))
+    found = [run.source.retrieve("customer", c) for c in sorted(wanted - stored)]
+    return [c for c in found if c is not None and not c.get("deleted")]

@@ -9,6 +9,7 @@ stored redacted and counted; an object that later syncs cleanly resolves its qua
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -31,6 +32,14 @@ from worker.sync.linking import link_rows
 
 log = get_logger(__name__)
 Json = dict[str, Any]
+#: When each object changed: one time for the whole batch (None: the sync's stamp), or a time
+#: per object id (an incremental sync writes objects re-fetched for events of different times).
+ChangedAt = datetime | None | Mapping[str, datetime | None]
+
+
+def _when(changed_at: ChangedAt, object_id: str, stamp: datetime) -> datetime:
+    at = changed_at.get(object_id) if isinstance(changed_at, Mapping) else changed_at
+    return at or stamp
 
 
 @dataclass
@@ -42,8 +51,16 @@ class Quarantined:
 
 @dataclass
 class WriteResult:
+    """How many objects changed, the contacts they belong to, and those contacts per object."""
+
     changed: int = 0
     contacts: set[str] = field(default_factory=set)
+    by_object: dict[str, set[str]] = field(default_factory=dict)
+
+    def add(self, object_id: str, contacts: set[str]) -> None:
+        contacts = {c for c in contacts if c}
+        self.by_object.setdefault(object_id, set()).update(contacts)
+        self.contacts.update(contacts)
 
 
 def upsert(session: Session, model: type, rows: list[Json]) -> None:
@@ -57,7 +74,7 @@ def _touch(session: Session, model: type, ids: list[str], stamp: datetime) -> No
 
 
 def write_customers(session: Session, raws: list[Json], config: ContactsConfig, *, stamp: datetime,
-                    changed_at: datetime | None) -> WriteResult:
+                    changed_at: ChangedAt) -> WriteResult:
     """Upsert customers (linking each to its contact); deleted ones become tombstones."""
     result = WriteResult()
     if not raws:
@@ -71,20 +88,23 @@ def write_customers(session: Session, raws: list[Json], config: ContactsConfig, 
         old = stored.get(raw["id"])
         if raw.get("deleted"):
             if old is not None and not old.deleted:
-                result.contacts.update(_tombstone_customer(session, raw["id"], stamp, changed_at)[1])
+                at = _when(changed_at, raw["id"], stamp)
+                result.add(raw["id"], _tombstone_customer(session, raw["id"], stamp, at)[1])
                 result.changed += 1
             continue
         if old is not None and old.raw == raw and not old.deleted:
             unchanged.append(raw["id"])
             continue
-        rows.append({**shapes.customer_row(raw), "synced_at": stamp, "changed_at": changed_at or stamp})
+        rows.append({**shapes.customer_row(raw), "synced_at": stamp,
+                     "changed_at": _when(changed_at, raw["id"], stamp)})
         if old is not None and old.contact_id:
-            result.contacts.add(old.contact_id)
+            result.add(raw["id"], {old.contact_id})
     link_rows(session, rows, config, stamp)
     upsert(session, StripeCustomer, rows)
     _touch(session, StripeCustomer, unchanged, stamp)
     result.changed += len(rows)
-    result.contacts.update(r["contact_id"] for r in rows if r["contact_id"])
+    for row in rows:
+        result.add(row["id"], {row["contact_id"]})
     return result
 
 
@@ -117,15 +137,20 @@ def tombstone(session: Session, object_type: str, object_id: str, stamp: datetim
 
 
 def _contacts_of(session: Session, customer_ids: list[str]) -> set[str]:
+    return set(_owners(session, customer_ids).values())
+
+
+def _owners(session: Session, customer_ids: list[str]) -> dict[str, str]:
+    """customer id → its contact id, for the linked ones among `customer_ids`."""
     if not customer_ids:
-        return set()
-    query = select(StripeCustomer.contact_id).where(
+        return {}
+    query = select(StripeCustomer.id, StripeCustomer.contact_id).where(
         StripeCustomer.id.in_(set(customer_ids)), StripeCustomer.contact_id.is_not(None))
-    return set(session.scalars(query))
+    return dict(session.execute(query).all())
 
 
 def write_subscriptions(session: Session, raws: list[Json], *, stamp: datetime,
-                        changed_at: datetime | None) -> WriteResult:
+                        changed_at: ChangedAt) -> WriteResult:
     """Upsert complete subscriptions and replace their items."""
     result = WriteResult()
     if not raws:
@@ -134,18 +159,17 @@ def write_subscriptions(session: Session, raws: list[Json], *, stamp: datetime,
     stored = {row.id: row for row in session.execute(
         select(StripeSubscription.id, StripeSubscription.raw, StripeSubscription.deleted,
                StripeSubscription.customer_id).where(StripeSubscription.id.in_(ids)))}
-    rows, items, unchanged, customers = [], [], [], []
+    rows, items, unchanged = [], [], []
+    customers: dict[str, list[str]] = {}  # subscription id → its customer, before and now
     for raw in raws:
         old = stored.get(raw["id"])
         if old is not None and old.raw == raw and not old.deleted:
             unchanged.append(raw["id"])
             continue
         row = shapes.subscription_row(raw)
-        rows.append({**row, "synced_at": stamp, "changed_at": changed_at or stamp})
+        rows.append({**row, "synced_at": stamp, "changed_at": _when(changed_at, raw["id"], stamp)})
         items.extend(shapes.item_rows(raw))
-        customers.append(row["customer_id"])
-        if old is not None:
-            customers.append(old.customer_id)
+        customers[raw["id"]] = [row["customer_id"], *([old.customer_id] if old is not None else [])]
     changed_ids = [r["id"] for r in rows]
     if changed_ids:
         session.execute(delete(SubscriptionItem).where(SubscriptionItem.subscription_id.in_(changed_ids)))
@@ -153,7 +177,9 @@ def write_subscriptions(session: Session, raws: list[Json], *, stamp: datetime,
     upsert(session, SubscriptionItem, _dedupe(items))
     _touch(session, StripeSubscription, unchanged, stamp)
     result.changed = len(rows)
-    result.contacts = _contacts_of(session, customers)
+    owners = _owners(session, [c for ids in customers.values() for c in ids])
+    for sid, ids in customers.items():
+        result.add(sid, {owners[c] for c in ids if c in owners})
     return result
 
 

@@ -20,7 +20,7 @@ from worker.store.db import Store
 from worker.store.models import StripePrice
 from worker.stripe_api.transport import StripeApi
 from worker.sync import mirror, shapes
-from worker.sync.mirror import Quarantined
+from worker.sync.mirror import ChangedAt, Quarantined, WriteResult
 from worker.sync.source import StripeSource
 
 Json = dict[str, Any]
@@ -83,16 +83,16 @@ class SyncRun:
     # --- batches -----------------------------------------------------------------------
 
     def apply_customers(self, session: Session, raws: list[Any], *, stamp: datetime,
-                        at: datetime | None) -> set[str]:
+                        at: ChangedAt) -> WriteResult:
         good = self._readable(session, "customer", raws, shapes.check_customer, stamp)
         result = mirror.write_customers(session, good, self.config.contacts, stamp=stamp, changed_at=at)
         mirror.resolve_quarantine(session, "customer", [r["id"] for r in good], self.now)
         self.report.customers += len(good)
         self.report.customers_changed += result.changed
-        return result.contacts
+        return result
 
     def apply_subscriptions(self, session: Session, raws: list[Any], *, stamp: datetime,
-                            at: datetime | None) -> set[str]:
+                            at: ChangedAt) -> WriteResult:
         good = []
         for raw in self._readable(session, "subscription", raws, shapes.check_subscription, stamp):
             try:
@@ -104,7 +104,7 @@ class SyncRun:
         mirror.resolve_quarantine(session, "subscription", [r["id"] for r in good], self.now)
         self.report.subscriptions += len(good)
         self.report.subscriptions_changed += result.changed
-        return result.contacts
+        return result
 
     def apply_prices(self, session: Session, raws: list[Any], *, stamp: datetime) -> None:
         good = self._readable(session, "price", raws, shapes.check_price, stamp)
