@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     evaluate_every: int = Field(default=900, ge=1)
     measure_every: int = Field(default=3600, ge=1)
     reconcile_every: int = Field(default=86400, ge=60)
+    # Evaluation recomputes only contacts whose inputs moved; everyone at least this often.
+    recompute_full_every: int = Field(default=7 * 86400, ge=3600)
     redeliver_every: int = Field(default=60, ge=1)
 
     # Processes.

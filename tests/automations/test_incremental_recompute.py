@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from stripe_sandbox import Sandbox
 from worker.automations.service import run_evaluation
-from worker.compute import dirty, history
+from worker.compute import history
 from worker.compute.dirty import FULL_EVERY, next_time_change
 from worker.rules.loader import load_rules
 from worker.settings import load_settings
@@ -50,7 +50,10 @@ class World:
             customer = self.sb.create_customer(metadata={"account_id": name})
             self.subs[name] = self.sb.create_subscription(customer["id"], [{"price": self.price["id"], "quantity": 1}])
         self.store = open_store(f"sqlite:///{tmp_path / 'lc.db'}")
-        self.settings = load_settings(database_url=str(self.store.engine.url), rules_dir=rules)
+        # the safety net's period, long unless a test is about it (passes here span weeks)
+        full_every = full_every or timedelta(days=365)
+        self.settings = load_settings(database_url=str(self.store.engine.url), rules_dir=rules,
+                                      recompute_full_every=int(full_every.total_seconds()))
         self.computed: list[list[str] | None] = []
         real = history.compute_contacts
 
@@ -59,8 +62,6 @@ class World:
             return real(session, source, stages, now=now, contact_ids=contact_ids, **kwargs)
 
         monkeypatch.setattr(history, "compute_contacts", spy)
-        # the safety net's period, long unless a test is about it (passes here span weeks)
-        monkeypatch.setattr(dirty, "FULL_EVERY", full_every or timedelta(days=365))
         self.sb.start()
         self.api = StripeApi.connect(self.sb.api_key, self.sb.url)
         self.pass_(full=True)
@@ -73,7 +74,7 @@ class World:
         self.computed.clear()
         now = self.sb.clock.now
         run_sync(self.store, self.api, load_rules(self.rules_dir, {}).source, full=full, now=now,
-                 reconcile_every=timedelta(days=365))  # a reconcile touches (dirties) everything
+                 reconcile_every=timedelta(days=365))
         return run_evaluation(self.settings, now, store=self.store, engine="reference")
 
     def state(self, contact_id: str) -> ContactState:
@@ -105,6 +106,17 @@ def test_only_a_changed_contact_is_recomputed_yet_every_contact_gets_its_renewal
     again = world.pass_()
     assert world.computed == []  # nothing moved: nothing recomputed
     assert again.fired == []  # and each renewal fired once
+
+
+def test_a_full_reconcile_recomputes_only_the_contacts_whose_objects_changed(world):
+    """A reconcile sees (touches) every object; only a real change makes a contact dirty."""
+    world.sb.advance(timedelta(days=2))
+    world.sb.update_subscription(world.subs["c"]["id"], cancel_at_period_end=True)
+    world.pass_(full=True)
+    assert world.computed == [["c"]]
+    assert [sub["cancel_at_period_end"] for sub in world.state("c").snapshot["subscriptions"]] == [True]
+    world.pass_(full=True)
+    assert world.computed == []  # a second reconcile sees nothing new
 
 
 def test_a_customer_moving_to_another_contact_recomputes_both(world):

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import Text, cast, select, update
@@ -68,7 +68,7 @@ class Evaluation:
 
 def evaluate(store: Store, rules: RuleSet, matcher: Matcher, *, now: datetime,
              dry_run: bool = False, contact_ids: Sequence[str] | None = None,
-             push_destinations=None) -> Evaluation:  # noqa: ANN001
+             push_destinations=None, full_every: timedelta | None = None) -> Evaluation:  # noqa: ANN001
     """One evaluation pass as of `now`.
 
     `push_destinations(session, prev, new, now) -> list[delivery id]` (optional) queues the
@@ -77,8 +77,8 @@ def evaluate(store: Store, rules: RuleSet, matcher: Matcher, *, now: datetime,
     session = store.sessions()
     try:
         _take_lock(session, now)
-        result = _evaluate(session, rules, matcher, now=now, dry_run=dry_run,
-                           contact_ids=contact_ids, push_destinations=push_destinations)
+        result = _evaluate(session, rules, matcher, now=now, dry_run=dry_run, contact_ids=contact_ids,
+                           push_destinations=push_destinations, full_every=full_every)
         session.rollback() if dry_run else session.commit()
         return result
     except BaseException:
@@ -89,10 +89,12 @@ def evaluate(store: Store, rules: RuleSet, matcher: Matcher, *, now: datetime,
 
 
 def _evaluate(session: Session, rules: RuleSet, matcher: Matcher, *, now: datetime, dry_run: bool,
-              contact_ids: Sequence[str] | None, push_destinations) -> Evaluation:  # noqa: ANN001
+              contact_ids: Sequence[str] | None, push_destinations,  # noqa: ANN001
+              full_every: timedelta | None = None) -> Evaluation:
     full_backfill_done = session.get(SyncState, LAST_FULL_KEY) is not None
     baseline = not _baseline_recorded(session)
-    recomputed = recompute_pass(session, rules.source, rules.stages, contact_ids=contact_ids, now=now)
+    recomputed = recompute_pass(session, rules.source, rules.stages, contact_ids=contact_ids, now=now,
+                                full_every=full_every)
     changed = {new.contact_id: (prev, new) for prev, new in recomputed.pairs if new.contact_id}
     snapshots = _current(session, contact_ids, recomputed.snapshots)
     settings = TriggerSettings.from_rules(rules)

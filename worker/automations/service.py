@@ -10,7 +10,7 @@ outcomes whose window has ended are measured.
 from __future__ import annotations
 
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -64,7 +64,8 @@ def run_evaluation(settings: Settings, now: datetime, *, dry_run: bool = False, 
     rules = current_rules(settings)
     store = store or store_for(settings)
     result = evaluate(store, rules, live_matcher(rules, engine), now=now, dry_run=dry_run,
-                      push_destinations=destination_pusher(rules))
+                      push_destinations=destination_pusher(rules),
+                      full_every=timedelta(seconds=settings.recompute_full_every))
     log.info("evaluated", contacts=result.contacts, changed=result.changed, occurrences=result.occurrences,
              fired=len(result.fired), baseline=result.baseline, dry_run=dry_run)
     if dry_run:

@@ -10,11 +10,12 @@ on a typical pass a few percent of the contacts changed. A contact's snapshot is
 So a pass recomputes exactly the contacts for which one of these may have moved:
 
 - **mirror changed**: `mirror_keys` digests each contact's rows from narrow columns (no JSON):
-  the Contact row's fields and `updated_at`, and per customer/subscription its id, `synced_at`,
-  `changed_at` and `deleted`. Every write sync makes (upsert, touch, tombstone) sets
-  `synced_at` to its run's stamp, and a customer moving between contacts changes both
-  contacts' sets, so any change alters the digest (a sync that only *saw* an unchanged object
-  also does: a harmless extra recompute). ContactState.mirror_key holds the digest the stored
+  the Contact row's fields and `updated_at`, and per customer/subscription its id,
+  `written_at`, `changed_at` and `deleted`. Every write that changes a row's content (upsert of
+  a changed object, tombstone) sets `written_at` to its run's stamp, and a customer moving
+  between contacts changes both contacts' sets, so any change alters the digest. A sync that
+  only *saw* an unchanged object moves `synced_at`, not `written_at`: a full reconcile, which
+  sees every object, does not make the next pass recompute everyone. ContactState.mirror_key holds the digest the stored
   snapshot was computed from; a contact is dirty when it differs (or is missing).
 - **time due**: ContactState.recompute_at is the next discount start/end after the compute
   (`next_time_change`); the contact is due once `now` reaches it.
@@ -79,13 +80,13 @@ def mirror_keys(session: Session) -> dict[str, str]:
     for row in session.execute(query):
         parts[row[0]].append(("contact", *row[1:]))
     owner: dict[str, str] = {}
-    query = select(StripeCustomer.id, StripeCustomer.contact_id, _stored(StripeCustomer.synced_at),
+    query = select(StripeCustomer.id, StripeCustomer.contact_id, _stored(StripeCustomer.written_at),
                    _stored(StripeCustomer.changed_at), StripeCustomer.deleted
                    ).where(StripeCustomer.contact_id.is_not(None))
     for customer_id, contact_id, *rest in session.execute(query):
         owner[customer_id] = contact_id
         parts[contact_id].append(("customer", customer_id, *rest))
-    query = select(StripeSubscription.customer_id, StripeSubscription.id, _stored(StripeSubscription.synced_at),
+    query = select(StripeSubscription.customer_id, StripeSubscription.id, _stored(StripeSubscription.written_at),
                    _stored(StripeSubscription.changed_at), StripeSubscription.deleted)
     for row in session.execute(query):
         contact_id = owner.get(row[0])
@@ -115,16 +116,19 @@ def fingerprint(session: Session, source: SourceConfig, stages: StagesConfig) ->
     return _digest([("mrr", repr(source.mrr)), ("stages", repr(stages)), ("products", tuple(products))])
 
 
-def plan(session: Session, source: SourceConfig, stages: StagesConfig, *, now: datetime) -> Plan:
-    """The contacts this pass must recompute (see the module doc)."""
+def plan(session: Session, source: SourceConfig, stages: StagesConfig, *, now: datetime,
+         full_every: timedelta | None = None) -> Plan:
+    """The contacts this pass must recompute (see the module doc); everyone when `full_every`
+    (default FULL_EVERY; setting RECOMPUTE_FULL_EVERY) has passed since the last full pass."""
+    full_every = full_every or FULL_EVERY
     keys = mirror_keys(session)
     row = session.get(SyncState, STATE_KEY)
     value = row.value if row is not None else {}
     last_full = parse_iso(value.get("last_full_at"))
     if value.get("fingerprint") != fingerprint(session, source, stages):
         return Plan(None, keys, "rules or product names changed" if value else "first pass")
-    if last_full is None or now - last_full >= FULL_EVERY or now < last_full:
-        return Plan(None, keys, f"no full pass in the last {FULL_EVERY.days} days")
+    if last_full is None or now - last_full >= full_every or now < last_full:
+        return Plan(None, keys, f"no full pass in the last {full_every}")
     stored = dict(session.execute(select(ContactState.contact_id, ContactState.mirror_key)).all())
     due = set(session.scalars(select(ContactState.contact_id).where(ContactState.recompute_at <= now)))
     ids = sorted({cid for cid, key in keys.items() if stored.get(cid) != key} | (due & keys.keys()))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -75,10 +75,11 @@ class Recomputed:
 
 
 def recompute_pass(session: Session, source: SourceConfig, stages: StagesConfig, *,
-                   contact_ids: Sequence[str] | None = None, now: datetime) -> Recomputed:
+                   contact_ids: Sequence[str] | None = None, now: datetime,
+                   full_every: timedelta | None = None) -> Recomputed:
     """Recompute the contacts that need it (all of `contact_ids` when given), inside the
     caller's transaction; store what changed and what each snapshot was computed from."""
-    plan = dirty.plan(session, source, stages, now=now)
+    plan = dirty.plan(session, source, stages, now=now, full_every=full_every)
     ids = contact_ids if contact_ids is not None else plan.ids
     if ids is not None and not ids:
         dirty.remember(session, source, stages, plan, now=now)

@@ -47,6 +47,8 @@ class DemoConfig:
     start: datetime = datetime(2026, 1, 1, tzinfo=UTC)
     pipeline_every: int = 1                 # days between sync + evaluate passes
     reconcile_every: timedelta = timedelta(days=30)
+    # The safety nets run monthly, not daily/weekly: a virtual day is one pass here.
+    recompute_full_every: timedelta = timedelta(days=30)
     reminder_holdout: int = 30              # percent
     save_holdout: int = 50
     max_rps: float = 1000.0                 # the local sandbox, not Stripe
@@ -132,7 +134,8 @@ def _settings(sandbox: Sandbox, workdir: Path, rules_dir: Path, config: DemoConf
     """Embedded settings pointing at the sandbox, the temporary database and rules."""
     return load_settings(stripe_api_key=API_KEY, stripe_api_base=sandbox.url,
                          database_url=f"sqlite:///{workdir / 'demo.db'}", rules_dir=rules_dir,
-                         redis_url=None, stripe_max_rps=config.max_rps, stripe_webhook_secret=None)
+                         redis_url=None, stripe_max_rps=config.max_rps, stripe_webhook_secret=None,
+                         recompute_full_every=int(config.recompute_full_every.total_seconds()))
 
 
 def open_demo_store(workdir: Path) -> Store:

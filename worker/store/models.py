@@ -68,6 +68,9 @@ class StripeCustomer(Base):
     raw: Mapped[Json]
     synced_at: Mapped[datetime]
     changed_at: Mapped[datetime | None]  # Stripe's time of the last applied change
+    # The sync stamp of the last write that changed the row (a sync that only saw it unchanged
+    # moves synced_at, not this): what decides whether its contact is recomputed.
+    written_at: Mapped[datetime | None]
 
 
 class StripeSubscription(Base):
@@ -89,6 +92,7 @@ class StripeSubscription(Base):
     raw: Mapped[Json]
     synced_at: Mapped[datetime]
     changed_at: Mapped[datetime | None]
+    written_at: Mapped[datetime | None]  # as StripeCustomer.written_at
 
 
 class SubscriptionItem(Base):

@@ -1,9 +1,10 @@
 """Writing the Stripe mirror: bulk upserts with change detection, tombstones, quarantine (wiring).
 
 Each `write_*` call takes a batch of already-validated, complete Stripe objects, compares them
-with what is stored, writes only what changed (a repeated sync writes nothing but `synced_at`),
-and returns the contact ids whose customers or subscriptions changed. Quarantined objects are
-stored redacted and counted; an object that later syncs cleanly resolves its quarantine entry.
+with what is stored, writes only what changed (a repeated sync writes nothing but `synced_at`;
+`written_at` moves only with a real change), and returns the contact ids whose customers or
+subscriptions changed. Quarantined objects are stored redacted and counted; an object that
+later syncs cleanly resolves its quarantine entry.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def write_customers(session: Session, raws: list[Json], config: ContactsConfig, 
         if old is not None and old.raw == raw and not old.deleted:
             unchanged.append(raw["id"])
             continue
-        rows.append({**shapes.customer_row(raw), "synced_at": stamp,
+        rows.append({**shapes.customer_row(raw), "synced_at": stamp, "written_at": stamp,
                      "changed_at": _when(changed_at, raw["id"], stamp)})
         if old is not None and old.contact_id:
             result.add(raw["id"], {old.contact_id})
@@ -113,7 +114,7 @@ def _tombstone_customer(session: Session, cid: str, stamp: datetime,
     row = session.get(StripeCustomer, cid)
     if row is None or row.deleted:
         return False, set()
-    row.deleted, row.synced_at, row.changed_at = True, stamp, at or stamp
+    row.deleted, row.synced_at, row.written_at, row.changed_at = True, stamp, stamp, at or stamp
     return True, {row.contact_id} if row.contact_id else set()
 
 
@@ -122,7 +123,7 @@ def _tombstone_subscription(session: Session, sid: str, stamp: datetime,
     row = session.get(StripeSubscription, sid)
     if row is None or row.deleted:
         return False, set()
-    row.deleted, row.synced_at, row.changed_at = True, stamp, at or stamp
+    row.deleted, row.synced_at, row.written_at, row.changed_at = True, stamp, stamp, at or stamp
     return True, _contacts_of(session, [row.customer_id])
 
 
@@ -167,7 +168,8 @@ def write_subscriptions(session: Session, raws: list[Json], *, stamp: datetime,
             unchanged.append(raw["id"])
             continue
         row = shapes.subscription_row(raw)
-        rows.append({**row, "synced_at": stamp, "changed_at": _when(changed_at, raw["id"], stamp)})
+        rows.append({**row, "synced_at": stamp, "written_at": stamp,
+                     "changed_at": _when(changed_at, raw["id"], stamp)})
         items.extend(shapes.item_rows(raw))
         customers[raw["id"]] = [row["customer_id"], *([old.customer_id] if old is not None else [])]
     changed_ids = [r["id"] for r in rows]

@@ -104,6 +104,7 @@ def upgrade() -> None:
     sa.Column('raw', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('synced_at', worker.store.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('changed_at', worker.store.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('written_at', worker.store.types.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('stripe_subscriptions', schema=None) as batch_op:
@@ -236,6 +237,7 @@ def upgrade() -> None:
     sa.Column('raw', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('synced_at', worker.store.types.UTCDateTime(timezone=True), nullable=False),
     sa.Column('changed_at', worker.store.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('written_at', worker.store.types.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
