@@ -32,7 +32,7 @@ from sqlalchemy import Text, cast, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from worker.automations.firing import Fired, plan_firing, record_firing
+from worker.automations.firing import Fired, Match, plan_firing, record_firings
 from worker.compute.history import recompute_pass
 from worker.core.occurrences import Occurrence
 from worker.core.snapshot import ContactSnapshot, iso
@@ -108,25 +108,25 @@ def _evaluate(session: Session, rules: RuleSet, matcher: Matcher, *, now: dateti
     result.occurrences = len(found)
     found = _not_yet_fired(session, found, rules.automations)
     by_name = {a.name: a for a in rules.automations}
-    for automation_name, occurrence in _matches(matcher, found):
-        automation = by_name[automation_name]
-        contact = snapshots[occurrence.contact_id]
-        fired = _fire(session, automation, occurrence, contact, now=now, dry_run=dry_run)
-        if fired is not None:
-            result.fired.append(fired)
+    matches = [(by_name[name], occurrence, snapshots[occurrence.contact_id])
+               for name, occurrence in _matches(matcher, found)]
+    result.fired = _fire(session, matches, now=now, dry_run=dry_run)
     if baseline and full_backfill_done:
         _record_baseline(session, now)
     return result
 
 
-def _fire(session: Session, automation: Automation, occurrence: Occurrence, contact: ContactSnapshot,
-          *, now: datetime, dry_run: bool) -> Fired | None:
+def _fire(session: Session, matches: list[Match], *, now: datetime, dry_run: bool) -> list[Fired]:
     if not dry_run:
-        return record_firing(session, automation, occurrence, contact, now=now)
-    already = session.scalar(select(Firing.id).where(
-        Firing.automation == automation.name, Firing.contact_id == occurrence.contact_id,
-        Firing.occurrence == occurrence.key))
-    return None if already is not None else plan_firing(automation, occurrence)
+        return record_firings(session, matches, now=now)
+    fired = []
+    for automation, occurrence, _ in matches:
+        already = session.scalar(select(Firing.id).where(
+            Firing.automation == automation.name, Firing.contact_id == occurrence.contact_id,
+            Firing.occurrence == occurrence.key))
+        if already is None:
+            fired.append(plan_firing(automation, occurrence))
+    return fired
 
 
 def _not_yet_fired(session: Session, found: list[Occurrence], automations: Sequence[Automation]) -> list[Occurrence]:

@@ -1,8 +1,9 @@
 """Firing: record each (automation, contact, occurrence) once, before any action runs (outbox).
 
 The unique constraint `uq_firing_once` makes "at most once, ever" a database fact: the insert
-is `ON CONFLICT DO NOTHING … RETURNING id`, so two evaluators racing on the same occurrence
-both succeed and exactly one of them gets a row. In the same transaction the treated arm gets
+is `ON CONFLICT DO NOTHING … RETURNING`, so two evaluators racing on the same occurrence
+both succeed and exactly one of them gets a row (`record_firings` does a pass's matches in a
+few multi-row statements). In the same transaction the treated arm gets
 one Delivery row per action; the holdout arm is matched and logged, and gets none.
 
 Each firing stores when its goal window ends (`window_end`), computed now with the same core
@@ -13,6 +14,7 @@ later are never read for it). Measurement then reads only firings whose window h
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -55,23 +57,60 @@ def plan_firing(automation: Automation, occurrence: Occurrence) -> Fired:
 def record_firing(session: Session, automation: Automation, occurrence: Occurrence,
                   contact: ContactSnapshot, *, now: datetime) -> Fired | None:
     """Insert the firing (and its deliveries) unless it already fired; None if it had."""
-    planned = plan_firing(automation, occurrence)
-    values = _firing_values(automation, occurrence, contact, planned.arm, now)
-    values["window_end"] = goal_window_end(session, values)
+    fired = record_firings(session, [(automation, occurrence, contact)], now=now)
+    return fired[0] if fired else None
+
+
+Match = tuple[Automation, Occurrence, ContactSnapshot]
+INSERT_CHUNK = 200  # firings per INSERT statement (well under SQLite's bound-variable limit)
+
+
+def record_firings(session: Session, matches: Sequence[Match], *, now: datetime) -> list[Fired]:
+    """Record many matches at once, in order: one multi-row `INSERT … ON CONFLICT DO NOTHING
+    RETURNING` per chunk (a statement per firing made a busy pass slow), then the treated
+    arm's deliveries. Returns the firings that were new; those that had fired are left out."""
+    planned = [plan_firing(automation, occurrence) for automation, occurrence, _ in matches]
+    values = [_firing_values(automation, occurrence, contact, plan.arm, now)
+              for (automation, occurrence, contact), plan in zip(matches, planned, strict=True)]
+    for row in values:
+        row["window_end"] = goal_window_end(session, row)
+    inserted = _insert_new(session, values)
+    fired = []
+    for (automation, occurrence, _), plan in zip(matches, planned, strict=True):
+        firing_id = inserted.pop((automation.name, occurrence.contact_id, occurrence.key), None)
+        if firing_id is None:
+            continue
+        deliveries: list[int] = []
+        if plan.arm == "treated":
+            ref = FiringRef(firing_id, occurrence.contact_id, automation.name)
+            deliveries = create_action_deliveries(session, ref, automation.actions, now)
+        fired.append(Fired(**{**plan.__dict__, "firing_id": firing_id, "delivery_ids": tuple(deliveries)}))
+    return fired
+
+
+@dataclass(frozen=True)
+class FiringRef:
+    """What the outbox needs of a firing just inserted, without loading the row back."""
+
+    id: int
+    contact_id: str
+    automation: str
+
+
+def _insert_new(session: Session, values: list[dict[str, Any]]) -> dict[tuple[str, str, str], int]:
+    """(automation, contact, occurrence) → id of each row actually inserted."""
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = (
-        insert(Firing).values(**values)
-        .on_conflict_do_nothing(index_elements=["automation", "contact_id", "occurrence"])
-        .returning(Firing.id)
-    )
-    firing_id = session.execute(statement).scalar_one_or_none()
-    if firing_id is None:
-        return None
-    deliveries: list[int] = []
-    if planned.arm == "treated":
-        firing = session.get(Firing, firing_id)
-        deliveries = create_action_deliveries(session, firing, automation.actions, now)
-    return Fired(**{**planned.__dict__, "firing_id": firing_id, "delivery_ids": tuple(deliveries)})
+    unique = list({(v["automation"], v["contact_id"], v["occurrence"]): v for v in values}.values())
+    inserted: dict[tuple[str, str, str], int] = {}
+    for start in range(0, len(unique), INSERT_CHUNK):
+        statement = (
+            insert(Firing).values(unique[start:start + INSERT_CHUNK])
+            .on_conflict_do_nothing(index_elements=["automation", "contact_id", "occurrence"])
+            .returning(Firing.id, Firing.automation, Firing.contact_id, Firing.occurrence)
+        )
+        for firing_id, automation, contact_id, occurrence in session.execute(statement):
+            inserted[(automation, contact_id, occurrence)] = firing_id
+    return inserted
 
 
 def _firing_values(automation: Automation, occurrence: Occurrence, contact: ContactSnapshot,
