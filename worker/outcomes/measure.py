@@ -51,6 +51,7 @@ def _measure(session: Session, rules: RuleSet, now: datetime) -> int:
     firings = [f for f in _unmeasured(session, now) if f.goal]
     written = 0
     for chunk in _chunks(firings, _CHUNK):
+        judged: list[tuple[int, Judgement]] = []
         bound = _Bound(max(f.window_end for f in chunk), max(f.fired_at for f in chunk))
         contact_rows = _contact_history(session, {f.contact_id for f in chunk}, bound)
         targets = {f.id: renewal_target(f)[0] for f in chunk if f.goal.get("kind") == "renewal"}
@@ -65,7 +66,8 @@ def _measure(session: Session, rules: RuleSet, now: datetime) -> int:
                                _subscription_history(session, {target}).get(target, []) if target else [],
                                now=now, churn_stages=churn, fx=fx)
             if result is not None:
-                written += _insert_outcome(session, firing.id, result, fx.currency, now)
+                judged.append((firing.id, result))
+        written += _insert_outcomes(session, judged, fx.currency, now)
     return written
 
 
@@ -120,11 +122,16 @@ def _subscription_history(session: Session, ids: set[str],
     return found
 
 
-def _insert_outcome(session: Session, firing_id: int, result: Judgement, currency: str, now: datetime) -> int:
+def _insert_outcomes(session: Session, judged: list[tuple[int, Judgement]], currency: str,
+                     now: datetime) -> int:
+    """Store a chunk's outcomes in one statement; one already stored (a concurrent measure) is
+    kept. Returns how many were new."""
+    if not judged:
+        return 0
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(Outcome).values(
-        firing_id=firing_id, goal=result.goal, window_end=result.window_end, measured_at=now,
-        succeeded=result.succeeded, mrr_at_fire_minor=result.mrr_at_fire_minor,
-        mrr_at_end_minor=result.mrr_at_end_minor, currency=currency, detail=result.detail,
-    ).on_conflict_do_nothing(index_elements=["firing_id"]).returning(Outcome.firing_id)
-    return 0 if session.execute(statement).scalar_one_or_none() is None else 1
+    statement = insert(Outcome).values([{
+        "firing_id": firing_id, "goal": result.goal, "window_end": result.window_end, "measured_at": now,
+        "succeeded": result.succeeded, "mrr_at_fire_minor": result.mrr_at_fire_minor,
+        "mrr_at_end_minor": result.mrr_at_end_minor, "currency": currency, "detail": result.detail,
+    } for firing_id, result in judged]).on_conflict_do_nothing(index_elements=["firing_id"]).returning(Outcome.firing_id)
+    return len(session.execute(statement).all())
