@@ -74,25 +74,30 @@ class Plan:
 
 
 def mirror_keys(session: Session) -> dict[str, str]:
-    """contact id → digest of its Contact row and Stripe customers and subscriptions."""
-    parts: dict[str, list[tuple]] = defaultdict(list)
+    """contact id → digest of its Contact row and Stripe customers and subscriptions.
+
+    Runs every pass over every contact, so it reads plain rows (no ORM) in a fixed order and
+    hashes each contact's rows as one string."""
+    connection = session.connection()
+    parts: dict[str, list[str]] = defaultdict(list)
     query = select(Contact.id, Contact.type, Contact.name, Contact.email, _stored(Contact.updated_at))
-    for row in session.execute(query):
-        parts[row[0]].append(("contact", *row[1:]))
+    for contact_id, *rest in connection.execute(query):
+        parts[contact_id].append(repr(("contact", *rest)))
     owner: dict[str, str] = {}
-    query = select(StripeCustomer.id, StripeCustomer.contact_id, _stored(StripeCustomer.written_at),
-                   _stored(StripeCustomer.changed_at), StripeCustomer.deleted
-                   ).where(StripeCustomer.contact_id.is_not(None))
-    for customer_id, contact_id, *rest in session.execute(query):
+    query = (select(StripeCustomer.id, StripeCustomer.contact_id, _stored(StripeCustomer.written_at),
+                    _stored(StripeCustomer.changed_at), StripeCustomer.deleted)
+             .where(StripeCustomer.contact_id.is_not(None)).order_by(StripeCustomer.id))
+    for customer_id, contact_id, *rest in connection.execute(query):
         owner[customer_id] = contact_id
-        parts[contact_id].append(("customer", customer_id, *rest))
+        parts[contact_id].append(repr(("customer", customer_id, *rest)))
     query = select(StripeSubscription.customer_id, StripeSubscription.id, _stored(StripeSubscription.written_at),
-                   _stored(StripeSubscription.changed_at), StripeSubscription.deleted)
-    for row in session.execute(query):
+                   _stored(StripeSubscription.changed_at), StripeSubscription.deleted
+                   ).order_by(StripeSubscription.id)
+    for row in connection.execute(query):
         contact_id = owner.get(row[0])
         if contact_id is not None:
-            parts[contact_id].append(("subscription", *row))
-    return {contact_id: _digest(sorted(map(repr, items))) for contact_id, items in parts.items()}
+            parts[contact_id].append(repr(("subscription", *row)))
+    return {contact_id: _digest_text("\n".join(items)) for contact_id, items in parts.items()}
 
 
 def _stored(column: Any) -> Any:
@@ -107,7 +112,11 @@ def iso_us(value: datetime | None) -> str | None:
 
 
 def _digest(items: list[tuple]) -> str:
-    return hashlib.blake2b(repr(items).encode(), digest_size=16).hexdigest()
+    return _digest_text(repr(items))
+
+
+def _digest_text(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 def fingerprint(session: Session, source: SourceConfig, stages: StagesConfig) -> str:
