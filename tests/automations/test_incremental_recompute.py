@@ -5,7 +5,7 @@ full pass still happens when the rules change and at least every `FULL_EVERY`.""
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest

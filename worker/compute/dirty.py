@@ -31,7 +31,6 @@ contact on every pass (worker.automations.evaluate).
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta

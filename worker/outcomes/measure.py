@@ -98,28 +98,34 @@ def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
 
 
 def _contact_history(session: Session, contact_ids: set[str],
-                     bound: _Bound | None = None) -> dict[str, list[ContactHistory]]:
-    found: dict[str, list[ContactHistory]] = defaultdict(list)
+                     bound: _Bound | None = None) -> dict[str, list[Any]]:
+    found: dict[str, list[Any]] = defaultdict(list)
     if contact_ids:
-        query = select(ContactHistory).where(ContactHistory.contact_id.in_(sorted(contact_ids)))
+        query = _plain(ContactHistory).where(ContactHistory.contact_id.in_(sorted(contact_ids)))
         if bound is not None:
             query = query.where(or_(ContactHistory.at <= bound.end, ContactHistory.observed_at <= bound.fired_at))
-        for row in session.scalars(query.order_by(ContactHistory.at, ContactHistory.id)):
+        for row in session.execute(query.order_by(ContactHistory.at, ContactHistory.id)):
             found[row.contact_id].append(row)
     return found
 
 
 def _subscription_history(session: Session, ids: set[str],
-                          bound: _Bound | None = None) -> dict[str, list[SubscriptionHistory]]:
-    found: dict[str, list[SubscriptionHistory]] = defaultdict(list)
+                          bound: _Bound | None = None) -> dict[str, list[Any]]:
+    found: dict[str, list[Any]] = defaultdict(list)
     if ids:
-        query = select(SubscriptionHistory).where(SubscriptionHistory.subscription_id.in_(sorted(ids)))
+        query = _plain(SubscriptionHistory).where(SubscriptionHistory.subscription_id.in_(sorted(ids)))
         if bound is not None:
             query = query.where(or_(SubscriptionHistory.at <= bound.end,
                                     SubscriptionHistory.observed_at <= bound.fired_at))
-        for row in session.scalars(query.order_by(SubscriptionHistory.at, SubscriptionHistory.id)):
+        for row in session.execute(query.order_by(SubscriptionHistory.at, SubscriptionHistory.id)):
             found[row.subscription_id].append(row)
     return found
+
+
+def _plain(model: type) -> Any:
+    """SELECT every column of `model` as plain rows (attribute access, no ORM objects): history
+    is read in bulk on every pass and only read."""
+    return select(*model.__table__.columns)
 
 
 def _insert_outcomes(session: Session, judged: list[tuple[int, Judgement]], currency: str,
