@@ -87,8 +87,9 @@ MIRROR = (Contact, StripeCustomer, StripeSubscription, SubscriptionItem, StripeP
 
 
 def mirror_state(store, *, ignore: tuple[str, ...] = (), models: tuple = MIRROR) -> dict:
-    """Everything the mirror holds, except when each row was last seen (synced_at)."""
-    skip = ("synced_at", "created_at", "updated_at", *ignore)
+    """Everything the mirror holds, except when each row was last seen or written (synced_at,
+    written_at: the times of the syncs that did it, which differ between runs)."""
+    skip = ("synced_at", "written_at", "created_at", "updated_at", *ignore)
     state = {}
     with store.session() as session:
         for model in models:

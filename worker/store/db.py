@@ -23,7 +23,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from worker.errors import ConfigError
 from worker.logs import redact
+from worker.store import json_codec
 from worker.store.locks import database_lock
+
+#: JSON columns are written and parsed with orjson (worker.store.json_codec).
+_JSON = {"json_serializer": json_codec.dumps, "json_deserializer": json_codec.loads}
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -53,10 +57,10 @@ def make_engine(url: str) -> Engine:
         parsed = parsed.set(drivername="postgresql+psycopg")
     try:
         if parsed.get_backend_name() == "sqlite":
-            engine = create_engine(parsed, connect_args={"timeout": 30})
+            engine = create_engine(parsed, connect_args={"timeout": 30}, **_JSON)
             event.listen(engine, "connect", _sqlite_pragmas)
             return engine
-        return create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+        return create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 5}, **_JSON)
     except NoSuchModuleError:
         raise ConfigError(
             f"DATABASE_URL uses an unsupported database driver ({parsed.drivername}).",

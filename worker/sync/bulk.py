@@ -10,28 +10,19 @@ stores them) except JSON, which orjson serialises, and hands the batch to the dr
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-import orjson
 from sqlalchemy import JSON, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
+from worker.store.json_codec import dumps
 from worker.store.types import UTCDateTime
 
 Row = dict[str, Any]
-
-
-def dumps(value: Any) -> str:
-    """Compact JSON text; orjson, falling back to the stdlib for what orjson refuses."""
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:
-        return json.dumps(value, separators=(",", ":"), default=str)
 
 
 def _json_dumper(value: Any) -> str | None:
