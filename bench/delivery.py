@@ -116,8 +116,9 @@ def delivered_count(store) -> int:
         return session.scalar(select(Delivery.id).where(Delivery.state != "delivered").limit(1)) is None
 
 
-def produce(store, rules, queue, count: int, rate: float) -> None:
-    """Write and enqueue `count` firings, paced at `rate` per second (0 = all at once)."""
+def produce(store, rules, queue, count: int, rate: float, batch_size: int) -> None:
+    """Write and enqueue `count` firings, paced at `rate` per second (0 = all at once), as the
+    evaluate step does: `batch_size` delivery ids per `deliver_batch` message."""
     batch = count if rate <= 0 else max(1, int(rate * BATCH_EVERY_S))
     start = time.monotonic()
     for index, offset in enumerate(range(0, count, batch)):
@@ -125,7 +126,7 @@ def produce(store, rules, queue, count: int, rate: float) -> None:
             time.sleep(max(0.0, start + index * BATCH_EVERY_S - time.monotonic()))
         size = min(batch, count - offset)
         ids = fire_many(store, rules, size, utc_now(), prefix=f"b{offset}-", batch=max(size, 1))
-        enqueue_new(store, queue.enqueue, ids)
+        enqueue_new(store, queue.enqueue, ids, enqueue_batch=queue.enqueue_batch, batch_size=batch_size)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -192,7 +193,7 @@ def _measure(args, store, rules, queue, pool, sink) -> int:
     cpu_before = {p.pid: cpu_seconds(p.pid) for p in pool.procs}
     own_before = os.times()
     began = time.time()
-    produce(store, rules, queue, args.count, args.rate)
+    produce(store, rules, queue, args.count, args.rate, args.batch)
     produced = time.time()
     deadline = time.monotonic() + args.timeout
     while not delivered_count(store) and time.monotonic() < deadline:
@@ -249,6 +250,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=1000.0, help="firings per second (0: all at once)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=50, help="delivery ids per queue message (DELIVERY_BATCH_SIZE)")
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--profile", help="folder for py-spy samples of the workers (needs PY_SPY)")
     return run(parser.parse_args())
