@@ -1,6 +1,6 @@
 """Benchmark: webhook deliveries through Redis and two worker processes to a local HTTP sink.
 
-    .venv/bin/python bench/delivery.py [--count 10000] [--rate 1000] [--workers 2] [--threads 8]
+    .venv/bin/python bench/delivery.py [--count 10000] [--rate 1250] [--workers 2] [--threads 4] [--batch 50]
 
 Creates firings with one webhook action each in a fresh PostgreSQL database (rows written in
 batches every 0.1 s at `--rate` per second, each batch enqueued as the evaluate step does;
@@ -11,7 +11,11 @@ that records every arrival's idempotency key and time. Prints deliveries/s (from
 created to the last arrival), the latency from row creation to arrival (p50/p95/p99/max), lost
 and duplicate arrivals, and the CPU seconds each party used (`bench.cpu`): workers, producer,
 sink, the PostgreSQL backends of the benchmark's database, the Redis server, and the whole
-machine (everyone's). Goals (issue 6): ≥ 1,000/s, p95 < 2 s.
+machine (everyone's). Goals (issue 6): ≥ 1,000/s, p95 < 2 s. Throughput is measured from the
+first firing written to the last arrival, so it cannot exceed the offered rate: at 1,000/s
+offered, 10,000 deliveries take 10 s to write plus the last one's latency, i.e. below 1,000/s
+by construction. The default offers 1,250/s, so meeting the goal shows the workers keep up
+with more than 1,000/s while p95 stays under 2 s.
 
 Needs PostgreSQL (BENCH_POSTGRES_URL, default postgresql+psycopg://postgres@127.0.0.1:5432/postgres)
 and Redis (BENCH_REDIS_URL, default redis://127.0.0.1:6379/0); cleans up after itself.
@@ -259,9 +263,12 @@ def _cpu_line(used: dict[str, float], n: int) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=10_000)
-    parser.add_argument("--rate", type=float, default=1000.0, help="firings per second (0: all at once)")
+    parser.add_argument("--rate", type=float, default=1250.0,
+                        help="firings per second (0: all at once); above the 1,000/s goal, since the throughput "
+                             "measured over the run can never exceed the offered rate")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=4,
+                        help="dramatiq threads per worker process (default: the product's WORKER_THREADS default)")
     parser.add_argument("--batch", type=int, default=50, help="delivery ids per queue message (DELIVERY_BATCH_SIZE)")
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--profile", help="folder for py-spy samples of the workers (needs PY_SPY)")
