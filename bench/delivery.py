@@ -1,13 +1,21 @@
 """Benchmark: webhook deliveries through Redis and two worker processes to a local HTTP sink.
 
-    .venv/bin/python bench/delivery.py [--count 10000] [--rate 1000] [--workers 2] [--threads 8]
+    .venv/bin/python bench/delivery.py [--count 10000] [--rate 1250] [--workers 2] [--threads 4] [--batch 50]
 
 Creates firings with one webhook action each in a fresh PostgreSQL database (rows written in
 batches every 0.1 s at `--rate` per second, each batch enqueued as the evaluate step does;
-`--rate 0` writes them all at once), runs `--workers` × `dramatiq worker.tasks` processes on
-a private Redis namespace, and a threaded HTTP sink in its own process. Prints deliveries/s
-(from the first row created to the last arrival) and the latency from row creation to arrival
-(p50/p95/p99/max), plus the CPU seconds each party used. Goals (issue 6): ≥ 1,000/s, p95 < 2 s.
+`--rate 0` writes them all at once; each batch's ids enqueued `--batch` per `deliver_batch`
+message, as the evaluate step does), runs `--workers` × `dramatiq worker.tasks` processes on a
+private Redis namespace, and a lean real HTTP/1.1 receiver (`bench.sink`) in its own process
+that records every arrival's idempotency key and time. Prints deliveries/s (from the first row
+created to the last arrival), the latency from row creation to arrival (p50/p95/p99/max), lost
+and duplicate arrivals, and the CPU seconds each party used (`bench.cpu`): workers, producer,
+sink, the PostgreSQL backends of the benchmark's database, the Redis server, and the whole
+machine (everyone's). Goals (issue 6): ≥ 1,000/s, p95 < 2 s. Throughput is measured from the
+first firing written to the last arrival, so it cannot exceed the offered rate: at 1,000/s
+offered, 10,000 deliveries take 10 s to write plus the last one's latency, i.e. below 1,000/s
+by construction. The default offers 1,250/s, so meeting the goal shows the workers keep up
+with more than 1,000/s while p95 stays under 2 s.
 
 Needs PostgreSQL (BENCH_POSTGRES_URL, default postgresql+psycopg://postgres@127.0.0.1:5432/postgres)
 and Redis (BENCH_REDIS_URL, default redis://127.0.0.1:6379/0); cleans up after itself.
@@ -30,10 +38,11 @@ sys.path.insert(0, str(REPO))
 
 from sqlalchemy import create_engine, select, text
 
+from bench.cpu import children, cpu_seconds, machine_busy_seconds, postgres_backends, redis_server_seconds
 from bench.figures import figure
+from bench.sink import serve
 from tests.conftest import clean_env
 from tests.delivery.conftest import HOOK_SECRET, read_rules, write_rules
-from tests.delivery.sink import Sink
 from tests.delivery.workers import Queue, WorkerPool, fire_many
 from worker.delivery import enqueue_new
 from worker.logs import configure_logging
@@ -52,22 +61,19 @@ def utc_now() -> datetime:
 # --- the sink, in its own process -----------------------------------------------------------
 
 def _sink_main(ready, stop, results) -> None:
-    sink = Sink().start()
-    ready.send(sink.url("/hook"))
-    stop.wait()
-    arrivals = [(a.key, a.at) for a in sink.received()]
+    arrivals = serve(ready, stop)
     usage = os.times()
     results.send((arrivals, usage.user + usage.system))
-    sink.stop()
 
 
 class SinkProcess:
+    """The receiver (`bench.sink`, a lean real HTTP/1.1 server) in a process of its own."""
+
     def __init__(self) -> None:
         ctx = multiprocessing.get_context("fork")
         self._ready_recv, ready_send = ctx.Pipe(duplex=False)
         self._results_recv, self._results_send = ctx.Pipe(duplex=False)
         self._stop = ctx.Event()
-        self._count = ctx.Value("i", 0)
         self.process = ctx.Process(target=_sink_main, args=(ready_send, self._stop, self._results_send), daemon=True)
 
     def start(self) -> str:
@@ -88,36 +94,16 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process and its children (/proc), in seconds."""
-    total = 0.0
-    tick = os.sysconf("SC_CLK_TCK")
-    for proc in [pid, *_children(pid)]:
-        try:
-            fields = Path(f"/proc/{proc}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-        except (OSError, IndexError):
-            pass
-    return total
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            pass
-    return found + [g for c in found for g in _children(c)]
-
-
-def delivered_count(store) -> int:
+def all_settled(store) -> bool:
+    """No delivery is pending or retrying any more (an index lookup on `ix_deliveries_due`, so
+    polling it ten times a second does not weigh on the database being measured)."""
     with store.session() as session:
-        return session.scalar(select(Delivery.id).where(Delivery.state != "delivered").limit(1)) is None
+        return session.scalar(select(Delivery.id).where(Delivery.state.in_(("pending", "retrying"))).limit(1)) is None
 
 
-def produce(store, rules, queue, count: int, rate: float) -> None:
-    """Write and enqueue `count` firings, paced at `rate` per second (0 = all at once)."""
+def produce(store, rules, queue, count: int, rate: float, batch_size: int) -> None:
+    """Write and enqueue `count` firings, paced at `rate` per second (0 = all at once), as the
+    evaluate step does: `batch_size` delivery ids per `deliver_batch` message."""
     batch = count if rate <= 0 else max(1, int(rate * BATCH_EVERY_S))
     start = time.monotonic()
     for index, offset in enumerate(range(0, count, batch)):
@@ -125,7 +111,7 @@ def produce(store, rules, queue, count: int, rate: float) -> None:
             time.sleep(max(0.0, start + index * BATCH_EVERY_S - time.monotonic()))
         size = min(batch, count - offset)
         ids = fire_many(store, rules, size, utc_now(), prefix=f"b{offset}-", batch=max(size, 1))
-        enqueue_new(store, queue.enqueue, ids)
+        enqueue_new(store, queue.enqueue, ids, enqueue_batch=queue.enqueue_batch, batch_size=batch_size)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -168,7 +154,7 @@ def _warm_up(store, rules, queue) -> None:
     """Workers booted, connections open: deliver a few and wait for them."""
     enqueue_new(store, queue.enqueue, fire_many(store, rules, 50, utc_now(), prefix="warm-"))
     deadline = time.monotonic() + 120
-    while not delivered_count(store):
+    while not all_settled(store):
         if time.monotonic() > deadline:
             raise SystemExit("warm-up deliveries did not arrive within 120 s; see the worker logs")
         time.sleep(0.2)
@@ -181,34 +167,57 @@ def _profile(pool, args) -> list:
         return []
     import subprocess
 
-    targets = [c for p in pool.procs for c in _children(p.pid)] or [p.pid for p in pool.procs]
+    targets = [c for p in pool.procs for c in children(p.pid)] or [p.pid for p in pool.procs]
     return [subprocess.Popen([spy, "record", "--format", "raw", "--rate", "100", "--threads",
                               "-o", f"{args.profile}/worker-{pid}.txt", "-p", str(pid)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for pid in targets]
 
 
+class Usage:
+    """CPU seconds of every party over the measured run (see `bench.cpu`)."""
+
+    def __init__(self, pool, store, queue) -> None:
+        self.pool, self.store, self.queue = pool, store, queue
+        self.database = store.engine.url.database
+        self.before = self._sample()
+        self.load_before = os.getloadavg()[0]
+
+    def _sample(self) -> dict:
+        with self.store.engine.connect() as conn:
+            backends = postgres_backends(conn, self.database)
+        own = os.times()
+        return {"workers": {p.pid: cpu_seconds(p.pid) for p in self.pool.procs}, "postgres": backends,
+                "redis": redis_server_seconds(self.queue.client), "producer": own.user + own.system,
+                "machine": machine_busy_seconds()}
+
+    def finish(self) -> dict[str, float]:
+        after = self._sample()
+        used = {"workers": sum(v - self.before["workers"][pid] for pid, v in after["workers"].items()),
+                "postgres": sum(v - self.before["postgres"].get(pid, 0.0) for pid, v in after["postgres"].items())}
+        used.update({key: after[key] - self.before[key] for key in ("redis", "producer", "machine")})
+        used["load_before"], used["load_after"] = self.load_before, os.getloadavg()[0]
+        return used
+
+
 def _measure(args, store, rules, queue, pool, sink) -> int:
     spies = _profile(pool, args)
-    cpu_before = {p.pid: cpu_seconds(p.pid) for p in pool.procs}
-    own_before = os.times()
+    usage = Usage(pool, store, queue)
     began = time.time()
-    produce(store, rules, queue, args.count, args.rate)
+    produce(store, rules, queue, args.count, args.rate, args.batch)
     produced = time.time()
     deadline = time.monotonic() + args.timeout
-    while not delivered_count(store) and time.monotonic() < deadline:
+    while not all_settled(store) and time.monotonic() < deadline:
         time.sleep(0.1)
     finished = time.time()
     for spy in spies:
         spy.send_signal(2)
         spy.wait(30)
-    worker_cpu = sum(cpu_seconds(p.pid) - cpu_before[p.pid] for p in pool.procs)
-    own = os.times()
-    arrivals, sink_cpu = sink.finish()
-    return _report(args, store, arrivals, began, produced, finished, worker_cpu,
-                   (own.user + own.system) - (own_before.user + own_before.system), sink_cpu)
+    used = usage.finish()
+    arrivals, used["sink"] = sink.finish()
+    return _report(args, store, arrivals, began, produced, finished, used)
 
 
-def _report(args, store, arrivals, began, produced, finished, worker_cpu, own_cpu, sink_cpu) -> int:
+def _report(args, store, arrivals, began, produced, finished, used) -> int:
     with store.session() as session:
         created = dict(session.execute(select(Delivery.idempotency_key, Delivery.created_at)
                                        .where(Delivery.contact_id.like("b%"))).all())
@@ -228,9 +237,7 @@ def _report(args, store, arrivals, began, produced, finished, worker_cpu, own_cp
     print(f"throughput: {rate:.0f} deliveries/s ({elapsed:.2f} s from first firing to last arrival)")
     if latencies:
         print(f"latency firing->arrival: p50 {percentile(latencies, 0.50):.3f} s, p95 {percentile(latencies, 0.95):.3f} s, p99 {percentile(latencies, 0.99):.3f} s, max {max(latencies):.3f} s")
-    n = max(1, len(first_arrival))
-    print(f"cpu: workers {worker_cpu:.1f} s ({worker_cpu / n * 1000:.2f} ms/delivery), producer {own_cpu:.1f} s, "
-          f"sink {sink_cpu:.1f} s; cores {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
+    print(_cpu_line(used, max(1, len(first_arrival))))
     goal = rate >= 1000 and latencies and percentile(latencies, 0.95) < 2.0
     print(f"goal (>= 1000/s and p95 < 2 s): {'met' if goal else 'missed'}")
     offered = "all at once" if args.rate <= 0 else f"offered {args.rate:.0f}/s"
@@ -243,12 +250,26 @@ def _report(args, store, arrivals, began, produced, finished, worker_cpu, own_cp
     return 0 if missing == 0 else 1
 
 
+def _cpu_line(used: dict[str, float], n: int) -> str:
+    """CPU seconds (and ms per delivery) of each party, the total, and the machine's load."""
+    parties = ("workers", "producer", "sink", "postgres", "redis")
+    total = sum(used[p] for p in parties)
+    shares = ", ".join(f"{p} {used[p]:.1f} s ({used[p] / n * 1000:.2f} ms)" for p in parties)
+    return (f"cpu (ms per delivery): {shares}; total {total:.1f} s ({total / n * 1000:.2f} ms/delivery); "
+            f"whole machine busy {used['machine']:.1f} s (all users); cores {os.cpu_count()}, "
+            f"load average {used['load_before']:.1f} -> {used['load_after']:.1f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=10_000)
-    parser.add_argument("--rate", type=float, default=1000.0, help="firings per second (0: all at once)")
+    parser.add_argument("--rate", type=float, default=1250.0,
+                        help="firings per second (0: all at once); above the 1,000/s goal, since the throughput "
+                             "measured over the run can never exceed the offered rate")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=4,
+                        help="dramatiq threads per worker process (default: the product's WORKER_THREADS default)")
+    parser.add_argument("--batch", type=int, default=50, help="delivery ids per queue message (DELIVERY_BATCH_SIZE)")
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--profile", help="folder for py-spy samples of the workers (needs PY_SPY)")
     return run(parser.parse_args())

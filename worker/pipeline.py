@@ -94,7 +94,7 @@ def redeliver(settings: Settings, now: datetime) -> None:
     from worker import tasks  # noqa: PLC0415  (tasks imports this module)
     from worker.delivery.service import reconcile  # noqa: PLC0415
 
-    reconcile(settings, now, tasks.deliver.send)
+    reconcile(settings, now, tasks.deliver.send, tasks.deliver_batch.send)
 
 
 def deliver(settings: Settings, delivery_id: int, now: datetime) -> None:
@@ -106,3 +106,14 @@ def deliver(settings: Settings, delivery_id: int, now: datetime) -> None:
         tasks.deliver.send_with_options(args=(row_id,), delay=int(delay_s * 1000))
 
     deliver_row(settings, delivery_id, now, enqueue_later=later)
+
+
+def deliver_batch(settings: Settings, delivery_ids: list[int], now: datetime) -> None:
+    """Deliver a batch of rows; each retry or order wait comes back as its own delayed message."""
+    from worker import tasks  # noqa: PLC0415
+    from worker.delivery.service import deliver_batch as deliver_rows  # noqa: PLC0415
+
+    def later(row_id: int, delay_s: float) -> None:
+        tasks.deliver.send_with_options(args=(row_id,), delay=int(delay_s * 1000))
+
+    deliver_rows(settings, delivery_ids, now, enqueue_later=later)

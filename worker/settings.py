@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     delivery_backoff_max_s: float = Field(default=6 * 3600.0, gt=0)
     delivery_lease_s: float = Field(default=120.0, gt=0, le=86400)
     delivery_stale_s: float = Field(default=300.0, gt=0)
+    # Delivery ids per queue message (`deliver_batch`): one claim, one result statement and
+    # one message per batch instead of per delivery.
+    delivery_batch_size: int = Field(default=50, ge=1, le=1000)
 
     @field_validator("stripe_api_base")
     @classmethod

@@ -112,5 +112,15 @@ def deliver(delivery_id: int) -> None:
     pipeline.deliver(settings(), delivery_id, _now())
 
 
-ACTORS = (sync_events, full_reconcile, refetch, evaluate, measure, redeliver, deliver)
+@dramatiq.actor(queue_name="deliver", time_limit=90_000, max_retries=0)
+@unit_of_work
+def deliver_batch(delivery_ids: list[int]) -> None:
+    """Many rows in one unit of work (`worker.delivery.batch`): one claim, concurrent sends,
+    one result statement. Same retry rules as `deliver`: each row's retry or order wait comes
+    back as its own delayed `deliver` message; rows not started within the batch's time budget
+    (half the lease) are released and re-enqueued singly, so none outlives its lease here."""
+    pipeline.deliver_batch(settings(), delivery_ids, _now())
+
+
+ACTORS = (sync_events, full_reconcile, refetch, evaluate, measure, redeliver, deliver, deliver_batch)
 PERIODIC = {a.actor_name: a for a in (sync_events, full_reconcile, evaluate, measure, redeliver)}

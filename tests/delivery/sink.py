@@ -1,4 +1,5 @@
-"""A small real HTTP receiver for delivery tests and the benchmark.
+"""A small real HTTP receiver for the delivery tests (the benchmark uses the leaner
+`bench/sink.py`, which only records keys and arrival times).
 
 A threaded HTTP/1.1 server (keep-alive, so a worker's connection pool is reused) that records
 every POST — path, `Idempotency-Key`, parsed JSON body, arrival time (wall clock, seconds) —

@@ -1,6 +1,8 @@
 """The outbox through real Redis and two `dramatiq worker.tasks` processes on PostgreSQL:
-a worker killed with -9 mid-run and a Redis that lost every key (restart without
-persistence) lose no delivery, and any duplicate arrival carries the same idempotency key."""
+a worker killed with -9 mid-run (deliveries sent in `deliver_batch` messages, so whole leased
+batches die with it) and a Redis that lost every key (restart without persistence; single
+`deliver` messages, re-enqueued by the reconciler in batches) lose no delivery, and any
+duplicate arrival carries the same idempotency key."""
 
 from __future__ import annotations
 
@@ -82,7 +84,7 @@ def test_a_worker_killed_mid_run_loses_nothing_and_duplicates_carry_one_key(clus
     for key in flaky:  # some receivers fail once: retried through delayed messages in Redis
         sink.script(key, 500)
     sink.pause_s = 0.03  # requests received but not yet answered when the worker dies → re-sent
-    enqueue_new(store, queue.enqueue, ids)
+    enqueue_new(store, queue.enqueue, ids, enqueue_batch=queue.enqueue_batch, batch_size=50)
 
     assert wait_for(lambda: len(sink.received()) >= 400, timeout=120), pool.log(0)[-3000:]
     pool.kill(0)
@@ -105,7 +107,7 @@ def test_redis_losing_every_key_mid_run_is_recovered_by_the_reconciler(cluster, 
     pool.start(2)
     ids = fire_many(store, rules, total, utc_now())
     keys = _keys(store)
-    enqueue_new(store, queue.enqueue, ids)
+    enqueue_new(store, queue.enqueue, ids)  # one message per delivery: the per-delivery path
 
     assert wait_for(lambda: len(sink.received()) >= 200, timeout=120), pool.log(0)[-3000:]
     assert queue.drop_all_keys() > 0

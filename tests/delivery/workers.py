@@ -79,6 +79,11 @@ class Queue:
         self.broker.enqueue(dramatiq.Message(queue_name="deliver", actor_name="deliver", args=(delivery_id,),
                                              kwargs={}, options={}))
 
+    def enqueue_batch(self, delivery_ids: list[int]) -> None:
+        """One `deliver_batch` message for these ids, as the evaluate step sends them."""
+        self.broker.enqueue(dramatiq.Message(queue_name="deliver", actor_name="deliver_batch",
+                                             args=(list(delivery_ids),), kwargs={}, options={}))
+
     def tick_reconciler(self, now: datetime) -> None:
         """What the scheduler does every REDELIVER_EVERY seconds."""
         self.broker.enqueue(dramatiq.Message(queue_name="deliver", actor_name="redeliver",

@@ -76,6 +76,7 @@ def run_evaluation(settings: Settings, now: datetime, *, dry_run: bool = False, 
     else:
         from worker import tasks  # noqa: PLC0415
 
-        enqueue_new(store, tasks.deliver.send, result.delivery_ids)
+        enqueue_new(store, tasks.deliver.send, result.delivery_ids, enqueue_batch=tasks.deliver_batch.send,
+                    batch_size=settings.delivery_batch_size)
     measure_outcomes(store, rules, now=now)
     return result

@@ -11,6 +11,8 @@ Public API (the evaluate step and the processes call these):
 - `enqueue_new(store, enqueue, ids) -> int`, `redeliver(store, enqueue, now, stale_after=…) -> int`
 - `deliver_one(store, rules, delivery_id, *, now, settings, http=None) -> str`
 - `deliver_pending(store, rules, now, settings, *, http=None) -> dict[str, int]`
+- `worker.delivery.batch.attempt_batch(store, rules, ids, *, now, settings, http=None)`: a
+  batch of rows as one unit of work (one claim, one result statement), `-> {id: Outcome}`
 - `worker.delivery.service`: the same, wired to the settings (used by `worker.pipeline`).
 """
 

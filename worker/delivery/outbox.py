@@ -2,7 +2,8 @@
 new rows, the reconciler, and in-process delivery for the embedded mode.
 
     ids = create_action_deliveries(session, firing, automation.actions, now)   # in evaluate's txn
-    enqueue_new(store, tasks.deliver.send, ids)                                 # after commit
+    enqueue_new(store, tasks.deliver.send, ids,                                 # after commit,
+                enqueue_batch=tasks.deliver_batch.send, batch_size=50)          # 50 ids a message
     redeliver(store, tasks.deliver.send, now, stale_after=timedelta(minutes=5)) # every minute
     counts = deliver_pending(store, rules, now, settings)                       # embedded
 
@@ -11,7 +12,8 @@ records in `enqueued_at` when a message for it was sent (or, for a delayed retry
 message becomes due). The reconciler re-sends a message for every active, due, unleased row
 whose message is older than `stale_after`: a Redis restart without persistence or a killed
 worker delays deliveries, it never loses them. Duplicate messages are harmless (the claim
-lets one through; delivered rows are skipped).
+lets one through; delivered rows are skipped). With `enqueue_batch`, a message carries a list
+of ids (still only ids): one message per `batch_size` rows, for the `deliver_batch` actor.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from worker.store.models import Firing
 
 log = get_logger("delivery")
 Enqueue = Callable[[int], Any]  # e.g. worker.tasks.deliver.send
+EnqueueBatch = Callable[[list[int]], Any]  # e.g. worker.tasks.deliver_batch.send
 DEFAULT_STALE = timedelta(minutes=5)
 
 
@@ -63,24 +66,37 @@ def create_action_deliveries(session: Session, firing: Firing, actions: Sequence
     return ids
 
 
-def enqueue_new(store: Store, enqueue: Enqueue, ids: Iterable[int]) -> int:
-    """Send one queue message per new delivery id; call after the rows are committed.
+def enqueue_new(store: Store, enqueue: Enqueue, ids: Iterable[int], *, enqueue_batch: EnqueueBatch | None = None,
+                batch_size: int = 50) -> int:
+    """Send queue messages for new delivery ids (one per id, or with `enqueue_batch` one per
+    `batch_size` ids); call after the rows are committed.
 
     `enqueued_at` is set to each row's due time before sending, so the reconciler leaves
-    these rows alone while their messages are fresh. Returns how many were sent.
+    these rows alone while their messages are fresh. Returns how many deliveries were enqueued.
     """
     ids = list(ids)
     if not ids:
         return 0
     with store.session() as session:
         rows.mark_enqueued(session, ids)
-    for delivery_id in ids:
-        enqueue(delivery_id)
+    _send_messages(ids, enqueue, enqueue_batch, batch_size)
     return len(ids)
 
 
+def _send_messages(ids: list[int], enqueue: Enqueue, enqueue_batch: EnqueueBatch | None, batch_size: int) -> None:
+    if enqueue_batch is None or batch_size <= 1:
+        for delivery_id in ids:
+            enqueue(delivery_id)
+        return
+    for chunk in rows.chunks(ids, batch_size):
+        if len(chunk) == 1:
+            enqueue(chunk[0])
+        else:
+            enqueue_batch(chunk)
+
+
 def redeliver(store: Store, enqueue: Enqueue, now: datetime, *, stale_after: timedelta = DEFAULT_STALE,
-              batch: int = 1000) -> int:
+              batch: int = 1000, enqueue_batch: EnqueueBatch | None = None, batch_size: int = 50) -> int:
     """The reconciler: re-enqueue every active, due, unleased delivery whose queue message is
     missing or older than `stale_after` (lost in Redis, or held by a killed worker). Returns
     how many messages were sent."""
@@ -89,8 +105,7 @@ def redeliver(store: Store, enqueue: Enqueue, now: datetime, *, stale_after: tim
         with store.session() as session:
             ids = rows.stale_ids(session, now, stale_after, limit=batch)
             rows.mark_enqueued(session, ids, now)
-        for delivery_id in ids:
-            enqueue(delivery_id)
+        _send_messages(ids, enqueue, enqueue_batch, batch_size)
         sent += len(ids)
         if len(ids) < batch:
             break

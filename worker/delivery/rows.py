@@ -6,6 +6,9 @@ free` — so when two workers hold messages for the same delivery only one of th
 PostgreSQL re-checks the WHERE clause after the first writer commits, SQLite serialises writers.
 Finishing is fenced by the lease value the claimer wrote, so a worker whose lease ran out and
 was taken over cannot overwrite the new holder's result.
+
+The `*_many` statements serve a batch (`worker.delivery.batch`): one claim, one context query
+and one "delivered" update for a whole list of ids, with one lease value for the batch.
 """
 
 from __future__ import annotations
@@ -85,6 +88,34 @@ _FINISH = (update(DELIVERIES)
            .values(lease_until=None, **{name: bindparam(f"new_{name}") for name in _RESULT_COLUMNS}))
 
 
+# The batch statements: the same conditions over an id list (an expanding IN, both dialects).
+_IDS = bindparam("ids", expanding=True)
+_CLAIM_MANY = (update(DELIVERIES).where(DELIVERIES.c.id.in_(_IDS), _claimable(_NOW))
+               .values(lease_until=bindparam("lease_until")).returning(*DELIVERIES.c))
+_STATES = select(DELIVERIES.c.id, DELIVERIES.c.state, DELIVERIES.c.next_attempt_at).where(DELIVERIES.c.id.in_(_IDS))
+_ROW, _OTHER = DELIVERIES.alias("row"), DELIVERIES.alias("earlier")
+_EARLIER_OF_ROW = (_OTHER.c.contact_id == _ROW.c.contact_id, _OTHER.c.target == _ROW.c.target,
+                   _OTHER.c.id < _ROW.c.id, _OTHER.c.state.in_(ACTIVE))
+_CONTEXT_MANY = (
+    select(_ROW.c.id.label("context_of"),
+           select(func.count()).select_from(_OTHER).where(*_EARLIER_OF_ROW).scalar_subquery().label("blockers"),
+           type_coerce(select(func.max(_OTHER.c.next_attempt_at)).where(*_EARLIER_OF_ROW).scalar_subquery(),
+                       DELIVERIES.c.next_attempt_at.type).label("blocker_due"),
+           *_FIRING_COLUMNS)
+    .select_from(_ROW.outerjoin(FIRINGS, FIRINGS.c.id == _ROW.c.firing_id))
+    .where(_ROW.c.id.in_(_IDS))
+)
+_DELIVERED_MANY = (update(DELIVERIES)
+                   .where(DELIVERIES.c.id.in_(_IDS), DELIVERIES.c.lease_until == bindparam("held"))
+                   .values(state="delivered", attempts=DELIVERIES.c.attempts + 1,
+                           delivered_at=bindparam("delivered_at", type_=DELIVERIES.c.delivered_at.type),
+                           lease_until=None)
+                   .returning(DELIVERIES.c.id))
+_RELEASE_MANY = (update(DELIVERIES)
+                 .where(DELIVERIES.c.id.in_(_IDS), DELIVERIES.c.lease_until == bindparam("held"))
+                 .values(lease_until=None))
+
+
 def claim(conn: Executor, delivery_id: int, now: datetime, lease_until: datetime) -> Row | None:
     """Take the lease on a due, active, unleased delivery and return it; None when not claimable."""
     return conn.execute(_CLAIM, {"delivery_id": delivery_id, "now": now, "lease_until": lease_until}).first()
@@ -113,6 +144,40 @@ def finish(conn: Executor, delivery: Any, lease_until: datetime, **values: Any) 
     return conn.execute(_FINISH, {**params, "delivery_id": delivery.id, "held": lease_until}).rowcount == 1
 
 
+def claim_many(conn: Executor, ids: Sequence[int], now: datetime, lease_until: datetime) -> list[Row]:
+    """`claim` for a list of ids in one UPDATE: the claimable ones, leased until `lease_until`
+    (one value for the whole batch), in id order. Rows of `ids` not returned were not claimable."""
+    found = conn.execute(_CLAIM_MANY, {"ids": list(ids), "now": now, "lease_until": lease_until}).all()
+    return sorted(found, key=lambda row: row.id)
+
+
+def states_of(conn: Executor, ids: Sequence[int]) -> dict[int, Row]:
+    """State and due time of each of `ids` that exists (to explain failed claims)."""
+    return {row.id: row for row in conn.execute(_STATES, {"ids": list(ids)})}
+
+
+def contexts_of(conn: Executor, claimed: Sequence[Row]) -> dict[int, Row]:
+    """`context_of` for many claimed rows in one query, by delivery id (the `context_of` column)."""
+    if not claimed:
+        return {}
+    return {row.context_of: row for row in conn.execute(_CONTEXT_MANY, {"ids": [r.id for r in claimed]})}
+
+
+def finish_delivered(conn: Executor, ids: Sequence[int], lease_until: datetime, delivered_at: datetime) -> set[int]:
+    """Mark the rows of a batch delivered (attempts + 1) and release them, in one statement,
+    fenced by the batch's lease; the ids this worker still held (and so recorded)."""
+    if not ids:
+        return set()
+    params = {"ids": list(ids), "held": lease_until, "delivered_at": delivered_at}
+    return set(conn.execute(_DELIVERED_MANY, params).scalars())
+
+
+def release(conn: Executor, ids: Sequence[int], lease_until: datetime) -> None:
+    """Give up the lease on rows of a batch that were not attempted (no attempt counted)."""
+    if ids:
+        conn.execute(_RELEASE_MANY, {"ids": list(ids), "held": lease_until})
+
+
 def due_ids(session: Session, now: datetime, *, after_id: int = 0, limit: int = 500) -> list[int]:
     """Active deliveries due at `now` and not leased, by id (creation order), after `after_id`."""
     stmt = (select(DELIVERIES.c.id).where(_claimable(now), DELIVERIES.c.id > after_id)
@@ -131,12 +196,12 @@ def stale_ids(session: Session, now: datetime, stale: timedelta, *, limit: int =
 
 def mark_enqueued(session: Session, ids: Sequence[int], at: datetime | None = None) -> None:
     """Record that a message for each id was sent (`at`), or is due at the row's next attempt."""
-    for chunk in _chunks(ids, 500):
+    for chunk in chunks(ids, 500):
         value = at if at is not None else DELIVERIES.c.next_attempt_at
         session.execute(update(DELIVERIES).where(DELIVERIES.c.id.in_(chunk)).values(enqueued_at=value))
 
 
-def _chunks(ids: Iterable[int], size: int) -> Iterable[list[int]]:
+def chunks(ids: Iterable[int], size: int) -> Iterable[list[int]]:
     chunk: list[int] = []
     for value in ids:
         chunk.append(value)

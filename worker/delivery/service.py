@@ -18,7 +18,8 @@ from sqlalchemy import create_engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
 
-from worker.delivery.outbox import Enqueue, deliver_pending, redeliver
+from worker.delivery.batch import attempt_batch
+from worker.delivery.outbox import Enqueue, EnqueueBatch, deliver_pending, redeliver
 from worker.delivery.sending import Outcome, attempt
 from worker.errors import LifecycleError
 from worker.logs import get_logger
@@ -91,10 +92,39 @@ def deliver(settings: Any, delivery_id: int, now: datetime, *, enqueue_later: En
     return outcome
 
 
-def reconcile(settings: Any, now: datetime, enqueue: Enqueue) -> int:
-    """Re-enqueue deliveries whose queue message went missing (the periodic `redeliver`)."""
+def deliver_batch(settings: Any, delivery_ids: list[int], now: datetime, *,
+                  enqueue_later: EnqueueLater | None = None, http: Any = None) -> dict[int, Outcome]:
+    """Deliver a batch of rows (`worker.delivery.batch`). Each retry or order wait goes back on
+    the queue as its own delayed message (the per-delivery path), and a row released for lack
+    of time as an immediate one, via `enqueue_later`."""
+    try:
+        rules = current_rules(settings, now)
+    except LifecycleError as exc:
+        log.error("delivery_rules_unavailable", deliveries=len(delivery_ids), error=str(exc))
+        return {}
+    store = delivery_store_for(settings)
+    try:
+        outcomes = attempt_batch(store, rules, delivery_ids, now=now, settings=settings, http=http)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        log.warning("delivery_database_reconnect", deliveries=len(delivery_ids))
+        outcomes = attempt_batch(store, rules, delivery_ids, now=now, settings=settings, http=http)
+    if enqueue_later is not None:
+        for delivery_id, outcome in outcomes.items():
+            if outcome.state == "released":
+                enqueue_later(delivery_id, 0.0)
+            elif outcome.state in ("retrying", "waiting") and outcome.next_attempt_at:
+                enqueue_later(delivery_id, max(0.0, (outcome.next_attempt_at - now).total_seconds()))
+    return outcomes
+
+
+def reconcile(settings: Any, now: datetime, enqueue: Enqueue, enqueue_batch: EnqueueBatch | None = None) -> int:
+    """Re-enqueue deliveries whose queue message went missing (the periodic `redeliver`), in
+    batches of DELIVERY_BATCH_SIZE when `enqueue_batch` is given."""
     stale = timedelta(seconds=settings.delivery_stale_s)
-    return redeliver(store_for(settings), enqueue, now, stale_after=stale)
+    return redeliver(store_for(settings), enqueue, now, stale_after=stale, enqueue_batch=enqueue_batch,
+                     batch_size=settings.delivery_batch_size)
 
 
 def deliver_all_due(settings: Any, now: datetime, *, store: Store | None = None, http: Any = None) -> dict[str, int]:
