@@ -184,3 +184,12 @@ def test_the_batch_pipeline_puts_each_retry_back_on_the_queue_alone(sqlite_url, 
     message = dramatiq.Message.decode(queue.queue[-1])
     assert (message.actor_name, message.args) == ("deliver", (ids[1],))
     queue.queue.pop()  # leave the shared in-process broker as it was
+
+
+def test_embedded_batches_never_hold_one_contact_and_target_twice():
+    from worker.delivery.outbox import stream_batches
+
+    due = [(1, "a", "t"), (2, "b", "t"), (3, "a", "u"), (4, "a", "t"), (5, "c", "t"), (6, "d", "t")]
+    assert list(stream_batches(due, 50)) == [[1, 2, 3], [4, 5, 6]]
+    assert list(stream_batches(due, 2)) == [[1, 2], [3, 4], [5, 6]]  # 1 is done before 4
+    assert list(stream_batches([], 50)) == []

@@ -19,7 +19,7 @@ of ids (still only ids): one message per `batch_size` rows, for the `deliver_bat
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from worker.delivery import rows
 from worker.delivery.keys import action_idempotency_key
-from worker.delivery.sending import attempt
+from worker.delivery.batch import attempt_batch
 from worker.logs import get_logger
 from worker.rules.model import ActionSpec, RuleSet
 from worker.store.db import Store
@@ -116,7 +116,8 @@ def redeliver(store: Store, enqueue: Enqueue, now: datetime, *, stale_after: tim
 
 def deliver_pending(store: Store, rules: RuleSet, now: datetime, settings: Any, *, http: Any = None,
                     rng: Callable[[], float] | None = None) -> dict[str, int]:
-    """Embedded mode: deliver every delivery due at `now`, in creation order, in this process.
+    """Embedded mode: deliver every delivery due at `now`, in creation order, in this process,
+    in batches (`attempt_batch`: a claim, a context query and a result statement per batch).
 
     A delivery that fails is rescheduled (retrying) and the pass goes on with the others; a
     later delivery of the same contact and target waits behind it. Returns counts by outcome.
@@ -124,12 +125,32 @@ def deliver_pending(store: Store, rules: RuleSet, now: datetime, settings: Any, 
     counts: Counter[str] = Counter()
     after = 0
     extra = {"rng": rng} if rng is not None else {}
+    size = getattr(settings, "delivery_batch_size", 50)
     while True:
         with store.session() as session:
-            ids = rows.due_ids(session, now, after_id=after)
-        if not ids:
+            due = rows.due_streams(session, now, after_id=after)
+        if not due:
             break
-        for delivery_id in ids:
-            counts[attempt(store, rules, delivery_id, now=now, settings=settings, http=http, **extra).state] += 1
-        after = ids[-1]
+        for batch in stream_batches(due, size):
+            outcomes = attempt_batch(store, rules, batch, now=now, settings=settings, http=http, **extra)
+            counts.update(outcome.state for outcome in outcomes.values())
+        after = due[-1][0]
     return dict(counts)
+
+
+def stream_batches(due: Sequence[tuple[int, str, str]], size: int) -> Iterator[list[int]]:
+    """Consecutive batches of at most `size` ids, none holding the same (contact, target) twice.
+
+    Inside a batch a later delivery of a stream is held back behind its earlier one (still
+    active when the batch is claimed); one at a time, the earlier one is delivered first and the
+    later one follows in the same pass. So a repeated stream starts the next batch."""
+    batch: list[int] = []
+    streams: set[tuple[str, str]] = set()
+    for delivery_id, contact_id, target in due:
+        if len(batch) >= size or (contact_id, target) in streams:
+            yield batch
+            batch, streams = [], set()
+        batch.append(delivery_id)
+        streams.add((contact_id, target))
+    if batch:
+        yield batch

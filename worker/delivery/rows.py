@@ -178,11 +178,13 @@ def release(conn: Executor, ids: Sequence[int], lease_until: datetime) -> None:
         conn.execute(_RELEASE_MANY, {"ids": list(ids), "held": lease_until})
 
 
-def due_ids(session: Session, now: datetime, *, after_id: int = 0, limit: int = 500) -> list[int]:
-    """Active deliveries due at `now` and not leased, by id (creation order), after `after_id`."""
-    stmt = (select(DELIVERIES.c.id).where(_claimable(now), DELIVERIES.c.id > after_id)
-            .order_by(DELIVERIES.c.id).limit(limit))
-    return list(session.scalars(stmt))
+def due_streams(session: Session, now: datetime, *, after_id: int = 0,
+                limit: int = 500) -> list[tuple[int, str, str]]:
+    """Active deliveries due at `now` and not leased, in creation order after `after_id`, as
+    (id, contact_id, target): the embedded loop batches them without splitting a stream."""
+    stmt = (select(DELIVERIES.c.id, DELIVERIES.c.contact_id, DELIVERIES.c.target)
+            .where(_claimable(now), DELIVERIES.c.id > after_id).order_by(DELIVERIES.c.id).limit(limit))
+    return [tuple(row) for row in session.execute(stmt)]
 
 
 def stale_ids(session: Session, now: datetime, stale: timedelta, *, limit: int = 1000) -> list[int]:
