@@ -138,3 +138,39 @@ def test_common_shapes_take_the_integer_path(sub, preset):
 def test_unusual_shapes_go_to_the_general_path(sub, preset):
     assert integer_total(sub, sub["currency"], preset, NOW) is None
     assert subscription_mrr(sub, preset, NOW).exact == subscription_mrr(sub, preset, NOW, explain=True).exact
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["usd", "jpy", "bhd"]),
+       st.dictionaries(st.sampled_from(CURRENCIES), st.integers(0, 10**9), max_size=4),
+       st.lists(st.decimals(min_value="0.0001", max_value=1000, places=4), min_size=len(CURRENCIES),
+                max_size=len(CURRENCIES)))
+def test_integer_fx_total_equals_the_exact_conversion_rounded_once(reporting, native, rates):
+    from worker.core.money import FxTable, round_minor
+
+    fx = FxTable(reporting, dict(zip(CURRENCIES, rates)))
+    assert fx.rounded_total(native) == round_minor(fx.value(native))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(subscriptions(), min_size=0, max_size=3))
+def test_contact_mrr_is_the_same_with_and_without_explanation(subs):
+    from decimal import Decimal
+
+    from worker.core.money import FxTable, MissingFxRate
+    from worker.core.mrr import contact_mrr
+
+    fx = FxTable("usd", {"eur": Decimal("1.08"), "jpy": Decimal("0.0067"), "bhd": Decimal("2.65"),
+                         "kwd": Decimal("3.2517")})  # no krw: a missing rate must fail alike
+    try:
+        results = [subscription_mrr(s, "stripe", NOW) for s in subs]
+    except Exception:  # noqa: BLE001 — unreadable input is the general path's business (tested above)
+        return
+    outcomes = []
+    for explain in (False, True):
+        try:
+            total = contact_mrr(results, fx, explain=explain)
+            outcomes.append((total.minor, total.currency, total.native))
+        except MissingFxRate as error:
+            outcomes.append(str(error))
+    assert outcomes[0] == outcomes[1]

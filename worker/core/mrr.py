@@ -275,12 +275,12 @@ def contact_mrr(results: Iterable[MrrResult], fx: FxTable, *, contact: str = "th
 
     `native` holds one entry per currency of a *counted* subscription (0 included), so an
     empty `native` means no counted subscription remains (churn, for movements)."""
-    results = list(results)
     native: dict[str, int] = {}
+    currencies: set[str] = set()
     for r in results:
+        currencies.add(r.currency)
         if r.counted:
             native[r.currency] = native.get(r.currency, 0) + r.minor
-    currencies = {r.currency for r in results}
     if len(currencies) == 1:
         (currency,) = currencies
         total = sum(native.values())
@@ -290,6 +290,8 @@ def contact_mrr(results: Iterable[MrrResult], fx: FxTable, *, contact: str = "th
     if not currencies:
         lines = [f"contact MRR = {format_minor(0, fx.currency)} (no subscriptions)"] if explain else []
         return ContactMrr(0, fx.currency, native, lines)
+    if not explain:
+        return ContactMrr(fx.rounded_total(native, subject=contact), fx.currency, native, [])
     exact = fx.value(native, subject=contact)
     minor = round_minor(exact)
     lines = []
