@@ -17,8 +17,8 @@ own words). Property tests hold both paths to the same `minor` and exact value.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from fractions import Fraction
 from decimal import Decimal
+from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
