@@ -168,3 +168,18 @@ class FxTable:
     def value(self, native: Mapping[str, int], *, subject: str = "an amount") -> Exact:
         """Exact sum of per-currency minor amounts in the reporting currency's minor unit."""
         return sum((self.convert_minor(v, c, subject=subject) for c, v in native.items()), 0)
+
+    def rounded_total(self, native: Mapping[str, int], *, subject: str = "an amount") -> int:
+        """`round_minor(self.value(native))` in integers only: the exact sum is carried as one
+        numerator/denominator pair, so converting a contact allocates no Fraction."""
+        num, den, target = 0, 1, exponent(self.currency)
+        for currency, minor in native.items():
+            rate = self.rate(currency, subject=subject)
+            shift = target - exponent(currency)
+            n, d = minor * rate.numerator, rate.denominator
+            if shift >= 0:
+                n *= 10**shift
+            else:
+                d *= 10**-shift
+            num, den = (num + n, den) if d == den else (num * d + n * den, den * d)
+        return round_ratio(num, den)

@@ -21,6 +21,7 @@ from fractions import Fraction
 from typing import Any, NamedTuple
 
 from worker.core import discounts as disc
+from worker.core.integer_mrr import integer_total
 from worker.core.money import (
     FxTable,
     exact_text,
@@ -32,7 +33,6 @@ from worker.core.money import (
 from worker.core.pricing import (
     describe_interval,
     factor_text,
-    interval_ratio,
     monthly_factor,
     period_amount,
     price_of,
@@ -47,13 +47,22 @@ COUNTED = {
 
 
 class MrrResult(NamedTuple):
-    """One subscription's MRR: rounded minor units, its currency, the explanation lines."""
+    """One subscription's MRR: rounded minor units, its currency, the explanation lines.
+
+    The exact value before rounding is kept as `numerator`/`denominator` ints (`exact` builds
+    the Fraction on demand), so the integer path allocates no Fraction per subscription."""
 
     minor: int
     currency: str
     lines: list[str]
     counted: bool = False  # status counted by the preset (even when the amount is 0)
-    exact: int | Fraction = 0
+    numerator: int = 0
+    denominator: int = 1
+
+    @property
+    def exact(self) -> int | Fraction:
+        """The exact MRR before the one rounding (minor units)."""
+        return self.numerator if self.denominator == 1 else Fraction(self.numerator, self.denominator)
 
 
 @dataclass(slots=True)
@@ -91,25 +100,37 @@ def price_of_or_none(item: dict[str, Any]) -> Any:
 
 
 def subscription_mrr(sub: dict[str, Any], preset: str, now: datetime, *, explain: bool = False) -> MrrResult:
-    """MRR of one subscription (raw Stripe JSON, either shape) under `preset` as of `now`."""
-    if preset not in PRESETS:
+    """MRR of one subscription (raw Stripe JSON, either shape) under `preset` as of `now`.
+
+    Without `explain`, the common shapes go through `integer_total` (ints only); the rest, and
+    every explained computation, through the general step-by-step path below."""
+    counted = COUNTED.get(preset)
+    if counted is None:
         raise ValueError(f"unknown MRR preset {preset!r}")
-    currency = subscription_currency(sub)
+    currency = sub.get("currency")
+    currency = currency.lower() if type(currency) is str and currency else subscription_currency(sub)
     status = sub.get("status") or ""
-    lines: list[str] | None = [] if explain else None
+    if not explain:
+        if status not in counted:
+            return MrrResult(0, currency, [], False)
+        fast = integer_total(sub, currency, preset, now)
+        if fast is not None:
+            num, den = fast
+            return MrrResult(round_ratio(num, den), currency, [], True, num, den)
+    return _general(sub, preset, now, currency, status, [] if explain else None)
+
+
+def _general(sub: dict[str, Any], preset: str, now: datetime, currency: str, status: str,
+             lines: list[str] | None) -> MrrResult:
+    """The step-by-step exact computation (Fractions), explained line by line when asked."""
     if lines is not None:
         lines.append(f"subscription {sub.get('id')} ({status}, {currency.upper()}, customer {_customer_id(sub)}):")
     if status not in COUNTED[preset]:
         if lines is not None:
             lines.append(f"  status {status} is not counted under preset {preset} (counted: "
                          f"{', '.join(sorted(COUNTED[preset]))}) → MRR 0")
-        return MrrResult(0, currency, lines or [], False, 0)
+        return MrrResult(0, currency, lines or [], False)
     raws = subscription_items(sub)
-    if lines is None and not (sub.get("discounts") or sub.get("discount") or sub.get("default_tax_rates")):
-        fast = _plain_total(raws)
-        if fast is not None:
-            num, den = fast
-            return MrrResult(round_ratio(num, den), currency, [], True, Fraction(num, den) if den != 1 else num)
     # only a chartmogul `once` coupon needs the period start
     period_start = _period_start(sub, raws) if preset == "chartmogul" and _has_discounts(sub, raws) else None
     items = [_item(sub, raw, currency, preset, now, period_start, lines) for raw in raws]
@@ -122,41 +143,7 @@ def subscription_mrr(sub: dict[str, Any], preset: str, now: datetime, *, explain
         lines.append(f"  status {status} counted under preset {preset}")
         lines.append(f"  subscription MRR = {format_minor(exact, currency)} → {format_minor(minor, currency)}"
                      " (rounded half-even, once)")
-    return MrrResult(minor, currency, lines or [], True, exact)
-
-
-def _plain_total(raws: list[dict[str, Any]]) -> tuple[int, int] | None:
-    """The fast path when nothing needs explaining and no item has discounts or tax rates:
-    the exact total as (numerator, denominator) ints, plain per-unit prices read directly,
-    the others through `period_amount` like the general path. None when an item needs the
-    general path (the same result; a property test holds them equal)."""
-    num, den = 0, 1
-    for raw in raws:
-        price = raw.get("price")
-        if type(price) is not dict or raw.get("discounts") or raw.get("discount") or raw.get("tax_rates"):
-            return None
-        recurring = price.get("recurring")
-        if not recurring:
-            return None
-        if recurring.get("usage_type") == "metered":
-            continue
-        ratio = interval_ratio(recurring.get("interval") or "", max(int(recurring.get("interval_count") or 1), 1))
-        if ratio is None:
-            return None
-        quantity = raw.get("quantity")
-        quantity = 1 if quantity is None else int(quantity)
-        unit = price.get("unit_amount_decimal")
-        if (type(unit) is str and unit.isdigit() and not price.get("transform_quantity")
-                and price.get("billing_scheme", "per_unit") == "per_unit"):
-            amount: int | Fraction = int(unit) * quantity
-        else:
-            amount = period_amount(price_terms(price), quantity)
-        top, bottom = amount.numerator * ratio[0], amount.denominator * ratio[1]
-        if bottom == den:
-            num += top
-        else:
-            num, den = num * bottom + top * den, den * bottom
-    return num, den
+    return MrrResult(minor, currency, lines or [], True, exact.numerator, exact.denominator)
 
 
 def _customer_id(sub: dict[str, Any]) -> str | None:
@@ -288,12 +275,12 @@ def contact_mrr(results: Iterable[MrrResult], fx: FxTable, *, contact: str = "th
 
     `native` holds one entry per currency of a *counted* subscription (0 included), so an
     empty `native` means no counted subscription remains (churn, for movements)."""
-    results = list(results)
     native: dict[str, int] = {}
+    currencies: set[str] = set()
     for r in results:
+        currencies.add(r.currency)
         if r.counted:
             native[r.currency] = native.get(r.currency, 0) + r.minor
-    currencies = {r.currency for r in results}
     if len(currencies) == 1:
         (currency,) = currencies
         total = sum(native.values())
@@ -303,6 +290,8 @@ def contact_mrr(results: Iterable[MrrResult], fx: FxTable, *, contact: str = "th
     if not currencies:
         lines = [f"contact MRR = {format_minor(0, fx.currency)} (no subscriptions)"] if explain else []
         return ContactMrr(0, fx.currency, native, lines)
+    if not explain:
+        return ContactMrr(fx.rounded_total(native, subject=contact), fx.currency, native, [])
     exact = fx.value(native, subject=contact)
     minor = round_minor(exact)
     lines = []

@@ -32,8 +32,11 @@ class StageRules:
 
     def stage(self, statuses: Iterable[str]) -> str | None:
         """The contact's stage for its subscriptions' statuses, or None."""
-        ranks = self.rank_of_status
-        best = min((ranks[s] for s in statuses if s in ranks), default=None)
+        ranks, best = self.rank_of_status, None
+        for status in statuses:  # a plain loop: this runs once per contact in every evaluation
+            rank = ranks.get(status)
+            if rank is not None and (best is None or rank < best):
+                best = rank
         return None if best is None else self.precedence[best]
 
     def matches(self, status: str) -> list[str]:
