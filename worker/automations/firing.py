@@ -102,13 +102,14 @@ def _insert_new(session: Session, values: list[dict[str, Any]]) -> dict[tuple[st
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     unique = list({(v["automation"], v["contact_id"], v["occurrence"]): v for v in values}.values())
     inserted: dict[tuple[str, str, str], int] = {}
+    table = Firing.__table__
+    statement = (  # one cached statement, sent as multi-row batches by SQLAlchemy's insertmanyvalues
+        insert(table).on_conflict_do_nothing(index_elements=["automation", "contact_id", "occurrence"])
+        .returning(table.c.id, table.c.automation, table.c.contact_id, table.c.occurrence)
+    )
     for start in range(0, len(unique), INSERT_CHUNK):
-        statement = (
-            insert(Firing).values(unique[start:start + INSERT_CHUNK])
-            .on_conflict_do_nothing(index_elements=["automation", "contact_id", "occurrence"])
-            .returning(Firing.id, Firing.automation, Firing.contact_id, Firing.occurrence)
-        )
-        for firing_id, automation, contact_id, occurrence in session.execute(statement):
+        for firing_id, automation, contact_id, occurrence in session.execute(
+                statement, unique[start:start + INSERT_CHUNK]):
             inserted[(automation, contact_id, occurrence)] = firing_id
     return inserted
 

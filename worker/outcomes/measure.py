@@ -135,9 +135,10 @@ def _insert_outcomes(session: Session, judged: list[tuple[int, Judgement]], curr
     if not judged:
         return 0
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(Outcome).values([{
+    table = Outcome.__table__
+    statement = insert(table).on_conflict_do_nothing(index_elements=["firing_id"]).returning(table.c.firing_id)
+    return len(session.execute(statement, [{
         "firing_id": firing_id, "goal": result.goal, "window_end": result.window_end, "measured_at": now,
         "succeeded": result.succeeded, "mrr_at_fire_minor": result.mrr_at_fire_minor,
         "mrr_at_end_minor": result.mrr_at_end_minor, "currency": currency, "detail": result.detail,
-    } for firing_id, result in judged]).on_conflict_do_nothing(index_elements=["firing_id"]).returning(Outcome.firing_id)
-    return len(session.execute(statement).all())
+    } for firing_id, result in judged]).all())
