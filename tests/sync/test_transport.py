@@ -122,3 +122,16 @@ def test_a_wrong_key_is_a_plain_401_error(sandbox):
     with pytest.raises(StripeError, match="rejected the key") as info:
         api.get("/v1/customers")
     assert "sk_test_wrong" not in str(info.value)
+
+
+def test_the_sdk_session_takes_proxy_settings_from_the_environment_once(monkeypatch):
+    from worker.stripe_api.client import _session
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    session = _session("https://api.stripe.com")
+    assert session.trust_env is False  # not re-read on every request
+    assert session.proxies.get("https") == "http://proxy.internal:3128"
+    monkeypatch.setenv("NO_PROXY", "api.stripe.com")
+    assert "https" not in _session("https://api.stripe.com").proxies

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import requests
 import stripe
 
 from worker.errors import StripeError
@@ -18,7 +19,19 @@ def make_client(api_key: str, api_base: str, *, max_network_retries: int = 0) ->
         api_key,
         base_addresses={"api": api_base},
         max_network_retries=max_network_retries,
+        http_client=stripe.RequestsClient(session=_session(api_base)),
     )
+
+
+def _session(api_base: str) -> requests.Session:
+    """The SDK's requests session, reading the proxy settings of the environment (HTTPS_PROXY,
+    NO_PROXY…) once here instead of on every request: requests re-reads the whole environment
+    per request when `trust_env` is on, about a fifth of the CPU of a re-fetch. (The CA bundle
+    is the SDK's own, passed on every request, so no other environment setting applies.)"""
+    session = requests.Session()
+    session.trust_env = False
+    session.proxies.update(requests.utils.get_environ_proxies(api_base))
+    return session
 
 
 @dataclass(frozen=True)
