@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from worker.logs import get_logger, redact
@@ -51,9 +51,36 @@ def upsert(session: Session, model: type, rows: list[Json]) -> None:
     bulk.upsert(session, model.__table__, rows)
 
 
+def _ids() -> Any:
+    """One expanding parameter for `IN (…)`: the statements below are built once, so a batch
+    of 500 ids is bound as a list instead of being coerced into 500 expressions per call."""
+    return bindparam("ids", expanding=True)
+
+
+_CUSTOMERS = StripeCustomer.__table__
+_SUBSCRIPTIONS = StripeSubscription.__table__
+_ITEMS = SubscriptionItem.__table__
+_STORED_CUSTOMERS = select(_CUSTOMERS.c.id, _CUSTOMERS.c.raw, _CUSTOMERS.c.deleted,
+                           _CUSTOMERS.c.contact_id).where(_CUSTOMERS.c.id.in_(_ids()))
+_STORED_SUBSCRIPTIONS = select(_SUBSCRIPTIONS.c.id, _SUBSCRIPTIONS.c.raw, _SUBSCRIPTIONS.c.deleted,
+                               _SUBSCRIPTIONS.c.customer_id).where(_SUBSCRIPTIONS.c.id.in_(_ids()))
+_DELETE_ITEMS = delete(_ITEMS).where(_ITEMS.c.subscription_id.in_(_ids()))
+_CONTACTS_OF = select(_CUSTOMERS.c.contact_id).where(_CUSTOMERS.c.id.in_(_ids()),
+                                                     _CUSTOMERS.c.contact_id.is_not(None))
+_TOUCH = {model: update(model.__table__).where(model.__table__.c.id.in_(_ids()))
+          for model in (StripeCustomer, StripeSubscription)}
+
+
+def _run(session: Session, statement: Any, ids: list[str]) -> Any:
+    """Execute one of the statements above for `ids`, after flushing pending ORM changes (a
+    tombstone, a quarantine entry) as the ORM's own statements would (autoflush)."""
+    session.flush()
+    return session.execute(statement, {"ids": ids})
+
+
 def _touch(session: Session, model: type, ids: list[str], stamp: datetime) -> None:
     if ids:
-        session.execute(update(model).where(model.id.in_(ids)).values(synced_at=stamp))
+        _run(session, _TOUCH[model].values(synced_at=stamp), ids)
 
 
 def write_customers(session: Session, raws: list[Json], config: ContactsConfig, *, stamp: datetime,
@@ -63,9 +90,7 @@ def write_customers(session: Session, raws: list[Json], config: ContactsConfig, 
     if not raws:
         return result
     ids = [r["id"] for r in raws]
-    stored = {row.id: row for row in session.execute(
-        select(StripeCustomer.id, StripeCustomer.raw, StripeCustomer.deleted, StripeCustomer.contact_id)
-        .where(StripeCustomer.id.in_(ids)))}
+    stored = {row.id: row for row in _run(session, _STORED_CUSTOMERS, ids)}
     rows, unchanged = [], []
     for raw in raws:
         old = stored.get(raw["id"])
@@ -119,9 +144,7 @@ def tombstone(session: Session, object_type: str, object_id: str, stamp: datetim
 def _contacts_of(session: Session, customer_ids: list[str]) -> set[str]:
     if not customer_ids:
         return set()
-    query = select(StripeCustomer.contact_id).where(
-        StripeCustomer.id.in_(set(customer_ids)), StripeCustomer.contact_id.is_not(None))
-    return set(session.scalars(query))
+    return set(_run(session, _CONTACTS_OF, list(set(customer_ids))).scalars())
 
 
 def write_subscriptions(session: Session, raws: list[Json], *, stamp: datetime,
@@ -131,9 +154,7 @@ def write_subscriptions(session: Session, raws: list[Json], *, stamp: datetime,
     if not raws:
         return result
     ids = [r["id"] for r in raws]
-    stored = {row.id: row for row in session.execute(
-        select(StripeSubscription.id, StripeSubscription.raw, StripeSubscription.deleted,
-               StripeSubscription.customer_id).where(StripeSubscription.id.in_(ids)))}
+    stored = {row.id: row for row in _run(session, _STORED_SUBSCRIPTIONS, ids)}
     rows, items, unchanged, customers = [], [], [], []
     for raw in raws:
         old = stored.get(raw["id"])
@@ -148,7 +169,7 @@ def write_subscriptions(session: Session, raws: list[Json], *, stamp: datetime,
             customers.append(old.customer_id)
     changed_ids = [r["id"] for r in rows]
     if changed_ids:
-        session.execute(delete(SubscriptionItem).where(SubscriptionItem.subscription_id.in_(changed_ids)))
+        _run(session, _DELETE_ITEMS, changed_ids)
     upsert(session, StripeSubscription, rows)
     upsert(session, SubscriptionItem, _dedupe(items))
     _touch(session, StripeSubscription, unchanged, stamp)
