@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from worker.logs import get_logger, redact
@@ -57,30 +57,41 @@ def _ids() -> Any:
     return bindparam("ids", expanding=True)
 
 
-_CUSTOMERS = StripeCustomer.__table__
-_SUBSCRIPTIONS = StripeSubscription.__table__
-_ITEMS = SubscriptionItem.__table__
-_STORED_CUSTOMERS = select(_CUSTOMERS.c.id, _CUSTOMERS.c.raw, _CUSTOMERS.c.deleted,
-                           _CUSTOMERS.c.contact_id).where(_CUSTOMERS.c.id.in_(_ids()))
-_STORED_SUBSCRIPTIONS = select(_SUBSCRIPTIONS.c.id, _SUBSCRIPTIONS.c.raw, _SUBSCRIPTIONS.c.deleted,
-                               _SUBSCRIPTIONS.c.customer_id).where(_SUBSCRIPTIONS.c.id.in_(_ids()))
-_DELETE_ITEMS = delete(_ITEMS).where(_ITEMS.c.subscription_id.in_(_ids()))
-_CONTACTS_OF = select(_CUSTOMERS.c.contact_id).where(_CUSTOMERS.c.id.in_(_ids()),
-                                                     _CUSTOMERS.c.contact_id.is_not(None))
+# The per-batch reads and the item delete go through the driver (bulk.rows_in); `raw` comes
+# back as JSON text on SQLite, parsed with orjson (the stdlib json of the JSON type was most of
+# a repeated sync's cost).
+_STORED_CUSTOMERS = "SELECT id, raw, deleted, contact_id FROM stripe_customers WHERE id IN ({ids})"
+_STORED_SUBSCRIPTIONS = "SELECT id, raw, deleted, customer_id FROM stripe_subscriptions WHERE id IN ({ids})"
+_DELETE_ITEMS = "DELETE FROM subscription_items WHERE subscription_id IN ({ids})"
+_CONTACTS_OF = ("SELECT contact_id FROM stripe_customers WHERE id IN ({ids}) "
+                "AND contact_id IS NOT NULL")
 _TOUCH = {model: update(model.__table__).where(model.__table__.c.id.in_(_ids()))
           for model in (StripeCustomer, StripeSubscription)}
 
 
-def _run(session: Session, statement: Any, ids: list[str]) -> Any:
-    """Execute one of the statements above for `ids`, after flushing pending ORM changes (a
-    tombstone, a quarantine entry) as the ORM's own statements would (autoflush)."""
-    session.flush()
-    return session.execute(statement, {"ids": ids})
-
-
 def _touch(session: Session, model: type, ids: list[str], stamp: datetime) -> None:
     if ids:
-        _run(session, _TOUCH[model].values(synced_at=stamp), ids)
+        session.flush()  # pending ORM changes first, as the ORM's autoflush would
+        session.execute(_TOUCH[model].values(synced_at=stamp), {"ids": ids})
+
+
+class _StoredCustomer(NamedTuple):
+    id: str
+    raw: Any
+    deleted: Any  # 0/1 on SQLite, bool on PostgreSQL
+    contact_id: str | None
+
+
+class _StoredSubscription(NamedTuple):
+    id: str
+    raw: Any
+    deleted: Any
+    customer_id: str
+
+
+def _stored(session: Session, sql: str, ids: list[str], kind: type) -> dict[str, Any]:
+    """id -> the stored row (`kind`, `raw` parsed) of those among `ids` already stored."""
+    return {row[0]: kind(row[0], bulk.loads(row[1]), row[2], row[3]) for row in bulk.rows_in(session, sql, ids)}
 
 
 def write_customers(session: Session, raws: list[Json], config: ContactsConfig, *, stamp: datetime,
@@ -90,7 +101,7 @@ def write_customers(session: Session, raws: list[Json], config: ContactsConfig, 
     if not raws:
         return result
     ids = [r["id"] for r in raws]
-    stored = {row.id: row for row in _run(session, _STORED_CUSTOMERS, ids)}
+    stored = _stored(session, _STORED_CUSTOMERS, ids, _StoredCustomer)
     rows, unchanged = [], []
     for raw in raws:
         old = stored.get(raw["id"])
@@ -144,7 +155,7 @@ def tombstone(session: Session, object_type: str, object_id: str, stamp: datetim
 def _contacts_of(session: Session, customer_ids: list[str]) -> set[str]:
     if not customer_ids:
         return set()
-    return set(_run(session, _CONTACTS_OF, list(set(customer_ids))).scalars())
+    return {row[0] for row in bulk.rows_in(session, _CONTACTS_OF, list(set(customer_ids)))}
 
 
 def write_subscriptions(session: Session, raws: list[Json], *, stamp: datetime,
@@ -154,22 +165,23 @@ def write_subscriptions(session: Session, raws: list[Json], *, stamp: datetime,
     if not raws:
         return result
     ids = [r["id"] for r in raws]
-    stored = {row.id: row for row in _run(session, _STORED_SUBSCRIPTIONS, ids)}
+    stored = _stored(session, _STORED_SUBSCRIPTIONS, ids, _StoredSubscription)
     rows, items, unchanged, customers = [], [], [], []
     for raw in raws:
         old = stored.get(raw["id"])
         if old is not None and old.raw == raw and not old.deleted:
             unchanged.append(raw["id"])
             continue
-        row = shapes.subscription_row(raw)
-        rows.append({**row, "synced_at": stamp, "changed_at": changed_at or stamp})
+        row = shapes.subscription_row(raw)  # a new dict: completed in place, not copied
+        row["synced_at"], row["changed_at"] = stamp, changed_at or stamp
+        rows.append(row)
         items.extend(shapes.item_rows(raw))
         customers.append(row["customer_id"])
         if old is not None:
             customers.append(old.customer_id)
     changed_ids = [r["id"] for r in rows]
     if changed_ids:
-        _run(session, _DELETE_ITEMS, changed_ids)
+        bulk.rows_in(session, _DELETE_ITEMS, changed_ids)
     upsert(session, StripeSubscription, rows)
     upsert(session, SubscriptionItem, _dedupe(items))
     _touch(session, StripeSubscription, unchanged, stamp)
