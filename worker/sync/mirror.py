@@ -13,9 +13,9 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from worker.logs import get_logger, redact
@@ -69,9 +69,47 @@ def upsert(session: Session, model: type, rows: list[Json]) -> None:
     bulk.upsert(session, model.__table__, rows)
 
 
+def _ids() -> Any:
+    """One expanding parameter for `IN (…)`: the statements below are built once, so a batch
+    of 500 ids is bound as a list instead of being coerced into 500 expressions per call."""
+    return bindparam("ids", expanding=True)
+
+
+# The per-batch reads and the item delete go through the driver (bulk.rows_in); `raw` comes
+# back as JSON text on SQLite, parsed with orjson (the stdlib json of the JSON type was most of
+# a repeated sync's cost).
+_STORED_CUSTOMERS = "SELECT id, raw, deleted, contact_id FROM stripe_customers WHERE id IN ({ids})"
+_STORED_SUBSCRIPTIONS = "SELECT id, raw, deleted, customer_id FROM stripe_subscriptions WHERE id IN ({ids})"
+_DELETE_ITEMS = "DELETE FROM subscription_items WHERE subscription_id IN ({ids})"
+_OWNERS = ("SELECT id, contact_id FROM stripe_customers WHERE id IN ({ids}) "
+           "AND contact_id IS NOT NULL")
+_TOUCH = {model: update(model.__table__).where(model.__table__.c.id.in_(_ids()))
+          for model in (StripeCustomer, StripeSubscription)}
+
+
 def _touch(session: Session, model: type, ids: list[str], stamp: datetime) -> None:
     if ids:
-        session.execute(update(model).where(model.id.in_(ids)).values(synced_at=stamp))
+        session.flush()  # pending ORM changes first, as the ORM's autoflush would
+        session.execute(_TOUCH[model].values(synced_at=stamp), {"ids": ids})
+
+
+class _StoredCustomer(NamedTuple):
+    id: str
+    raw: Any
+    deleted: Any  # 0/1 on SQLite, bool on PostgreSQL
+    contact_id: str | None
+
+
+class _StoredSubscription(NamedTuple):
+    id: str
+    raw: Any
+    deleted: Any
+    customer_id: str
+
+
+def _stored(session: Session, sql: str, ids: list[str], kind: type) -> dict[str, Any]:
+    """id -> the stored row (`kind`, `raw` parsed) of those among `ids` already stored."""
+    return {row[0]: kind(row[0], bulk.loads(row[1]), row[2], row[3]) for row in bulk.rows_in(session, sql, ids)}
 
 
 def write_customers(session: Session, raws: list[Json], config: ContactsConfig, *, stamp: datetime,
@@ -81,9 +119,7 @@ def write_customers(session: Session, raws: list[Json], config: ContactsConfig, 
     if not raws:
         return result
     ids = [r["id"] for r in raws]
-    stored = {row.id: row for row in session.execute(
-        select(StripeCustomer.id, StripeCustomer.raw, StripeCustomer.deleted, StripeCustomer.contact_id)
-        .where(StripeCustomer.id.in_(ids)))}
+    stored = _stored(session, _STORED_CUSTOMERS, ids, _StoredCustomer)
     rows, unchanged = [], []
     for raw in raws:
         old = stored.get(raw["id"])
@@ -145,9 +181,7 @@ def _owners(session: Session, customer_ids: list[str]) -> dict[str, str]:
     """customer id → its contact id, for the linked ones among `customer_ids`."""
     if not customer_ids:
         return {}
-    query = select(StripeCustomer.id, StripeCustomer.contact_id).where(
-        StripeCustomer.id.in_(set(customer_ids)), StripeCustomer.contact_id.is_not(None))
-    return dict(session.execute(query).all())
+    return {row[0]: row[1] for row in bulk.rows_in(session, _OWNERS, list(set(customer_ids)))}
 
 
 def write_subscriptions(session: Session, raws: list[Json], *, stamp: datetime,
@@ -157,9 +191,7 @@ def write_subscriptions(session: Session, raws: list[Json], *, stamp: datetime,
     if not raws:
         return result
     ids = [r["id"] for r in raws]
-    stored = {row.id: row for row in session.execute(
-        select(StripeSubscription.id, StripeSubscription.raw, StripeSubscription.deleted,
-               StripeSubscription.customer_id).where(StripeSubscription.id.in_(ids)))}
+    stored = _stored(session, _STORED_SUBSCRIPTIONS, ids, _StoredSubscription)
     rows, items, unchanged = [], [], []
     customers: dict[str, list[str]] = {}  # subscription id → its customer, before and now
     for raw in raws:
@@ -167,14 +199,15 @@ def write_subscriptions(session: Session, raws: list[Json], *, stamp: datetime,
         if old is not None and old.raw == raw and not old.deleted:
             unchanged.append(raw["id"])
             continue
-        row = shapes.subscription_row(raw)
-        rows.append({**row, "synced_at": stamp, "written_at": stamp,
-                     "changed_at": _when(changed_at, raw["id"], stamp)})
+        row = shapes.subscription_row(raw)  # a new dict: completed in place, not copied
+        row["synced_at"], row["written_at"] = stamp, stamp
+        row["changed_at"] = _when(changed_at, raw["id"], stamp)
+        rows.append(row)
         items.extend(shapes.item_rows(raw))
         customers[raw["id"]] = [row["customer_id"], *([old.customer_id] if old is not None else [])]
     changed_ids = [r["id"] for r in rows]
     if changed_ids:
-        session.execute(delete(SubscriptionItem).where(SubscriptionItem.subscription_id.in_(changed_ids)))
+        bulk.rows_in(session, _DELETE_ITEMS, changed_ids)
     upsert(session, StripeSubscription, rows)
     upsert(session, SubscriptionItem, _dedupe(items))
     _touch(session, StripeSubscription, unchanged, stamp)
