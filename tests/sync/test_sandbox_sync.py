@@ -61,6 +61,7 @@ def _assert_complete(raw: dict) -> None:
     for item in raw["items"]["data"]:
         price = item["price"]
         assert isinstance(price, dict) and "recurring" in price and "transform_quantity" in price
+        assert "plan" not in item  # Stripe's deprecated second copy of the price is not stored
         if price["billing_scheme"] == "tiered":
             assert price["tiers"], f"tiers missing on {price['id']}"
         for discount in item.get("discounts") or []:

@@ -158,6 +158,10 @@ class StripeSource:
             item["price"] = full
         if isinstance(item.get("discounts"), list):
             item["discounts"] = [self._complete_discount(d, sid) for d in item["discounts"]]
+        if not self.legacy and isinstance(item.get("price"), dict):
+            # Stripe still sends the deprecated `plan` beside `price`, a second copy of the same
+            # price (~15% of a stored subscription); everything reads `price` when it is there.
+            item.pop("plan", None)
         return item
 
     def _complete_discount(self, discount: Any, sid: str) -> Json:
