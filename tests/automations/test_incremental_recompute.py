@@ -9,16 +9,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from stripe_sandbox import Sandbox
 from worker.automations.service import run_evaluation
 from worker.compute import history
-from worker.compute.dirty import FULL_EVERY, next_time_change
+from worker.compute.dirty import FULL_EVERY, mirror_keys, next_time_change
 from worker.rules.loader import load_rules
 from worker.settings import load_settings
 from worker.store.db import open_store
-from worker.store.models import ContactState, Firing
+from worker.store.models import ContactState, Firing, StripeSubscription
 from worker.stripe_api.transport import StripeApi
 from worker.sync.runner import run_sync
 
@@ -117,6 +117,24 @@ def test_a_full_reconcile_recomputes_only_the_contacts_whose_objects_changed(wor
     assert [sub["cancel_at_period_end"] for sub in world.state("c").snapshot["subscriptions"]] == [True]
     world.pass_(full=True)
     assert world.computed == []  # a second reconcile sees nothing new
+
+
+def test_a_write_stamped_earlier_than_the_contacts_latest_still_changes_its_digest(world):
+    """A webhook re-fetch can commit a later stamp before a long reconcile commits its earlier
+    one: the digest must see the second write even though the contact's latest stamp stays."""
+    customer = world.sb.retrieve("subscription", world.subs["a"]["id"])["customer"]
+    second = world.sb.create_subscription(customer, [{"price": world.price["id"], "quantity": 2}])
+    world.pass_()
+    first_id, second_id = world.subs["a"]["id"], second["id"]
+    with world.store.session() as session:
+        session.execute(update(StripeSubscription).where(StripeSubscription.id == first_id)
+                        .values(written_at=START + timedelta(days=30)))  # the webhook's later stamp
+        before = mirror_keys(session)
+        session.execute(update(StripeSubscription).where(StripeSubscription.id == second_id)
+                        .values(written_at=START + timedelta(days=20)))  # the reconcile's earlier one
+        after = mirror_keys(session)
+    assert after["a"] != before["a"]
+    assert after["b"] == before["b"]
 
 
 def test_a_customer_moving_to_another_contact_recomputes_both(world):

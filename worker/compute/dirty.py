@@ -10,13 +10,12 @@ on a typical pass a few percent of the contacts changed. A contact's snapshot is
 So a pass recomputes exactly the contacts for which one of these may have moved:
 
 - **mirror changed**: `mirror_keys` digests each contact's rows from narrow columns (no JSON):
-  the Contact row's fields and `updated_at`, and for its customers and for their
-  subscriptions the count and the latest `written_at`/`changed_at` (and the number deleted).
-  Every write that changes a row's content (upsert of a changed object, tombstone) sets
-  `written_at` to its run's stamp, later than the stamps before it, and a customer moving
-  between contacts changes both contacts' counts, so any change alters the digest. A sync
-  that only *saw* an unchanged object moves `synced_at`, not `written_at`: a full reconcile,
-  which sees every object, does not make the next pass recompute everyone. ContactState.mirror_key holds the digest the stored
+  the Contact row's fields and `updated_at`, and per customer/subscription its id,
+  `written_at`, `changed_at` and `deleted`. Every write that changes a row's content (upsert
+  of a changed object, tombstone) sets `written_at` to its run's stamp, and a customer moving
+  between contacts changes both contacts' sets, so any change alters the digest. A sync that
+  only *saw* an unchanged object moves `synced_at`, not `written_at`: a full reconcile, which
+  sees every object, does not make the next pass recompute everyone. ContactState.mirror_key holds the digest the stored
   snapshot was computed from; a contact is dirty when it differs (or is missing).
 - **time due**: ContactState.recompute_at is the next discount start/end after the compute
   (`next_time_change`); the contact is due once `now` reaches it.
@@ -31,12 +30,13 @@ contact on every pass (worker.automations.evaluate).
 from __future__ import annotations
 
 import hashlib
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, case, func, select, type_coerce
+from sqlalchemy import String, select, type_coerce
 from sqlalchemy.orm import Session
 
 from worker.core.discounts import discount_list
@@ -74,42 +74,33 @@ class Plan:
 
 
 def mirror_keys(session: Session) -> dict[str, str]:
-    """contact id → digest of its Contact row and a summary of its Stripe customers and
-    subscriptions: per kind the row count and the latest `written_at`/`changed_at`, and how
-    many are deleted.
+    """contact id → digest of its Contact row and Stripe customers and subscriptions.
 
-    The summary is enough because every write that changes a row's content stamps
-    `written_at` with the sync's time, later than any stamp before it: a changed, new or
-    tombstoned row moves its contact's latest stamp, and a customer joining or leaving a
-    contact (re-linked by a sync or an import) changes the counts. It runs every pass over
-    every contact, so the database aggregates: one row per contact comes back."""
-    customers = (
-        select(StripeCustomer.contact_id.label("contact_id"), func.count().label("n"),
-               func.max(StripeCustomer.written_at).label("written"),
-               func.max(StripeCustomer.changed_at).label("changed"),
-               func.sum(case((StripeCustomer.deleted, 1), else_=0)).label("deleted"))
-        .where(StripeCustomer.contact_id.is_not(None)).group_by(StripeCustomer.contact_id).subquery()
-    )
-    owner = StripeCustomer.__table__.alias("owner")
-    subscriptions = (
-        select(owner.c.contact_id.label("contact_id"), func.count().label("n"),
-               func.max(StripeSubscription.written_at).label("written"),
-               func.max(StripeSubscription.changed_at).label("changed"),
-               func.sum(case((StripeSubscription.deleted, 1), else_=0)).label("deleted"))
-        .join(owner, owner.c.id == StripeSubscription.customer_id)
-        .where(owner.c.contact_id.is_not(None)).group_by(owner.c.contact_id).subquery()
-    )
-    query = (
-        select(Contact.id, Contact.type, Contact.name, Contact.email, _stored(Contact.updated_at),
-               *_summary(customers), *_summary(subscriptions))
-        .outerjoin(customers, customers.c.contact_id == Contact.id)
-        .outerjoin(subscriptions, subscriptions.c.contact_id == Contact.id)
-    )
-    return {row[0]: _digest_text(repr(tuple(row[1:]))) for row in session.connection().execute(query)}
-
-
-def _summary(part: Any) -> tuple:
-    return (part.c.n, _stored(part.c.written), _stored(part.c.changed), part.c.deleted)
+    Every row counts with its id and stamps, so a change shows whatever the order of the stamps
+    (a webhook re-fetch can commit a later stamp before a long reconcile commits its earlier
+    one: a summary such as the latest stamp per contact would miss that). Runs every pass over
+    every contact, so it reads plain rows (no ORM) in a fixed order and hashes each contact's
+    rows as one string."""
+    connection = session.connection()
+    parts: dict[str, list[str]] = defaultdict(list)
+    query = select(Contact.id, Contact.type, Contact.name, Contact.email, _stored(Contact.updated_at))
+    for contact_id, *rest in connection.execute(query):
+        parts[contact_id].append(repr(("contact", *rest)))
+    owner: dict[str, str] = {}
+    query = (select(StripeCustomer.id, StripeCustomer.contact_id, _stored(StripeCustomer.written_at),
+                    _stored(StripeCustomer.changed_at), StripeCustomer.deleted)
+             .where(StripeCustomer.contact_id.is_not(None)).order_by(StripeCustomer.id))
+    for customer_id, contact_id, *rest in connection.execute(query):
+        owner[customer_id] = contact_id
+        parts[contact_id].append(repr(("customer", customer_id, *rest)))
+    query = select(StripeSubscription.customer_id, StripeSubscription.id, _stored(StripeSubscription.written_at),
+                   _stored(StripeSubscription.changed_at), StripeSubscription.deleted
+                   ).order_by(StripeSubscription.id)
+    for row in connection.execute(query):
+        contact_id = owner.get(row[0])
+        if contact_id is not None:
+            parts[contact_id].append(repr(("subscription", *row)))
+    return {contact_id: _digest_text("\n".join(items)) for contact_id, items in parts.items()}
 
 
 def _stored(column: Any) -> Any:
