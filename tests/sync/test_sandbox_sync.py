@@ -227,3 +227,40 @@ def test_a_cursor_older_than_the_events_horizon_forces_a_full_reconcile(sqlite_s
     with sqlite_store.session() as s:
         for sub_id, stored in sandbox.store["subscription"].objects.items():
             assert s.get(StripeSubscription, sub_id).status == stored["status"]
+
+
+def test_incremental_sync_holds_no_write_lock_while_it_asks_stripe(sqlite_store, sandbox, monkeypatch):
+    """Re-fetches, item pages and linking customers are read before the chunk's write
+    transaction: evaluate and delivery may write while the sync waits on Stripe."""
+    import sqlite3
+
+    from worker.stripe_api.transport import StripeApi
+
+    _full(sqlite_store, sandbox)
+    big = max(sandbox.store["subscription"].objects.values(), key=lambda sub: len(sub["items"]))
+    sandbox.advance(timedelta(seconds=5))
+    sandbox.update_subscription(big["id"], cancel_at_period_end=True)  # 12+ items: a second page
+    newcomer = sandbox.create_customer(metadata={"account_id": "newcomer"})
+    price = sandbox.retrieve("subscription", big["id"])["items"]["data"][0]["price"]["id"]
+    sandbox.create_subscription(newcomer["id"], [{"price": price, "quantity": 1}])
+    database = sqlite_store.engine.url.database
+    paths, locked = [], []
+    real_get = StripeApi.get
+
+    def get(self, path, params=None):
+        probe = sqlite3.connect(database, timeout=0)
+        try:
+            probe.execute("BEGIN IMMEDIATE")  # fails at once while another connection writes
+            probe.rollback()
+        except sqlite3.OperationalError:
+            locked.append(path)
+        finally:
+            probe.close()
+        paths.append(path)
+        return real_get(self, path, params)
+
+    monkeypatch.setattr(StripeApi, "get", get)
+    report = _incremental(sqlite_store, sandbox)
+    assert report.subscriptions_changed >= 2 and report.quarantined == []
+    assert "/v1/subscription_items" in paths and f"/v1/customers/{newcomer['id']}" in paths
+    assert locked == []

@@ -93,8 +93,9 @@ def run_incremental(run: SyncRun) -> None:
     for start in range(0, len(changes), CHECKPOINT_EVERY):
         chunk = changes[start:start + CHECKPOINT_EVERY]
         fetched = [fetch(run, c.object_type, c.object_id, at=_utc(c.created)) for c in chunk]
+        linking = prepare(run, fetched)
         with run.store.session() as session:
-            notes = store_fetched(run, session, fetched)
+            notes = store_fetched(run, session, fetched, linking)
             cursor = _advance(session, cursor, chunk, run.now)
         run.report.events_applied += sum(len(c.events) for c in chunk)
         _notify(run, notes)
@@ -146,15 +147,39 @@ def fetch(run: SyncRun, object_type: str, object_id: str, *, at: datetime | None
 def apply_change(run: SyncRun, object_type: str, object_id: str, *, at: datetime | None) -> None:
     """Re-fetch one object and store it (or its tombstone) in its own transaction (webhooks)."""
     fetched = fetch(run, object_type, object_id, at=at)
+    linking = prepare(run, [fetched])
     with run.store.session() as session:
-        notes = store_fetched(run, session, [fetched])
+        notes = store_fetched(run, session, [fetched], linking)
     _notify(run, notes)
 
 
-def store_fetched(run: SyncRun, session: Session, fetched: list[Fetched]) -> list[Note]:
-    """Write re-fetched objects in the caller's transaction, one batch per kind (a statement per
-    batch, not per object: an incremental sync writes up to CHECKPOINT_EVERY objects at once).
-    Returns (contacts, event time) per object for `on_changed`, to call once committed."""
+def prepare(run: SyncRun, fetched: list[Fetched]) -> list[Json]:
+    """What still needs Stripe, done before the write transaction (so no write lock is held
+    across HTTP): each subscription completed (item pages, tiers, coupons) in place, and the
+    customers its subscriptions need for linking that are neither stored nor being written."""
+    for item in fetched:
+        if item.object_type == "subscription" and not item.gone:
+            item.raw = _completed(run, item.raw)
+    live = [f for f in fetched if not f.gone]
+    return _missing_customers(run, [f for f in live if f.object_type == "subscription"],
+                              [f for f in live if f.object_type == "customer"])
+
+
+def _completed(run: SyncRun, raw: Json) -> Json:
+    """The complete subscription; as fetched when it cannot be read (the write quarantines it
+    with the reason). Completing a complete subscription again asks Stripe nothing."""
+    try:
+        shapes.check_subscription(raw)
+        return run.source.complete(raw)
+    except shapes.Malformed:
+        return raw
+
+
+def store_fetched(run: SyncRun, session: Session, fetched: list[Fetched], linking: list[Json]) -> list[Note]:
+    """Write re-fetched objects (`prepare`d) and the `linking` customers in the caller's
+    transaction, one batch per kind (a statement per batch, not per object: an incremental sync
+    writes up to CHECKPOINT_EVERY objects at once). Returns (contacts, event time) per object
+    for `on_changed`, to call once committed."""
     live = [f for f in fetched if not f.gone]
     kinds: dict[str, list[Fetched]] = {"customer": [], "subscription": [], "price": [], "product": []}
     for item in live:
@@ -164,7 +189,6 @@ def store_fetched(run: SyncRun, session: Session, fetched: list[Fetched]) -> lis
     if kinds["product"]:
         run.apply_products(session, [f.raw for f in kinds["product"]], stamp=run.now)
     notes: list[Note] = []
-    linking = _missing_customers(run, session, kinds["subscription"], kinds["customer"])
     for kind, apply, extra in (("customer", run.apply_customers, linking),
                                ("subscription", run.apply_subscriptions, [])):
         if kinds[kind] or extra:
@@ -183,14 +207,14 @@ def _notify(run: SyncRun, notes: list[Note]) -> None:
         run.changed(contacts, at)
 
 
-def _missing_customers(run: SyncRun, session: Session, subscriptions: list[Fetched],
-                       customers: list[Fetched]) -> list[Json]:
+def _missing_customers(run: SyncRun, subscriptions: list[Fetched], customers: list[Fetched]) -> list[Json]:
     """Customers of these subscriptions that are neither stored nor being written: fetched so
     the subscriptions can be linked to their contacts."""
     wanted = {shapes.ref_id(f.raw.get("customer")) for f in subscriptions if isinstance(f.raw, dict)}
     wanted = {c for c in wanted if isinstance(c, str)} - {f.object_id for f in customers}
     if not wanted:
         return []
-    stored = set(session.scalars(select(StripeCustomer.id).where(StripeCustomer.id.in_(wanted))))
+    with run.store.session() as session:
+        stored = set(session.scalars(select(StripeCustomer.id).where(StripeCustomer.id.in_(wanted))))
     found = [run.source.retrieve("customer", c) for c in sorted(wanted - stored)]
     return [c for c in found if c is not None and not c.get("deleted")]
