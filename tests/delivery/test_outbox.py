@@ -92,3 +92,22 @@ def test_the_reconciler_pages_through_a_large_backlog(outbox):
 
     assert redeliver(outbox.store, sent.append, T0, stale_after=timedelta(minutes=5), batch=10) == 25
     assert sent == ids
+
+
+def test_rows_a_batch_released_for_lack_of_time_are_delivered_in_the_same_pass(
+        outbox, rules, make_settings, sink, monkeypatch):
+    from worker.delivery import batch as batch_module
+
+    ids = [outbox.fire(f"c-{i}", at=T0)[1][0] for i in range(4)]
+    calls = []
+    real = batch_module.attempt_batch
+
+    def one_send_per_round(store, rules_, batch_ids, **kwargs):  # as if time ran out after one send
+        calls.append(list(batch_ids))
+        outcomes = real(store, rules_, batch_ids[:1], **kwargs)
+        return {**outcomes, **{i: batch_module.Outcome("released") for i in batch_ids[1:]}}
+
+    monkeypatch.setattr("worker.delivery.outbox.attempt_batch", one_send_per_round)
+    assert deliver_pending(outbox.store, rules, T0, make_settings()) == {"delivered": 4}
+    assert calls == [ids, ids[1:], ids[2:], ids[3:]]
+    assert sorted(sink.keys(200)) == sorted(outbox.row(i).idempotency_key for i in ids)

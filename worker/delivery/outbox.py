@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
@@ -31,7 +31,6 @@ from worker.delivery.batch import attempt_batch
 from worker.logs import get_logger
 from worker.rules.model import ActionSpec, RuleSet
 from worker.store.db import Store
-from worker.store.models import Firing
 
 log = get_logger("delivery")
 Enqueue = Callable[[int], Any]  # e.g. worker.tasks.deliver.send
@@ -43,7 +42,16 @@ def action_target(automation: str, index: int) -> str:
     return f"{automation}#{index}"
 
 
-def create_action_deliveries(session: Session, firing: Firing, actions: Sequence[ActionSpec],
+class FiringLike(Protocol):
+    """What the outbox needs of a firing: a Firing row, or evaluate's reference to one it just
+    inserted (worker.automations.firing.FiringRef)."""
+
+    id: int | None
+    contact_id: str
+    automation: str
+
+
+def create_action_deliveries(session: Session, firing: FiringLike, actions: Sequence[ActionSpec],
                              now: datetime) -> list[int]:
     """One pending delivery per action of a (treated) firing, in the caller's transaction.
 
@@ -132,8 +140,11 @@ def deliver_pending(store: Store, rules: RuleSet, now: datetime, settings: Any, 
         if not due:
             break
         for batch in stream_batches(due, size):
-            outcomes = attempt_batch(store, rules, batch, now=now, settings=settings, http=http, **extra)
-            counts.update(outcome.state for outcome in outcomes.values())
+            while batch:  # rows released for lack of time go again in this pass
+                outcomes = attempt_batch(store, rules, batch, now=now, settings=settings, http=http, **extra)
+                released = [i for i, outcome in outcomes.items() if outcome.state == "released"]
+                counts.update(o.state for o in outcomes.values() if o.state != "released")
+                batch = released if len(released) < len(batch) else []  # none sent: next pass
         after = due[-1][0]
     return dict(counts)
 

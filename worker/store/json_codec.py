@@ -1,8 +1,11 @@
 """JSON text for the database's JSON columns (adapter): orjson, with the stdlib as fallback.
 
 Every snapshot, history and mirror read parses stored JSON, and a pass reads a lot of it;
-orjson is several times faster than the stdlib. It refuses a few things the stdlib accepts
-(integers beyond 64 bits, non-string keys), so those go through the stdlib instead of failing.
+orjson is several times faster than the stdlib. Writing, what orjson refuses (integers beyond
+64 bits, non-string keys) goes through the stdlib, which still raises for what JSON cannot
+hold (a Decimal, a datetime): money and times are stored as integers and ISO text. Reading,
+text orjson rejects goes to the stdlib. orjson writes NaN as null and reads an integer beyond
+64 bits as a float; neither occurs in Stripe objects or in what the worker stores.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ def dumps(value: Any) -> str:
     try:
         return orjson.dumps(value).decode()
     except TypeError:
-        return json.dumps(value, separators=(",", ":"), default=str)
+        return json.dumps(value, separators=(",", ":"))
 
 
 def loads(text: str | bytes) -> Any:
