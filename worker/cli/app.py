@@ -11,6 +11,7 @@ import functools
 import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -90,3 +91,12 @@ def guarded(func: F) -> F:
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def write_output(path: Path, text: str, *, option: str) -> None:
+    """Write a command's output file; an unwritable path is a plain error naming `option`."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"Cannot write the report to {path} ({exc.strerror}).",
+                          fix=f"Pick a writable path for {option}.") from None

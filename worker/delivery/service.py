@@ -74,19 +74,9 @@ def delivery_store_for(settings: Any) -> Store:
 def deliver(settings: Any, delivery_id: int, now: datetime, *, enqueue_later: EnqueueLater | None = None,
             http: Any = None) -> Outcome | None:
     """Deliver one row; a retry or an order wait is re-enqueued with a delay via `enqueue_later`."""
-    try:
-        rules = current_rules(settings, now)
-    except LifecycleError as exc:
-        log.error("delivery_rules_unavailable", delivery_id=delivery_id, error=str(exc))
+    outcome = _with_rules_and_reconnect(attempt, settings, delivery_id, now, http, {"delivery_id": delivery_id})
+    if outcome is None:
         return None
-    store = delivery_store_for(settings)
-    try:
-        outcome = attempt(store, rules, delivery_id, now=now, settings=settings, http=http)
-    except DBAPIError as exc:
-        if not exc.connection_invalidated:
-            raise
-        log.warning("delivery_database_reconnect", delivery_id=delivery_id)
-        outcome = attempt(store, rules, delivery_id, now=now, settings=settings, http=http)
     if enqueue_later is not None and outcome.state in ("retrying", "waiting") and outcome.next_attempt_at:
         enqueue_later(delivery_id, max(0.0, (outcome.next_attempt_at - now).total_seconds()))
     return outcome
@@ -97,19 +87,10 @@ def deliver_batch(settings: Any, delivery_ids: list[int], now: datetime, *,
     """Deliver a batch of rows (`worker.delivery.batch`). Each retry or order wait goes back on
     the queue as its own delayed message (the per-delivery path), and a row released for lack
     of time as an immediate one, via `enqueue_later`."""
-    try:
-        rules = current_rules(settings, now)
-    except LifecycleError as exc:
-        log.error("delivery_rules_unavailable", deliveries=len(delivery_ids), error=str(exc))
+    outcomes = _with_rules_and_reconnect(attempt_batch, settings, delivery_ids, now, http,
+                                         {"deliveries": len(delivery_ids)})
+    if outcomes is None:
         return {}
-    store = delivery_store_for(settings)
-    try:
-        outcomes = attempt_batch(store, rules, delivery_ids, now=now, settings=settings, http=http)
-    except DBAPIError as exc:
-        if not exc.connection_invalidated:
-            raise
-        log.warning("delivery_database_reconnect", deliveries=len(delivery_ids))
-        outcomes = attempt_batch(store, rules, delivery_ids, now=now, settings=settings, http=http)
     if enqueue_later is not None:
         for delivery_id, outcome in outcomes.items():
             if outcome.state == "released":
@@ -117,6 +98,25 @@ def deliver_batch(settings: Any, delivery_ids: list[int], now: datetime, *,
             elif outcome.state in ("retrying", "waiting") and outcome.next_attempt_at:
                 enqueue_later(delivery_id, max(0.0, (outcome.next_attempt_at - now).total_seconds()))
     return outcomes
+
+
+def _with_rules_and_reconnect(send: Callable, settings: Any, target: Any, now: datetime, http: Any,
+                              fields: dict[str, Any]) -> Any:
+    """`send(store, rules, target, …)` with the current rules (None, logged, when they cannot be
+    read), tried once more when the database dropped the connection under it."""
+    try:
+        rules = current_rules(settings, now)
+    except LifecycleError as exc:
+        log.error("delivery_rules_unavailable", error=str(exc), **fields)
+        return None
+    store = delivery_store_for(settings)
+    try:
+        return send(store, rules, target, now=now, settings=settings, http=http)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        log.warning("delivery_database_reconnect", **fields)
+        return send(store, rules, target, now=now, settings=settings, http=http)
 
 
 def reconcile(settings: Any, now: datetime, enqueue: Enqueue, enqueue_batch: EnqueueBatch | None = None) -> int:

@@ -21,7 +21,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from worker.cli.app import app, bootstrap, err, guarded
+from worker.cli.app import app, bootstrap, err, guarded, write_output
 from worker.cli.app import out as stdout
 from worker.errors import ConfigError
 from worker.logs import configure_logging
@@ -52,7 +52,7 @@ def demo(
     started = time.perf_counter()
     with _progress(enabled=err.is_terminal) as progress:
         result = run_demo(config, progress=progress)
-    _write(out_file, render_html(result.report))
+    write_output(out_file, render_html(result.report), option="--out")
     stdout.print(headline(result), markup=False, highlight=False)
     stdout.print(summary_table(result))
     spent = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in result.timings.items())
@@ -82,11 +82,3 @@ class _progress:
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.stop()
-
-
-def _write(path: Path, text: str) -> None:
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"Cannot write the report to {path} ({exc.strerror}).",
-                          fix="Pick a writable path for --out.") from None

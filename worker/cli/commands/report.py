@@ -14,7 +14,7 @@ from pathlib import Path
 
 import typer
 
-from worker.cli.app import app, bootstrap, guarded, out, parse_now
+from worker.cli.app import app, bootstrap, guarded, out, parse_now, write_output
 from worker.errors import ConfigError
 from worker.report.build import build_report, parse_since
 from worker.report.html import render_html
@@ -45,15 +45,7 @@ def report(
     if as_json:
         typer.echo(json.dumps(built.to_json(), indent=2))
     elif html is not None:
-        _write(html, render_html(built))
+        write_output(html, render_html(built), option="--html")
         out.print(f"Report written to {html}", markup=False, highlight=False)
     else:
         render_tables(built, out)
-
-
-def _write(path: Path, text: str) -> None:
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"Cannot write the report to {path} ({exc.strerror}).",
-                          fix="Pick a writable path for --html.") from None
