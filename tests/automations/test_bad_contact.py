@@ -11,6 +11,7 @@ from structlog.testing import capture_logs
 
 from stripe_sandbox import Sandbox
 from worker.automations.service import run_evaluation
+from worker.runtime.runtime import Runtime
 from worker.rules.loader import load_rules
 from worker.settings import load_settings
 from worker.store.db import open_store
@@ -44,7 +45,7 @@ def test_a_contact_in_an_unconfigured_currency_does_not_stop_the_others(tmp_path
         run_sync(store, StripeApi.connect(sb.api_key, sb.url), load_rules(rules, {}).source, full=True, now=START)
     settings = load_settings(database_url=str(store.engine.url), rules_dir=rules)
     with capture_logs() as logged:
-        result = run_evaluation(settings, START + timedelta(days=1), store=store)
+        result = run_evaluation(Runtime(settings, store=store), START + timedelta(days=1))
     assert [f.contact_id for f in result.fired] == ["fine"]
     skipped = [e for e in logged if e["event"] == "contact_not_computed"]
     assert len(skipped) == 1 and skipped[0]["contact_id"] == "mixed"

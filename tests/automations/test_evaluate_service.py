@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from stripe_sandbox import Sandbox, generate_account
 from worker.automations.service import run_evaluation
 from worker.rules.loader import load_rules
+from worker.runtime.runtime import Runtime
 from worker.settings import load_settings
 from worker.store.db import open_store
 from worker.store.models import Delivery, Firing
@@ -73,13 +74,14 @@ def _count(store, model) -> int:
 def test_two_evaluators_at_once_fire_each_occurrence_once(synced):
     settings, store, _ = synced
     now = START + timedelta(days=3)
-    solo = run_evaluation(settings, now, dry_run=True, store=store, engine="reference")
+    solo = run_evaluation(Runtime(settings, store=store), now, dry_run=True, engine="reference")
     assert len(solo.fired) > 10  # the account has renewals within 30 days
     results, errors = [], []
 
     def evaluate() -> None:
         try:
-            results.append(run_evaluation(settings, now, store=open_store(str(store.engine.url.render_as_string(False)))))
+            own = open_store(str(store.engine.url.render_as_string(False)))  # another process's runtime
+            results.append(run_evaluation(Runtime(settings, store=own), now))
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)
 
@@ -95,23 +97,24 @@ def test_two_evaluators_at_once_fire_each_occurrence_once(synced):
     with store.session() as s:
         arms = dict(s.execute(select(Firing.arm, func.count()).group_by(Firing.arm)).all())
     assert _count(store, Delivery) == arms.get("treated", 0)  # one log action per treated firing
-    assert run_evaluation(settings, now + timedelta(minutes=15), store=store).fired == []
+    assert run_evaluation(Runtime(settings, store=store), now + timedelta(minutes=15)).fired == []
 
 
 @pytest.mark.slow
 def test_rule_edits_reload_and_a_bad_edit_keeps_the_last_good_rules(synced):
     settings, store, rules = synced
     now = START + timedelta(days=3)
-    first = run_evaluation(settings, now, dry_run=True, store=store)
+    runtime = Runtime(settings, store=store)  # one process: its live rules and matcher
+    first = run_evaluation(runtime, now, dry_run=True)
     assert {f.automation for f in first.fired} == {"renewal-heads-up"}
 
     (rules / "automations.yaml").write_text(RENEWAL + TRIAL)
-    second = run_evaluation(settings, now, dry_run=True, store=store)
+    second = run_evaluation(runtime, now, dry_run=True)
     assert "trial-nudge" in {f.automation for f in second.fired}
 
     (rules / "automations.yaml").write_text(RENEWAL + TRIAL + "  - name: broken\n    on: nonsense\n")
     with capture_logs() as logged:
-        third = run_evaluation(settings, now, dry_run=True, store=store)
+        third = run_evaluation(runtime, now, dry_run=True)
     assert [f.to_json() for f in third.fired] == [f.to_json() for f in second.fired]
     kept = [line for line in logged if line.get("event") == "rules_invalid_keeping_previous"]
     assert kept and "nonsense" in json.dumps(kept[0], default=str)

@@ -16,6 +16,7 @@ from worker.automations.service import run_evaluation
 from worker.compute import history
 from worker.compute.dirty import FULL_EVERY, mirror_keys, next_time_change
 from worker.rules.loader import load_rules
+from worker.runtime.runtime import Runtime
 from worker.settings import load_settings
 from worker.store.db import open_store
 from worker.store.models import ContactState, Firing, StripeSubscription
@@ -54,6 +55,7 @@ class World:
         full_every = full_every or timedelta(days=365)
         self.settings = load_settings(database_url=str(self.store.engine.url), rules_dir=rules,
                                       recompute_full_every=int(full_every.total_seconds()))
+        self.runtime: Runtime | None = None
         self.computed: list[list[str] | None] = []
         real = history.compute_contacts
 
@@ -75,7 +77,9 @@ class World:
         now = self.sb.clock.now
         run_sync(self.store, self.api, load_rules(self.rules_dir, {}).source, full=full, now=now,
                  reconcile_every=timedelta(days=365))
-        return run_evaluation(self.settings, now, store=self.store, engine="reference")
+        if self.runtime is None:
+            self.runtime = Runtime(self.settings, store=self.store)
+        return run_evaluation(self.runtime, now, engine="reference")
 
     def state(self, contact_id: str) -> ContactState:
         with self.store.session() as session:

@@ -165,18 +165,20 @@ def test_enqueue_new_sends_one_message_per_batch_of_ids(outbox):
 
 def test_the_batch_pipeline_puts_each_retry_back_on_the_queue_alone(sqlite_url, rules, make_settings, sink, monkeypatch):
     from tests.delivery.conftest import HOOK_SECRET, Outbox
-    from worker import pipeline, tasks
+    from worker import tasks
     from worker.delivery import service
+    from worker.runtime.queue import DramatiqQueue
+    from worker.runtime.runtime import Runtime
 
     monkeypatch.setenv("HOOK_SECRET", HOOK_SECRET)
-    settings = make_settings(sqlite_url, delivery_backoff_base_s=30)
-    outbox = Outbox(service.store_for(settings), rules)
+    runtime = Runtime(make_settings(sqlite_url, delivery_backoff_base_s=30), queue=DramatiqQueue(tasks.BY_NAME))
+    outbox = Outbox(runtime.store(), rules)
     _, ids = _fire(outbox, 3)
     sink.script(outbox.row(ids[1]).idempotency_key, 503)
     delayed = tasks.deliver.broker.queues.get("deliver.DQ")
     before = delayed.qsize() if delayed is not None else 0
 
-    pipeline.deliver_batch(settings, ids, T0)
+    service.deliver(runtime, ids, T0)
 
     assert [outbox.row(i).state for i in ids] == ["delivered", "retrying", "delivered"]
     queue = tasks.deliver.broker.queues["deliver.DQ"]

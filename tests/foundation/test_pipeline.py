@@ -7,8 +7,9 @@ from pathlib import Path
 
 from structlog.testing import capture_logs
 
-from worker import pipeline
+from worker.runtime.runtime import Runtime
 from worker.settings import load_settings
+from worker.sync.service import sync_job
 from worker.store.db import open_store
 from worker.store.locks import database_lock
 
@@ -21,5 +22,5 @@ def test_a_busy_sync_lock_skips_the_tick_without_touching_stripe(sqlite_url):
     store = open_store(sqlite_url)
     with database_lock(store.engine, "sync") as held, capture_logs() as logged:
         assert held
-        pipeline.sync_events(settings, datetime(2026, 11, 25, tzinfo=timezone.utc))
+        sync_job(Runtime(settings, store=store), datetime(2026, 11, 25, tzinfo=timezone.utc), full=False)
     assert [e["event"] for e in logged if e["event"].startswith("sync")] == ["sync_skipped"]

@@ -1,17 +1,23 @@
-"""Evaluation as the processes run it: current rules, a live engine, delivery hand-off (wiring).
+"""The evaluate and measure use-cases over a `Runtime` (wiring): what the actors, the inline
+queue and `stripe-lifecycle evaluate` run.
 
-The rules are re-read when a file changes (a bad edit keeps the last good rules and logs the
-problems — `worker.rules.live.current_rules`); the durable-rules engine is rebuilt
-whole for new rules while the old one keeps serving (`worker.engine.LiveMatcher`). After the
-pass commits, new deliveries are delivered in-process (embedded) or enqueued (Redis), and
-outcomes whose window has ended are measured.
+    result = run_evaluation(runtime, now, dry_run=False, engine="durable")
+    measure_job(runtime, now)
+
+Evaluation uses the runtime's current rules (a bad edit keeps the last good rules and logs the
+problems — `worker.rules.live.LiveRules`) and its live matcher (the durable-rules engine is
+rebuilt whole for new rules while the old one keeps serving — `worker.engine.LiveMatcher`).
+After the pass commits, the new deliveries go through `runtime.queue`: an in-process queue
+delivers every due row now (`worker.delivery.service.deliver_all_due`), a dramatiq one gets
+their ids (`worker.delivery.outbox.enqueue_new`). Then outcomes whose window has ended are
+measured.
 """
 
 from __future__ import annotations
 
-import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
@@ -19,36 +25,20 @@ from worker.automations.evaluate import Evaluation, evaluate
 from worker.core.snapshot import ContactSnapshot
 from worker.delivery.destinations import create_destination_deliveries, destination_pushes
 from worker.delivery.outbox import enqueue_new
-from worker.delivery.service import deliver_all_due, store_for
-from worker.engine import LiveMatcher, matcher_factory
+from worker.delivery.service import deliver_all_due
+from worker.engine import Kind
 from worker.logs import get_logger
 from worker.outcomes import measure as measure_outcomes
-from worker.rules.live import current_rules
 from worker.rules.model import RuleSet
-from worker.settings import Settings
-from worker.store.db import Store
+
+if TYPE_CHECKING:
+    from worker.runtime.runtime import Runtime
 
 log = get_logger("evaluate")
-_lock = threading.Lock()
-_live: dict[str, Any] = {}
+PushDestinations = Callable[[Session, ContactSnapshot | None, ContactSnapshot, datetime], list[int]]
 
 
-def live_matcher(rules: RuleSet, engine: str = "durable") -> LiveMatcher:
-    """The process's matcher, reloaded when `rules` is a new RuleSet (a changed rule file)."""
-    with _lock:
-        current = _live.get(engine)
-        if current is None:
-            current = LiveMatcher(matcher_factory(engine), rules.automations)
-            _live[engine] = current
-            _live[f"{engine}:rules"] = rules
-        elif _live[f"{engine}:rules"] is not rules:
-            current.reload(rules.automations)
-            _live[f"{engine}:rules"] = rules
-            log.info("rules_reloaded", generation=current.generation, automations=len(rules.automations))
-        return current
-
-
-def destination_pusher(rules: RuleSet):  # noqa: ANN201
+def destination_pusher(rules: RuleSet) -> PushDestinations | None:
     """`push_destinations` for `evaluate`: the pushes one contact's change calls for."""
 
     def push(session: Session, prev: ContactSnapshot | None, new: ContactSnapshot, now: datetime) -> list[int]:
@@ -58,25 +48,31 @@ def destination_pusher(rules: RuleSet):  # noqa: ANN201
     return push if rules.destinations else None
 
 
-def run_evaluation(settings: Settings, now: datetime, *, dry_run: bool = False, store: Store | None = None,
-                   engine: str = "durable") -> Evaluation:
-    """Evaluate, then deliver (embedded) or enqueue (Redis) what fired, then measure outcomes."""
-    rules = current_rules(settings)
-    store = store or store_for(settings)
-    result = evaluate(store, rules, live_matcher(rules, engine), now=now, dry_run=dry_run,
+def run_evaluation(runtime: Runtime, now: datetime, *, dry_run: bool = False,
+                   engine: Kind = "durable") -> Evaluation:
+    """Evaluate, then deliver (in-process queue) or enqueue what fired, then measure outcomes."""
+    rules = runtime.rules()
+    store = runtime.store()
+    settings = runtime.settings
+    result = evaluate(store, rules, runtime.matcher(rules, engine), now=now, dry_run=dry_run,
                       push_destinations=destination_pusher(rules),
                       full_every=timedelta(seconds=settings.recompute_full_every))
     log.info("evaluated", contacts=result.contacts, changed=result.changed, occurrences=result.occurrences,
              fired=len(result.fired), baseline=result.baseline, dry_run=dry_run)
     if dry_run:
         return result
-    if settings.embedded:
-        counts = deliver_all_due(settings, now, store=store)
+    if runtime.queue.in_process:
+        counts = deliver_all_due(runtime, now)
         log.info("delivered", **counts)
     else:
-        from worker import tasks  # noqa: PLC0415
-
-        enqueue_new(store, tasks.deliver.send, result.delivery_ids, enqueue_batch=tasks.deliver_batch.send,
+        enqueue_new(store, runtime.queue.deliver, result.delivery_ids, enqueue_batch=runtime.queue.deliver_many,
                     batch_size=settings.delivery_batch_size)
     measure_outcomes(store, rules, now=now)
     return result
+
+
+def measure_job(runtime: Runtime, now: datetime) -> int:
+    """Write an Outcome for every firing whose goal window has ended as of `now` (the hourly job)."""
+    written = measure_outcomes(runtime.store(), runtime.rules(now), now=now)
+    log.info("measured", outcomes=written)
+    return written

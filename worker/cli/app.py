@@ -1,7 +1,9 @@
 """The Typer application and the bootstrap every command shares.
 
 `bootstrap()` reads the settings once, configures logging (stderr) and registers secrets for
-redaction. `@guarded` turns a LifecycleError into plain sentences and its exit code; an
+redaction; `command_runtime(settings)` builds the command's `Runtime`. Only light modules are
+imported here and at the top of the command modules: each command imports what it needs when
+it runs, so `stripe-lifecycle --help` starts fast (no SQLAlchemy, stripe, durable_rules …). `@guarded` turns a LifecycleError into plain sentences and its exit code; an
 unexpected exception becomes one sentence too (its traceback only at LOG_LEVEL=debug).
 """
 
@@ -12,7 +14,7 @@ import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -21,6 +23,9 @@ from worker.core.snapshot import parse_time
 from worker.errors import ConfigError, LifecycleError, RuleFileError
 from worker.logs import configure_logging, get_logger, new_unit_of_work, redact, register_secrets
 from worker.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from worker.runtime.runtime import Runtime
 
 app = typer.Typer(
     name="stripe-lifecycle",
@@ -44,6 +49,22 @@ def bootstrap(**overrides: Any) -> Settings:
     register_secrets(settings.secrets())
     new_unit_of_work()
     return settings
+
+
+def command_runtime(settings: Settings) -> Runtime:
+    """The command's runtime: an inline queue when embedded (the work runs in this command),
+    the dramatiq actors' queue on Redis (what it enqueues goes to the workers)."""
+    from worker.runtime.queue import DramatiqQueue, InlineQueue, Queue
+    from worker.runtime.runtime import Runtime
+
+    queue: Queue
+    if settings.embedded:
+        queue = InlineQueue()
+    else:
+        from worker import tasks
+
+        queue = DramatiqQueue(tasks.BY_NAME)
+    return Runtime(settings, queue=queue)
 
 
 def parse_now(value: str | None) -> datetime:

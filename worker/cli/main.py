@@ -1,4 +1,5 @@
-"""Entry point of the `stripe-lifecycle` console script: registers every command module."""
+"""Entry point of the `stripe-lifecycle` console script: registers every command module (each
+imports its heavy dependencies only when its command runs)."""
 
 from __future__ import annotations
 

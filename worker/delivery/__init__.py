@@ -12,8 +12,9 @@ Public API (the evaluate step and the processes call these):
 - `deliver_one(store, rules, delivery_id, *, now, settings, http=None) -> str`
 - `deliver_pending(store, rules, now, settings, *, http=None) -> dict[str, int]`
 - `worker.delivery.batch.attempt_batch(store, rules, ids, *, now, settings, http=None)`: a
-  batch of rows as one unit of work (one claim, one result statement), `-> {id: Outcome}`
-- `worker.delivery.service`: the same, wired to the settings (used by `worker.pipeline`).
+  batch of rows as one unit of work (one claim, one result statement), `-> {id: Outcome}`;
+  a single delivery (`attempt`, `deliver_one`) is a batch of one
+- `worker.delivery.service`: the use-cases over the process's `Runtime` (what the actors run).
 """
 
 from worker.delivery.destinations import (
@@ -29,7 +30,8 @@ from worker.delivery.outbox import (
     enqueue_new,
     redeliver,
 )
-from worker.delivery.sending import DeliveryPolicy, Outcome, attempt, deliver_one
+from worker.delivery.batch import attempt, deliver_one
+from worker.delivery.sending import DeliveryPolicy, Outcome
 
 __all__ = [
     "DeliveryPolicy", "Outcome", "Push", "action_idempotency_key", "action_target", "attempt",

@@ -1,11 +1,13 @@
-"""Delivering a batch of delivery rows as one unit of work (wiring): what the `deliver_batch`
-actor runs.
+"""Delivering delivery rows as one unit of work (wiring): what the `deliver` and
+`deliver_batch` actors run. A single delivery is a batch of one.
 
     outcomes = attempt_batch(store, rules, [id, id, …], now=now, settings=settings)
+    outcome = attempt(store, rules, id, now=now, settings=settings)    # = a batch of one
+    state = deliver_one(store, rules, id, now=now, settings=settings)  # its state
 
-Per delivery the rules are those of `sending.attempt` (claim, order per contact and target,
-resolve from the current rules, send with the row's idempotency key, record with its own
-backoff or dead letter); what a batch changes is the cost. Sending one row used three SQL
+Per delivery the steps are those of `worker.delivery.sending` (claim, order per contact and
+target, resolve from the current rules, send with the row's idempotency key, record with its
+own backoff or dead letter); what a batch changes is the cost. Sending one row used three SQL
 statements and one queue message, which cost more CPU than the HTTP request itself. Here:
 
 1. One `UPDATE … WHERE id IN (…) AND claimable RETURNING *` claims every claimable row under
@@ -40,7 +42,15 @@ from typing import Any
 
 from worker.delivery import rows
 from worker.delivery.backoff import order_wait_until
-from worker.delivery.sending import DeliveryPolicy, Outcome, _autocommit, _log, _result, _send
+from worker.delivery.sending import (
+    DeliveryPolicy,
+    Outcome,
+    autocommit,
+    log_attempt,
+    result_of,
+    unclaimed_outcomes,
+)
+from worker.delivery.sending import send as send_one
 from worker.logs import get_logger
 from worker.rules.model import RuleSet
 from worker.store.db import Store
@@ -71,42 +81,36 @@ def attempt_batch(store: Store, rules: RuleSet, ids: Sequence[int], *, now: date
     policy = DeliveryPolicy.from_settings(settings)
     lease_until = now + timedelta(seconds=policy.lease_s)
     deadline = time.monotonic() + min(MAX_BUDGET_S, policy.lease_s / 2)
-    with _autocommit(store) as conn:
+    with autocommit(store) as conn:
         claimed = rows.claim_many(conn, ids, now, lease_until)
         taken = {row.id for row in claimed}
-        outcomes = _unclaimed(conn, [i for i in dict.fromkeys(ids) if i not in taken], now)
+        outcomes = unclaimed_outcomes(conn, [i for i in dict.fromkeys(ids) if i not in taken], now)
         contexts = rows.contexts_of(conn, claimed)
     jobs = [_job(row, contexts[row.id]) for row in claimed]
     ready = [job for job in jobs if not job.blockers]
     failures = _send_all(ready, rules, now=now, settings=settings, http=http, deadline=deadline)
-    with _autocommit(store) as conn:
+    with autocommit(store) as conn:
         outcomes.update(_hold_back(conn, [job for job in jobs if job.blockers], now, lease_until, rng))
         outcomes.update(_record(conn, ready, failures, now=now, lease_until=lease_until, policy=policy, rng=rng))
     return outcomes
 
 
+def attempt(store: Store, rules: RuleSet, delivery_id: int, *, now: datetime, settings: Any,
+            http: Any = None, rng: Callable[[], float] = random.random) -> Outcome:
+    """Deliver one row if it is due and free (a batch of one); its `Outcome`, with the next
+    attempt time when rescheduled."""
+    return attempt_batch(store, rules, [delivery_id], now=now, settings=settings, http=http, rng=rng)[delivery_id]
+
+
+def deliver_one(store: Store, rules: RuleSet, delivery_id: int, *, now: datetime, settings: Any,
+                http: Any = None, rng: Callable[[], float] = random.random) -> str:
+    """Deliver one row if it is due and free; its resulting state (see `Outcome`)."""
+    return attempt(store, rules, delivery_id, now=now, settings=settings, http=http, rng=rng).state
+
+
 def _job(row: Any, context: Any) -> SimpleNamespace:
     fields = {key: value for key, value in context._mapping.items() if key != "context_of"}
     return SimpleNamespace(**row._mapping, **fields)
-
-
-def _unclaimed(conn: Any, ids: list[int], now: datetime) -> dict[int, Outcome]:
-    """Why each of `ids` was not claimed (the same states `sending.attempt` reports)."""
-    if not ids:
-        return {}
-    found = rows.states_of(conn, ids)
-    outcomes = {}
-    for delivery_id in ids:
-        row = found.get(delivery_id)
-        if row is None:
-            outcomes[delivery_id] = Outcome("missing")
-        elif row.state in rows.FINAL:
-            outcomes[delivery_id] = Outcome(row.state)
-        elif row.next_attempt_at > now:
-            outcomes[delivery_id] = Outcome("not_due", row.next_attempt_at)
-        else:
-            outcomes[delivery_id] = Outcome("leased")
-    return outcomes
 
 
 def _hold_back(conn: Any, jobs: list[Any], now: datetime, lease_until: datetime,
@@ -133,7 +137,7 @@ def _send_all(jobs: list[Any], rules: RuleSet, *, now: datetime, settings: Any, 
     def send(job: Any) -> Any:
         if time.monotonic() > deadline:
             return NOT_STARTED
-        return _send(job, rules, now=now, settings=settings, http=http)
+        return send_one(job, rules, now=now, settings=settings, http=http)
 
     results: list[Any] = []
     for index, job in enumerate(jobs):
@@ -154,15 +158,15 @@ def _record(conn: Any, jobs: list[Any], failures: list[Any], *, now: datetime, l
     outcomes = {}
     for job in sent:
         outcomes[job.id] = Outcome("delivered")
-        _log(job, outcomes[job.id], {"attempts": job.attempts + 1}, job.id in held)
+        log_attempt(job, outcomes[job.id], {"attempts": job.attempts + 1}, job.id in held)
     unsent = [job.id for job, failure in zip(jobs, failures) if failure is NOT_STARTED]
     rows.release(conn, unsent, lease_until)
     outcomes.update({delivery_id: Outcome("released") for delivery_id in unsent})
     for job, failure in zip(jobs, failures):
         if failure is None or failure is NOT_STARTED:
             continue
-        values, outcome = _result(job, failure, now=now, policy=policy, rng=rng)
-        _log(job, outcome, values, rows.finish(conn, job, lease_until, **values))
+        values, outcome = result_of(job, failure, now=now, policy=policy, rng=rng)
+        log_attempt(job, outcome, values, rows.finish(conn, job, lease_until, **values))
         outcomes[job.id] = outcome
     if unsent:
         log.warning("delivery_batch_out_of_time", released=len(unsent), sent=len(jobs) - len(unsent))

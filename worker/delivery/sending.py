@@ -1,6 +1,5 @@
-"""Delivering one delivery row (wiring): claim, keep order, resolve, run the handler, record.
-
-    state = deliver_one(store, rules, delivery_id, now=now, settings=settings)
+"""The steps of delivering a delivery row (wiring), shared by every delivery: a single
+delivery is a batch of one (`worker.delivery.batch.attempt`), so these steps run once.
 
 1. Claim the row with a lease (one conditional UPDATE, see `rows`). Rows already delivered or
    dead are skipped (the queue is at-least-once; this makes the actor idempotent); a row
@@ -20,12 +19,10 @@
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection
@@ -34,7 +31,7 @@ from actions.base import ActionContext, ActionFailure, PermanentFailure
 from actions.registry import get_handler
 from worker.core.snapshot import parse_iso
 from worker.delivery import rows
-from worker.delivery.backoff import order_wait_until, retry_delay
+from worker.delivery.backoff import retry_delay
 from worker.delivery.destinations import DESTINATION_TRIGGER
 from worker.logs import get_logger, redact
 from worker.rules.model import RuleSet
@@ -76,36 +73,8 @@ class Unresolvable(Exception):
     """The rules no longer describe this delivery (removed automation, action or destination)."""
 
 
-def deliver_one(store: Store, rules: RuleSet, delivery_id: int, *, now: datetime, settings: Any,
-                http: Any = None, rng: Callable[[], float] = random.random) -> str:
-    """Deliver one row if it is due and free; its resulting state (see `Outcome`)."""
-    return attempt(store, rules, delivery_id, now=now, settings=settings, http=http, rng=rng).state
-
-
-def attempt(store: Store, rules: RuleSet, delivery_id: int, *, now: datetime, settings: Any,
-            http: Any = None, rng: Callable[[], float] = random.random) -> Outcome:
-    """`deliver_one`, returning the `Outcome` (with the next attempt time when rescheduled)."""
-    policy = DeliveryPolicy.from_settings(settings)
-    lease_until = now + timedelta(seconds=policy.lease_s)
-    with _autocommit(store) as conn:
-        claimed = rows.claim(conn, delivery_id, now, lease_until)
-        if claimed is None:
-            return _unclaimed(conn, delivery_id, now)
-        job = SimpleNamespace(**claimed._mapping, **rows.context_of(conn, claimed)._mapping)
-        if job.blockers:
-            wait = order_wait_until(now, job.blocker_due, rng())
-            rows.finish(conn, job, lease_until, next_attempt_at=wait, enqueued_at=wait)
-            log.debug("delivery_waits", delivery_id=delivery_id, contact_id=job.contact_id, target=job.target)
-            return Outcome("waiting", wait)
-        failure = _send(job, rules, now=now, settings=settings, http=http)
-        values, outcome = _result(job, failure, now=now, policy=policy, rng=rng)
-        held = rows.finish(conn, job, lease_until, **values)
-    _log(job, outcome, values, held)
-    return outcome
-
-
 @contextmanager
-def _autocommit(store: Store) -> Iterator[Connection]:
+def autocommit(store: Store) -> Iterator[Connection]:
     """One pooled connection for the whole attempt, each statement its own transaction: the
     claim is a single atomic UPDATE, so nothing needs a longer transaction, and no BEGIN or
     COMMIT round trips are spent (delivery throughput is bound by round trips)."""
@@ -113,21 +82,29 @@ def _autocommit(store: Store) -> Iterator[Connection]:
         yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
-def _unclaimed(conn: Connection, delivery_id: int, now: datetime) -> Outcome:
-    found = rows.state_of(conn, delivery_id)
-    if found is None:
-        return Outcome("missing")
-    if found.state in rows.FINAL:
-        return Outcome(found.state)
-    if found.next_attempt_at > now:
-        return Outcome("not_due", found.next_attempt_at)
-    return Outcome("leased")
+def unclaimed_outcomes(conn: Connection, ids: Sequence[int], now: datetime) -> dict[int, Outcome]:
+    """Why each of `ids` was not claimed: missing, already final, not due yet, or leased."""
+    if not ids:
+        return {}
+    found = rows.states_of(conn, list(ids))
+    outcomes = {}
+    for delivery_id in ids:
+        row = found.get(delivery_id)
+        if row is None:
+            outcomes[delivery_id] = Outcome("missing")
+        elif row.state in rows.FINAL:
+            outcomes[delivery_id] = Outcome(row.state)
+        elif row.next_attempt_at > now:
+            outcomes[delivery_id] = Outcome("not_due", row.next_attempt_at)
+        else:
+            outcomes[delivery_id] = Outcome("leased")
+    return outcomes
 
 
 # --- resolving what to send ---------------------------------------------------------------
 
 
-def _send(row: Any, rules: RuleSet, *, now: datetime, settings: Any, http: Any) -> Exception | None:
+def send(row: Any, rules: RuleSet, *, now: datetime, settings: Any, http: Any) -> Exception | None:
     """Run the handler; None on success, else the failure (Unresolvable, ActionFailure, other)."""
     try:
         handler, params = resolve(row, rules)
@@ -207,7 +184,7 @@ def _parse_time(value: str | None) -> datetime | None:
 # --- recording the result -----------------------------------------------------------------
 
 
-def _result(row: Any, failure: Exception | None, *, now: datetime, policy: DeliveryPolicy,
+def result_of(row: Any, failure: Exception | None, *, now: datetime, policy: DeliveryPolicy,
             rng: Callable[[], float]) -> tuple[dict[str, Any], Outcome]:
     if failure is None:
         return {"state": "delivered", "attempts": row.attempts + 1, "delivered_at": now}, Outcome("delivered")
@@ -239,7 +216,7 @@ def _error_text(failure: Exception) -> str:
     return redact(text)[:MAX_ERROR_CHARS]
 
 
-def _log(row: Any, outcome: Outcome, values: dict[str, Any], held: bool) -> None:
+def log_attempt(row: Any, outcome: Outcome, values: dict[str, Any], held: bool) -> None:
     fields = {"delivery_id": row.id, "kind": row.kind, "handler": row.handler, "target": row.target,
               "contact_id": row.contact_id, "state": outcome.state,
               "attempts": values.get("attempts", row.attempts)}

@@ -7,8 +7,10 @@ Setup: a `Sandbox` (in-process, real HTTP) with a generated account, the action 
 demo's rule files and a SQLite database in a temporary folder, a full sync and the baseline
 evaluation. Then every day: the simulated customers decide (`CustomerBehaviour.step`), the
 sandbox advances one day (renewals, trial ends, cancellations take effect), and — every
-`pipeline_every` days — an incremental sync over HTTP and `run_evaluation` as of the virtual
-now (embedded: actions delivered to the sink before it returns; outcomes measured).
+`pipeline_every` days — the product's own use-cases as of the virtual now: an incremental sync
+over HTTP (`worker.sync.service.sync_now`) and the evaluation (`run_evaluation`). They run on
+one `Runtime` with the inline queue (actions delivered to the sink before the evaluation
+returns; outcomes measured) and the sandbox's virtual clock.
 At the end the report is built from the store and the true lifts computed beside it.
 """
 
@@ -20,19 +22,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from stripe_sandbox import Sandbox, generate_account
 from worker.automations.service import run_evaluation
-from worker.delivery.service import current_rules
 from worker.demo.behaviour import CustomerBehaviour, Effects
 from worker.demo.rules import write_rules
 from worker.demo.sink import ActionSink
 from worker.demo.truth import TrueLift, true_lifts
 from worker.report.build import Report, build_report
+from worker.runtime.queue import InlineQueue
+from worker.runtime.runtime import Runtime
 from worker.settings import Settings, load_settings
 from worker.store.db import Store, open_store
 from worker.stripe_api.transport import StripeApi
-from worker.sync.runner import run_sync
+from worker.sync.service import sync_now
 
 API_KEY = "sk_test_demo"
 Progress = Callable[[int, int], None]   # (days done, days)
@@ -60,7 +64,7 @@ class DemoResult:
     report: Report
     truth: dict[str, TrueLift]
     actions_received: dict[str, int]
-    account: dict
+    account: dict[str, Any]
     end: datetime
     timings: dict[str, float]
 
@@ -81,19 +85,20 @@ def _run(config: DemoConfig, progress: Progress | None, workdir: Path) -> DemoRe
     with sandbox, ActionSink(lambda body: behaviour.observe(body, sandbox.clock.ts)) as sink:
         rules_dir = write_rules(workdir / "rules", sink.url, reminder_holdout=config.reminder_holdout,
                                 save_holdout=config.save_holdout)
-        settings = _settings(sandbox, workdir, rules_dir, config)
-        store = open_store(settings.database_url.get_secret_value())
+        runtime = Runtime(_settings(sandbox, workdir, rules_dir, config), queue=InlineQueue(),
+                          clock=lambda: sandbox.clock.now,
+                          stripe=StripeApi.connect(API_KEY, sandbox.url, max_rps=config.max_rps))
         try:
-            days = _Days(config, sandbox, behaviour, settings, store)
+            days = _Days(config, sandbox, behaviour, runtime)
             days.pipeline()   # the first sync is the full backfill; this evaluation is the baseline
             days.timings["setup"] = time.perf_counter() - started
             days.run(progress)
             tick = time.perf_counter()
-            report = build_report(store, current_rules(settings), now=sandbox.clock.now)
-            truth = true_lifts(store, behaviour)
+            report = build_report(runtime.store(), runtime.rules(), now=runtime.clock())
+            truth = true_lifts(runtime.store(), behaviour)
             days.timings["report"] = time.perf_counter() - tick
         finally:
-            store.engine.dispose()
+            runtime.close()
     return DemoResult(config, report, truth, dict(sink.received), account, sandbox.clock.now, days.timings)
 
 
@@ -101,11 +106,8 @@ class _Days:
     """The day-by-day loop: customers decide, the sandbox advances, sync + evaluate."""
 
     def __init__(self, config: DemoConfig, sandbox: Sandbox, behaviour: CustomerBehaviour,
-                 settings: Settings, store: Store) -> None:
-        self.config, self.sandbox, self.behaviour = config, sandbox, behaviour
-        self.settings, self.store = settings, store
-        self.api = StripeApi.connect(API_KEY, sandbox.url, max_rps=config.max_rps)
-        self.source = current_rules(settings).source
+                 runtime: Runtime) -> None:
+        self.config, self.sandbox, self.behaviour, self.runtime = config, sandbox, behaviour, runtime
         self.timings = dict.fromkeys(("setup", "customers", "advance", "sync", "evaluate", "report"), 0.0)
 
     def run(self, progress: Progress | None) -> None:
@@ -119,12 +121,11 @@ class _Days:
 
     def pipeline(self) -> None:
         """Incremental sync over HTTP, then evaluate (deliver, measure) as of the virtual now."""
-        now = self.sandbox.clock.now
-        self._timed("sync", run_sync, self.store, self.api, self.source, full=False, now=now,
-                    reconcile_every=self.config.reconcile_every)
-        self._timed("evaluate", run_evaluation, self.settings, now, store=self.store)
+        now = self.runtime.clock()
+        self._timed("sync", sync_now, self.runtime, now, full=False)
+        self._timed("evaluate", run_evaluation, self.runtime, now)
 
-    def _timed(self, name: str, step: Callable, *args: object, **kwargs: object) -> None:
+    def _timed(self, name: str, step: Callable[..., object], *args: Any, **kwargs: Any) -> None:
         tick = time.perf_counter()
         step(*args, **kwargs)
         self.timings[name] += time.perf_counter() - tick
@@ -135,7 +136,8 @@ def _settings(sandbox: Sandbox, workdir: Path, rules_dir: Path, config: DemoConf
     return load_settings(stripe_api_key=API_KEY, stripe_api_base=sandbox.url,
                          database_url=f"sqlite:///{workdir / 'demo.db'}", rules_dir=rules_dir,
                          redis_url=None, stripe_max_rps=config.max_rps, stripe_webhook_secret=None,
-                         recompute_full_every=int(config.recompute_full_every.total_seconds()))
+                         recompute_full_every=int(config.recompute_full_every.total_seconds()),
+                         reconcile_every=int(config.reconcile_every.total_seconds()))
 
 
 def open_demo_store(workdir: Path) -> Store:

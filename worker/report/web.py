@@ -7,7 +7,6 @@ traceback. The query parameter `since=YYYY-MM-DD` works like `--since`.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from datetime import datetime
 
@@ -31,7 +30,7 @@ def report_routes(settings: Settings, store: Store, clock: Callable[[], datetime
     """The `/report` route, for `worker.web.app.create_app`."""
 
     def page(since: str | None) -> str:
-        rules = load_rules(settings.rules_dir, os.environ)
+        rules = load_rules(settings.rules_dir)
         return render_html(build_report(store, rules, now=clock(), since=parse_since(since)))
 
     async def report(request: Request) -> Response:

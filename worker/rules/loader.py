@@ -1,6 +1,9 @@
 """Loading the rule files (wiring): every *.yaml/*.yml in RULES_DIR read together, validated.
 
-    rules = load_rules(Path("rules"), os.environ)   # -> RuleSet, or raises RuleFileError
+    rules = load_rules(Path("rules"))   # -> RuleSet, or raises RuleFileError
+
+`${NAME}` reads `rule_environment()` (the process environment over `.env`) unless a test passes
+its own mapping: every command, job and page reads the rules through this one loader.
 
 Steps: parse each file (YAML 1.2, line numbers, exact decimals) → substitute `${ENV}`
 references → split the files' top-level keys into sections (any file may hold any section;
@@ -43,13 +46,15 @@ def rule_environment(dotenv: Path = Path(".env")) -> dict[str, str]:
     return {**values, **os.environ}
 
 
-def load_rules(directory: Path, env: Mapping[str, str]) -> RuleSet:
-    """Read and validate every rule file in `directory`.
+def load_rules(directory: Path, env: Mapping[str, str] | None = None) -> RuleSet:
+    """Read and validate every rule file in `directory`; `${NAME}` from `env`, by default
+    `rule_environment()` (process environment over `.env`, as the settings read them).
 
     Raises ConfigError (exit 2) when the folder is missing or unreadable, RuleFileError
     (exit 1) listing every problem otherwise.
     """
     directory = Path(directory)
+    env = rule_environment() if env is None else env
     _require_folder(directory)
     problems = Problems()
     try:

@@ -7,6 +7,9 @@ starving urgent work: `sync`, `evaluate`, `deliver`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
@@ -33,10 +36,12 @@ def check_redis(redis_url: str) -> redis.Redis:
     return client
 
 
-def make_broker(redis_url: str | None, *, namespace: str = NAMESPACE) -> dramatiq.Broker:
-    """Create (not install) the broker for this process."""
+def make_broker(redis_url: str | None, *, namespace: str = NAMESPACE, ping: bool = True) -> dramatiq.Broker:
+    """Create (not install) the broker for this process; `ping=False` does no I/O (the
+    worker's import of `worker.tasks`: Redis is checked at process boot instead)."""
     if redis_url:
-        check_redis(redis_url)
+        if ping:
+            check_redis(redis_url)
         broker: dramatiq.Broker = RedisBroker(url=redis_url, namespace=namespace)
     else:
         broker = StubBroker()
@@ -46,12 +51,10 @@ def make_broker(redis_url: str | None, *, namespace: str = NAMESPACE) -> dramati
     return broker
 
 
-def install(broker: dramatiq.Broker) -> dramatiq.Broker:
-    """Make `broker` the global one and (re)bind every already-declared actor to it."""
-    from worker import tasks  # noqa: PLC0415  (actors are declared on import)
-
+def install(broker: dramatiq.Broker, actors: Iterable[Any]) -> dramatiq.Broker:
+    """Make `broker` the global one and (re)bind the already-declared `actors` to it."""
     dramatiq.set_broker(broker)
-    for actor in tasks.ACTORS:
+    for actor in actors:
         actor.broker = broker
         broker.declare_actor(actor)
     return broker

@@ -1,8 +1,10 @@
 """Assembling the long-running processes: `run` (all in one), `scheduler`, `web`.
 
-`run` is the embedded default: in-process broker (or Redis when REDIS_URL is set), worker
-threads, the scheduler, and the web server when WEB_PORT is set. SIGTERM or Ctrl-C stops it
-cleanly: scheduler first (no new work), then web, then the workers finish what they hold.
+Each builds its one `Runtime` (worker.runtime.runtime) and installs it. `run` is the embedded
+default: in-process broker (or Redis when REDIS_URL is set), worker threads running the
+actors of `worker.tasks`, the scheduler, and the web server when WEB_PORT is set; its queue
+is the dramatiq one over that broker. SIGTERM or Ctrl-C stops it cleanly: scheduler first (no
+new work), then web, then the workers finish what they hold.
 """
 
 from __future__ import annotations
@@ -11,33 +13,36 @@ import signal
 import threading
 from collections.abc import Callable
 from datetime import datetime, timezone
+from types import FrameType
 
 import dramatiq
 import uvicorn
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
+from starlette.applications import Starlette
 
 from worker.errors import ConfigError
 from worker.logs import get_logger
+from worker import tasks
 from worker.runtime.broker import check_redis, install, make_broker
-from worker.runtime.leader import LocalLeader, RedisLeader
+from worker.runtime.current import install_runtime
+from worker.runtime.leader import LocalLeader, Leadership, RedisLeader
+from worker.runtime.queue import DramatiqQueue, InlineQueue, Queue
+from worker.runtime.runtime import Runtime
 from worker.runtime.scheduler import TickScheduler, standard_jobs
 from worker.settings import Settings
-from worker.store.db import open_store
+from worker.web.app import create_app
+from worker.web.webhook import webhook_routes
 
 log = get_logger("process")
-
-
-def utc_now() -> datetime:
-    """The wall clock, read only by process entry points."""
-    return datetime.now(timezone.utc)
 
 
 def _redis_url(settings: Settings) -> str | None:
     return settings.redis_url.get_secret_value() if settings.redis_url else None
 
 
-def _leader(settings: Settings):  # noqa: ANN202
+def _leader(settings: Settings) -> Leadership:
     url = _redis_url(settings)
     if url is None:
         return LocalLeader()
@@ -45,35 +50,34 @@ def _leader(settings: Settings):  # noqa: ANN202
                        ttl_ms=settings.leader_ttl_ms)
 
 
-def build_scheduler(settings: Settings, scheduler_cls, clock: Callable[[], datetime] = utc_now) -> TickScheduler:  # noqa: ANN001
-    from worker import tasks  # noqa: PLC0415
-
+def build_scheduler(runtime: Runtime, scheduler_cls: type[BaseScheduler],
+                    clock: Callable[[], datetime] | None = None) -> TickScheduler:
+    """The scheduler whose jobs go through `runtime.queue.periodic`."""
+    settings = runtime.settings
     return TickScheduler(scheduler_cls(timezone=timezone.utc), _leader(settings),
-                         standard_jobs(settings, tasks.PERIODIC),
-                         leader_ttl_ms=settings.leader_ttl_ms, clock=clock)
+                         standard_jobs(settings, runtime.queue),
+                         leader_ttl_ms=settings.leader_ttl_ms, clock=clock or runtime.clock)
 
 
-def build_web(settings: Settings, *, workers_in_process: bool):  # noqa: ANN201
-    """The web app. A webhook enqueues a re-fetch for the workers; a stand-alone embedded `web`
-    (no Redis, so no worker would ever read the queue) re-fetches inline instead."""
-    from worker import pipeline, tasks  # noqa: PLC0415
-    from worker.web.app import create_app  # noqa: PLC0415
-    from worker.web.webhook import webhook_routes  # noqa: PLC0415
+def dramatiq_runtime(settings: Settings) -> Runtime:
+    """The runtime of a process whose work goes to the actors (installed as the process's)."""
+    runtime = Runtime(settings, queue=DramatiqQueue(tasks.BY_NAME))
+    install_runtime(runtime)
+    return runtime
 
-    def enqueue_refetch(object_type: str, object_id: str) -> None:
-        if settings.embedded and not workers_in_process:
-            pipeline.refetch(settings, object_type, object_id, utc_now())
-        else:
-            tasks.refetch.send(object_type, object_id)
 
-    store = open_store(settings.database_url.get_secret_value())
+def build_web(runtime: Runtime) -> Starlette:
+    """The web app. A webhook enqueues a re-fetch through the runtime's queue: a message for the
+    workers, or — a stand-alone embedded `web`, whose queue is inline — the re-fetch itself."""
+    settings = runtime.settings
     url = _redis_url(settings)
-    return create_app(settings, store, clock=utc_now, redis_client=check_redis(url) if url else None,
-                      extra_routes=webhook_routes(settings, enqueue_refetch, utc_now))
+    return create_app(settings, runtime.store(), clock=runtime.clock,
+                      redis_client=check_redis(url) if url else None,
+                      extra_routes=webhook_routes(settings, runtime.queue.refetch, runtime.clock))
 
 
 def _stop_on_signals(stop: threading.Event) -> None:
-    def handler(signum, _frame) -> None:  # noqa: ANN001
+    def handler(signum: int, _frame: FrameType | None) -> None:
         log.info("stopping", signal=signal.Signals(signum).name)
         stop.set()
 
@@ -83,13 +87,14 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
 def run_all(settings: Settings) -> None:
     """The embedded all-in-one process."""
-    open_store(settings.database_url.get_secret_value()).engine.dispose()  # migrate once, fail early
-    broker = install(make_broker(_redis_url(settings), namespace=settings.redis_namespace))
+    broker = install(make_broker(_redis_url(settings), namespace=settings.redis_namespace), tasks.ACTORS)
+    runtime = dramatiq_runtime(settings)
+    runtime.store()  # migrate once, fail early
     workers = dramatiq.Worker(broker, worker_threads=settings.worker_threads, worker_timeout=200)
-    scheduler = build_scheduler(settings, BackgroundScheduler)
+    scheduler = build_scheduler(runtime, BackgroundScheduler)
     stop = threading.Event()
     _stop_on_signals(stop)
-    web_server = _start_web(settings) if settings.web_port else None
+    web_server = _start_web(runtime) if settings.web_port else None
     workers.start()
     scheduler.start()
     log.info("started", embedded=settings.embedded, web_port=settings.web_port,
@@ -100,11 +105,13 @@ def run_all(settings: Settings) -> None:
     if web_server is not None:
         web_server.should_exit = True
     workers.stop(timeout=10_000)
+    runtime.close()
     log.info("stopped")
 
 
-def _start_web(settings: Settings) -> uvicorn.Server:
-    config = uvicorn.Config(build_web(settings, workers_in_process=True), host=settings.web_host, port=settings.web_port,
+def _start_web(runtime: Runtime) -> uvicorn.Server:
+    settings = runtime.settings
+    config = uvicorn.Config(build_web(runtime), host=settings.web_host, port=settings.web_port,
                             log_config=None, access_log=False)
     server = uvicorn.Server(config)
     threading.Thread(target=server.run, name="web", daemon=True).start()
@@ -118,10 +125,10 @@ def run_scheduler(settings: Settings) -> None:
             "The scheduler process needs REDIS_URL (its jobs enqueue to Redis and it elects a leader there).",
             fix="Set REDIS_URL, or use `stripe-lifecycle run` for the embedded all-in-one process.",
         )
-    install(make_broker(_redis_url(settings), namespace=settings.redis_namespace))
-    scheduler = build_scheduler(settings, BlockingScheduler)
+    install(make_broker(_redis_url(settings), namespace=settings.redis_namespace), tasks.ACTORS)
+    scheduler = build_scheduler(dramatiq_runtime(settings), BlockingScheduler)
 
-    def handler(signum, _frame) -> None:  # noqa: ANN001
+    def handler(signum: int, _frame: FrameType | None) -> None:
         log.info("stopping", signal=signal.Signals(signum).name)
         scheduler.shutdown()
 
@@ -133,7 +140,14 @@ def run_scheduler(settings: Settings) -> None:
 
 
 def run_web(settings: Settings) -> None:
-    if not settings.embedded:
-        install(make_broker(_redis_url(settings), namespace=settings.redis_namespace))
-    uvicorn.run(build_web(settings, workers_in_process=False), host=settings.web_host, port=settings.web_port or 8000,
+    """The stand-alone web process: webhooks become messages (Redis), or re-fetches run inline
+    when embedded (no worker would ever read an in-process queue here)."""
+    if settings.embedded:
+        queue: Queue = InlineQueue()
+        runtime = Runtime(settings, queue=queue)
+        install_runtime(runtime)
+    else:
+        install(make_broker(_redis_url(settings), namespace=settings.redis_namespace), tasks.ACTORS)
+        runtime = dramatiq_runtime(settings)
+    uvicorn.run(build_web(runtime), host=settings.web_host, port=settings.web_port or 8000,
                 log_config=None, access_log=False)

@@ -7,10 +7,12 @@ lock and only if no other scheduler claimed that slot. The work itself runs in t
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any, Protocol
 
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -83,8 +85,15 @@ class TickScheduler:
         self.leader.release()
 
 
-def standard_jobs(settings, actors: Mapping[str, object]) -> list[Job]:  # noqa: ANN001
-    """The product's periodic work: poll events, reconcile daily, evaluate, measure, redeliver."""
+class Periodic(Protocol):
+    """Where a job's tick goes: `worker.runtime.queue.Queue.periodic`."""
+
+    def periodic(self, job: str, tick: str) -> None: ...
+
+
+def standard_jobs(settings: Any, queue: Periodic) -> list[Job]:
+    """The product's periodic work: poll events, reconcile daily, evaluate, measure, redeliver;
+    each tick goes to `queue.periodic(name, tick)`."""
     every = {
         "sync_events": settings.sync_every,
         "full_reconcile": settings.reconcile_every,
@@ -92,8 +101,4 @@ def standard_jobs(settings, actors: Mapping[str, object]) -> list[Job]:  # noqa:
         "measure": settings.measure_every,
         "redeliver": settings.redeliver_every,
     }
-    return [Job(name, seconds, _sender(actors[name])) for name, seconds in every.items()]
-
-
-def _sender(actor) -> Callable[[str], None]:  # noqa: ANN001
-    return lambda tick: actor.send(tick=tick)
+    return [Job(name, seconds, functools.partial(queue.periodic, name)) for name, seconds in every.items()]

@@ -1,4 +1,5 @@
-"""Sync entry points (wiring): `run_sync` for the scheduler and CLI, `refetch` for webhooks.
+"""Sync entry points (wiring): `run_sync` for a sync now, `refetch` for one object (webhooks).
+The use-cases over the process's `Runtime` are in `worker.sync.service`.
 
     report = run_sync(store, api, source_config, full=False, now=now,
                       progress=None, on_changed=lambda contact_ids, at: ...)
@@ -19,16 +20,11 @@ read from events (and webhooks), None for changes found by a backfill/reconcile.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from worker.logs import get_logger
 from worker.rules.model import SourceConfig
-from worker.settings import Settings
-from worker.store.db import Store, open_store
-from worker.stripe_api.ratelimit import shared_limiter
+from worker.store.db import Store
 from worker.stripe_api.transport import StripeApi
 from worker.sync.backfill import run_backfill
 from worker.sync.incremental import apply_change, run_incremental
@@ -72,41 +68,3 @@ def refetch(store: Store, stripe: StripeApi, object_type: str, object_id: str, n
                   now=now, on_changed=on_changed)
     apply_change(run, object_type, object_id, at=at)
     return run.report
-
-
-def load_source_config(rules_dir: Path, env: Mapping[str, str]) -> SourceConfig:
-    """`contacts:`/`mrr:` from the rule files (all of them are validated, as every command does)."""
-    from worker.rules.loader import load_rules
-
-    return load_rules(rules_dir, env).source
-
-
-def api_from_settings(settings: Settings) -> StripeApi:
-    """The rate-limited client for STRIPE_API_KEY / STRIPE_API_BASE / STRIPE_MAX_RPS."""
-    return StripeApi.connect(settings.require_stripe_key(), settings.stripe_api_base,
-                             limiter=shared_limiter(settings.stripe_max_rps))
-
-
-def sync_from_settings(settings: Settings, *, full: bool, now: datetime, progress: Progress | None = None,
-                       on_changed: OnChanged | None = None) -> SyncReport:
-    """`run_sync` with the store, client and source settings built from the settings."""
-    api = api_from_settings(settings)
-    config = load_source_config(settings.rules_dir, os.environ)
-    store = open_store(settings.database_url.get_secret_value())
-    try:
-        return run_sync(store, api, config, full=full, now=now, progress=progress, on_changed=on_changed,
-                        reconcile_every=timedelta(seconds=settings.reconcile_every))
-    finally:
-        store.engine.dispose()
-
-
-def refetch_from_settings(settings: Settings, object_type: str, object_id: str, now: datetime, *,
-                          on_changed: OnChanged | None = None, at: datetime | None = None) -> SyncReport:
-    """`refetch` with the store, client and source settings built from the settings."""
-    api = api_from_settings(settings)
-    config = load_source_config(settings.rules_dir, os.environ)
-    store = open_store(settings.database_url.get_secret_value())
-    try:
-        return refetch(store, api, object_type, object_id, now, on_changed, source_config=config, at=at)
-    finally:
-        store.engine.dispose()

@@ -2,7 +2,8 @@
 
 Keys: `events_cursor` {created, seen}: where incremental sync resumes in the Events API;
 `backfill` {stamp, phase, after, cursor}: an unfinished full backfill's paging progress;
-`last_full` {completed_at}: the last completed full backfill/reconcile.
+`last_full` {completed_at}: the last completed full backfill/reconcile;
+`last_sync` {at, mode}: the last completed scheduled sync (what `/healthz` reports).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ RECONCILE_EVERY = timedelta(days=1)
 CURSOR = "events_cursor"
 BACKFILL = "backfill"
 LAST_FULL = "last_full"
+LAST_SYNC_KEY = "last_sync"
 
 
 def get_state(session: Session, key: str) -> dict[str, Any] | None:

@@ -15,8 +15,7 @@ from sqlalchemy import func, select
 
 from worker.store.db import Store
 from worker.store.models import Delivery, Firing, Quarantine, SyncState
-
-LAST_SYNC_KEY = "last_sync"  # SyncState key whose value holds {"at": ISO-8601}
+from worker.sync.state import LAST_SYNC_KEY  # its value holds {"at": ISO-8601}
 
 
 def last_sync_at(store: Store) -> datetime | None:

@@ -9,20 +9,17 @@ triggers.
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.table import Table
 
-from worker.cli.app import app, bootstrap, err, guarded, out, parse_now
-from worker.compute import compute_snapshots, unlinked_customers
-from worker.core.accounts import Explained
-from worker.core.money import format_minor
-from worker.core.snapshot import ContactSnapshot
+from worker.cli.app import app, bootstrap, command_runtime, err, guarded, out, parse_now
 from worker.errors import ConfigError, LifecycleError
-from worker.rules.loader import load_rules
-from worker.store.db import open_store
+
+if TYPE_CHECKING:
+    from worker.core.accounts import Explained
+    from worker.core.snapshot import ContactSnapshot
 
 
 class UnknownContact(LifecycleError):
@@ -42,16 +39,17 @@ def accounts(
     now: str = typer.Option(None, "--now", help="Compute as of this time (ISO 8601, default: now)."),
 ) -> None:
     """List contacts with stage, MRR and renewal date."""
-    settings = bootstrap()
+    from worker.compute import compute_snapshots, unlinked_customers
+
+    runtime = command_runtime(bootstrap())
     moment = parse_now(now)
-    rules = load_rules(settings.rules_dir, os.environ)
+    rules = runtime.rules()
     if stage is not None and stage not in rules.stages.stages:
         known = ", ".join(rules.stages.stages) or "none are defined"
         raise ConfigError(f"--stage {stage!r} is not a stage of stages.yaml.", fix=f"Use one of: {known}.")
-    store = open_store(settings.database_url.get_secret_value())
     problems: list[tuple[str, str]] = []
     try:
-        with store.session() as session:
+        with runtime.store().session() as session:
             if explain is not None:
                 _print_explanation(_find(session, rules, explain, moment))
                 return
@@ -60,7 +58,7 @@ def accounts(
             else:
                 found = compute_snapshots(session, rules.source, rules.stages, now=moment, problems=problems)
     finally:
-        store.engine.dispose()
+        runtime.close()
     snapshots = [e.snapshot for e in found if stage is None or e.snapshot.stage == stage]
     if as_json:
         typer.echo(json.dumps([s.to_json() for s in snapshots], indent=2))
@@ -72,7 +70,9 @@ def accounts(
         raise typer.Exit(1)
 
 
-def _find(session, rules, key: str, moment: datetime) -> Explained:
+def _find(session: Any, rules: Any, key: str, moment: datetime) -> Explained:
+    from worker.compute import compute_snapshots, unlinked_customers
+
     problems: list[tuple[str, str]] = []
     found = compute_snapshots(session, rules.source, rules.stages, now=moment, contact_ids=[key], explain=True,
                               problems=problems)
@@ -93,6 +93,10 @@ def _print_explanation(item: Explained) -> None:
 
 
 def _print_table(snapshots: list[ContactSnapshot], unlinked: bool) -> None:
+    from rich.table import Table
+
+    from worker.core.money import format_minor
+
     table = Table(show_lines=False)
     for title in ("customer" if unlinked else "contact", "name", "stage", "MRR", "renewal", "subscriptions"):
         table.add_column(title, justify="right" if title in ("MRR", "subscriptions") else "left")

@@ -11,9 +11,12 @@ from pathlib import Path
 
 import typer
 
+from typing import TYPE_CHECKING
+
 from worker.cli.app import app, bootstrap, guarded, out
-from worker.rules.loader import load_rules, rule_environment
-from worker.rules.model import RuleSet
+
+if TYPE_CHECKING:
+    from worker.rules.model import RuleSet
 
 
 def _plural(count: int, word: str) -> str:
@@ -34,7 +37,9 @@ def check(
                                show_default=False),
 ) -> None:
     """Validate every rule file: FILE:LINE: message per problem (exit 1), else a summary (exit 0)."""
+    from worker.rules.loader import load_rules
+
     settings = bootstrap()
     directory = rules if rules is not None else settings.rules_dir
-    ruleset = load_rules(directory, rule_environment())
+    ruleset = load_rules(directory)
     out.print(summary(ruleset), markup=False, highlight=False)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from worker.cli.app import app, bootstrap, guarded, out
-from worker.stripe_api.client import check_key
 
 
 @app.command()
 @guarded
 def connect() -> None:
     """Check STRIPE_API_KEY against Stripe; print the account, mode (test/live) and key kind."""
+    from worker.stripe_api.client import check_key
+
     settings = bootstrap()
     key = settings.require_stripe_key()
     info = check_key(key, settings.stripe_api_base)

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import os
-from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
 
-from worker.cli.app import bootstrap, contacts_app, err, guarded, out
-from worker.contacts.importer import import_contacts, read_contacts_csv
+from worker.cli.app import bootstrap, command_runtime, contacts_app, err, guarded, out
 from worker.errors import LifecycleError
 from worker.logs import redact
-from worker.store.db import open_store
-from worker.sync import load_source_config
 
 
 @contacts_app.command("import")
@@ -24,20 +19,21 @@ def import_(file: Path = typer.Argument(..., help="CSV with id,type,name,email c
     Bad rows are listed as FILE:LINE: message and skipped (exit 1); good rows are imported and
     waiting Stripe customers whose metadata names them are linked.
     """
-    settings = bootstrap()
-    now = datetime.now(UTC)
+    from worker.contacts.importer import import_contacts, read_contacts_csv
+
+    runtime = command_runtime(bootstrap())
+    now = runtime.clock()
     rows, problems = read_contacts_csv(file)
-    store = open_store(settings.database_url.get_secret_value())
     try:
-        contacts_config = load_source_config(settings.rules_dir, os.environ).contacts
+        contacts_config = runtime.rules().source.contacts
     except LifecycleError as exc:
         contacts_config = None
         err.print(f"Note: Stripe customers were not linked, the rules could not be read: {redact(str(exc))}",
                   markup=False, highlight=False)
     try:
-        result = import_contacts(store, rows, now, contacts_config)
+        result = import_contacts(runtime.store(), rows, now, contacts_config)
     finally:
-        store.engine.dispose()
+        runtime.close()
     for line in problems:
         err.print(redact(line), markup=False, highlight=False)
     out.print(f"Imported {len(rows)} contact{'s' if len(rows) != 1 else ''} ({result.created} new, "

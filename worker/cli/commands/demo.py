@@ -11,15 +11,9 @@ import os
 import time
 from pathlib import Path
 
+from typing import Any
+
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from worker.cli.app import app, bootstrap, err, guarded, write_output
 from worker.cli.app import out as stdout
@@ -64,17 +58,27 @@ class _progress:
     """A rich progress bar over the simulated days (nothing when stderr is not a terminal)."""
 
     def __init__(self, *, enabled: bool) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
         self.bar = Progress(TextColumn("Simulating days"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                             TimeRemainingColumn(), console=err, transient=True) if enabled else None
-        self.task = None
+        self.task: Any = None
 
-    def __enter__(self):
+    def __enter__(self) -> Any:
         if self.bar is None:
             return None
         self.bar.start()
         return self.update
 
     def update(self, done: int, total: int) -> None:
+        assert self.bar is not None  # only handed out when there is a bar
         if self.task is None:
             self.task = self.bar.add_task("days", total=total)
         self.bar.update(self.task, completed=done)

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Literal
 
 import typer
-from rich.table import Table
 
-from worker.automations.service import run_evaluation
-from worker.cli.app import app, bootstrap, guarded, out, parse_now
-
-
+from worker.cli.app import app, bootstrap, command_runtime, guarded, out, parse_now
 
 
 @app.command()
@@ -22,8 +19,16 @@ def evaluate(
     engine: str = typer.Option("durable", hidden=True, help="durable | reference"),
 ) -> None:
     """Recompute stages and fire due triggers as of --now; embedded, deliver the actions too."""
-    settings = bootstrap()
-    result = run_evaluation(settings, parse_now(now), dry_run=dry_run, engine=engine)
+    from rich.table import Table
+
+    from worker.automations.service import run_evaluation
+
+    runtime = command_runtime(bootstrap())
+    kind: Literal["durable", "reference"] = "reference" if engine == "reference" else "durable"
+    try:
+        result = run_evaluation(runtime, parse_now(now), dry_run=dry_run, engine=kind)
+    finally:
+        runtime.close()
     if as_json:
         print(json.dumps([f.to_json() for f in result.fired]))
         return

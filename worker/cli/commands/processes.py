@@ -9,13 +9,14 @@ import typer
 
 from worker.cli.app import app, bootstrap, guarded
 from worker.errors import ConfigError
-from worker.runtime import process
 
 
 @app.command()
 @guarded
 def run() -> None:
     """All-in-one process: scheduler + worker threads (+ web if WEB_PORT is set). The embedded default."""
+    from worker.runtime import process
+
     process.run_all(bootstrap())
 
 
@@ -23,6 +24,8 @@ def run() -> None:
 @guarded
 def scheduler() -> None:
     """The scheduler process (needs REDIS_URL); one is active at a time, others stand by."""
+    from worker.runtime import process
+
     process.run_scheduler(bootstrap())
 
 
@@ -30,6 +33,8 @@ def scheduler() -> None:
 @guarded
 def web() -> None:
     """Webhook receiver (POST /stripe/webhook), /healthz, /metrics and /report (WEB_PORT, default 8000)."""
+    from worker.runtime import process
+
     process.run_web(bootstrap())
 
 

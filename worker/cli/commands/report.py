@@ -9,18 +9,12 @@ self-contained page and names it; the default is rich tables.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import typer
 
-from worker.cli.app import app, bootstrap, guarded, out, parse_now, write_output
+from worker.cli.app import app, bootstrap, command_runtime, guarded, out, parse_now, write_output
 from worker.errors import ConfigError
-from worker.report.build import build_report, parse_since
-from worker.report.html import render_html
-from worker.report.tables import render_tables
-from worker.rules.loader import load_rules
-from worker.store.db import open_store
 
 
 @app.command()
@@ -32,20 +26,25 @@ def report(
     now: str = typer.Option(None, "--now", help="Report as of this time (ISO 8601, default: now)."),
 ) -> None:
     """Outcomes and revenue report."""
-    settings = bootstrap()
+    from worker.report.build import build_report, parse_since
+
+    runtime = command_runtime(bootstrap())
     if as_json and html is not None:
         raise ConfigError("--json and --html cannot be used together.", fix="Pick one of them.")
     moment, start = parse_now(now), parse_since(since)
-    rules = load_rules(settings.rules_dir, os.environ)
-    store = open_store(settings.database_url.get_secret_value())
+    rules = runtime.rules()
     try:
-        built = build_report(store, rules, now=moment, since=start)
+        built = build_report(runtime.store(), rules, now=moment, since=start)
     finally:
-        store.engine.dispose()
+        runtime.close()
     if as_json:
         typer.echo(json.dumps(built.to_json(), indent=2))
     elif html is not None:
+        from worker.report.html import render_html
+
         write_output(html, render_html(built), option="--html")
         out.print(f"Report written to {html}", markup=False, highlight=False)
     else:
+        from worker.report.tables import render_tables
+
         render_tables(built, out)

@@ -5,21 +5,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
-from worker.cli.app import app, bootstrap, err, guarded, out
+from worker.cli.app import app, bootstrap, command_runtime, err, guarded, out
 from worker.logs import redact
-from worker.sync import SyncReport, sync_from_settings
+
+if TYPE_CHECKING:
+    from worker.sync import SyncReport
 
 PHASE_NAMES = {"products": "Products", "prices": "Prices", "customers": "Customers",
                "subscriptions": "Subscriptions", "events": "Events", "objects": "Changed objects"}
@@ -35,10 +29,14 @@ def sync(
 
     Exits 1 when an object could not be read and was quarantined (the rest is synced).
     """
-    settings = bootstrap()
-    now = datetime.now(UTC)
-    with _progress(enabled=err.is_terminal and not as_json) as progress:
-        report = sync_from_settings(settings, full=full, now=now, progress=progress)
+    from worker.sync.service import sync_now
+
+    runtime = command_runtime(bootstrap())
+    try:
+        with _progress(enabled=err.is_terminal and not as_json) as progress:
+            report = sync_now(runtime, runtime.clock(), full=full, progress=progress)
+    finally:
+        runtime.close()
     if as_json:
         out.print_json(json.dumps(report.to_json()))
     else:
@@ -48,13 +46,22 @@ def sync(
 
 
 @contextmanager
-def _progress(*, enabled: bool) -> Iterator:
+def _progress(*, enabled: bool) -> Iterator[Any]:
     if not enabled:
         yield None
         return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                    TimeElapsedColumn(), console=err, transient=True)
-    tasks: dict[str, int] = {}
+    tasks: dict[str, Any] = {}
 
     def update(phase: str, done: int, total: int | None) -> None:
         if phase not in tasks:

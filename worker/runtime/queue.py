@@ -1,0 +1,133 @@
+"""The `Queue` port: how a use-case asks for more work (wiring).
+
+    runtime.queue.evaluate(now)                 # something changed: evaluate soon
+    runtime.queue.refetch("customer", "cus_1")  # a webhook said an object changed
+    runtime.queue.deliver(delivery_id, delay_s) # one delivery row (a retry or an order wait)
+    runtime.queue.deliver_many([id, id, …])     # rows of one batch
+    runtime.queue.periodic("sync_events", tick) # the scheduler's tick of a job
+
+Two implementations:
+
+- `DramatiqQueue(actors)`: a message to the dramatiq actors of `worker.tasks` (Redis in
+  production, the in-process StubBroker of `run` without REDIS_URL). Messages carry only ids
+  and times; the database stays the source of truth.
+- `InlineQueue()`: the work runs now, in the caller (CLI commands, the demo, a stand-alone
+  embedded `web`, tests). `in_process` is true: evaluate and the reconciler then deliver every
+  due row themselves instead of sending messages, and a delayed delivery simply waits in its
+  row for the next pass.
+
+A queue is bound to its `Runtime` (`bind`), which the inline queue passes to the use-cases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from worker.automations import service as evaluation
+from worker.delivery import service as delivery
+from worker.sync import service as sync
+
+if TYPE_CHECKING:
+    from worker.runtime.runtime import Runtime
+
+PERIODIC_JOBS = ("sync_events", "full_reconcile", "evaluate", "measure", "redeliver")
+
+
+class Queue(Protocol):
+    """The port the use-cases enqueue through (see the module docstring)."""
+
+    in_process: bool
+
+    def bind(self, runtime: Runtime) -> None: ...
+
+    def evaluate(self, tick: datetime) -> None: ...
+
+    def refetch(self, object_type: str, object_id: str) -> None: ...
+
+    def deliver(self, delivery_id: int, delay_s: float = 0.0) -> None: ...
+
+    def deliver_many(self, delivery_ids: list[int]) -> None: ...
+
+    def periodic(self, job: str, tick: str) -> None: ...
+
+
+class DramatiqQueue:
+    """Messages to the actors (by actor name: `worker.tasks.ACTORS`)."""
+
+    in_process = False
+
+    def __init__(self, actors: Mapping[str, Any]) -> None:
+        self.actors = actors
+
+    def bind(self, runtime: Runtime) -> None:
+        """Nothing to keep: the actors reach the process's runtime themselves."""
+
+    def evaluate(self, tick: datetime) -> None:
+        self.actors["evaluate"].send(tick=tick.isoformat())
+
+    def refetch(self, object_type: str, object_id: str) -> None:
+        self.actors["refetch"].send(object_type, object_id)
+
+    def deliver(self, delivery_id: int, delay_s: float = 0.0) -> None:
+        if delay_s > 0:
+            self.actors["deliver"].send_with_options(args=(delivery_id,), delay=int(delay_s * 1000))
+        else:
+            self.actors["deliver"].send(delivery_id)
+
+    def deliver_many(self, delivery_ids: list[int]) -> None:
+        self.actors["deliver_batch"].send(list(delivery_ids))
+
+    def periodic(self, job: str, tick: str) -> None:
+        self.actors[job].send(tick=tick)
+
+
+class InlineQueue:
+    """The work runs now, in the caller, with the bound runtime."""
+
+    in_process = True
+
+    def __init__(self) -> None:
+        self._runtime: Runtime | None = None
+
+    def bind(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    @property
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
+            raise RuntimeError("InlineQueue used before a Runtime was built around it")
+        return self._runtime
+
+    def evaluate(self, tick: datetime) -> None:
+        evaluation.run_evaluation(self.runtime, tick)
+
+    def refetch(self, object_type: str, object_id: str) -> None:
+        sync.refetch_job(self.runtime, object_type, object_id, self.runtime.clock())
+
+    def deliver(self, delivery_id: int, delay_s: float = 0.0) -> None:
+        if delay_s <= 0:  # a later one waits in its row (due at next_attempt_at) for the next pass
+            delivery.deliver(self.runtime, [delivery_id], self.runtime.clock())
+
+    def deliver_many(self, delivery_ids: Sequence[int]) -> None:
+        delivery.deliver(self.runtime, list(delivery_ids), self.runtime.clock())
+
+    def periodic(self, job: str, tick: str) -> None:
+        run_job(self.runtime, job, datetime.fromisoformat(tick))
+
+
+def run_job(runtime: Runtime, job: str, now: datetime) -> None:
+    """One periodic job's use-case, as of `now` (what the actors and the inline queue run)."""
+    if job == "sync_events":
+        sync.sync_job(runtime, now, full=False)
+    elif job == "full_reconcile":
+        sync.sync_job(runtime, now, full=True)
+    elif job == "evaluate":
+        evaluation.run_evaluation(runtime, now)
+    elif job == "measure":
+        evaluation.measure_job(runtime, now)
+    elif job == "redeliver":
+        delivery.reconcile(runtime, now)
+    else:
+        raise ValueError(f"unknown periodic job {job!r}; expected one of {', '.join(PERIODIC_JOBS)}")
