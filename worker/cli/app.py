@@ -21,11 +21,10 @@ from rich.console import Console
 
 from worker.core.snapshot import parse_time
 from worker.errors import ConfigError, LifecycleError, RuleFileError
-from worker.logs import configure_logging, get_logger, new_unit_of_work, redact, register_secrets
-from worker.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from worker.runtime.runtime import Runtime
+    from worker.settings import Settings
 
 app = typer.Typer(
     name="stripe-lifecycle",
@@ -44,6 +43,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def bootstrap(**overrides: Any) -> Settings:
     """Settings + logging for one command invocation."""
+    from worker.logs import configure_logging, new_unit_of_work, register_secrets
+    from worker.settings import load_settings
+
     settings = load_settings(**overrides)
     configure_logging(settings.log_format, settings.log_level)
     register_secrets(settings.secrets())
@@ -80,6 +82,8 @@ def parse_now(value: str | None) -> datetime:
 
 def fail(exc: LifecycleError) -> None:
     """Print a LifecycleError as plain sentences on stderr and exit with its code."""
+    from worker.logs import redact
+
     if isinstance(exc, RuleFileError):
         for line in exc.problems:
             err.print(redact(line), markup=False, highlight=False)
@@ -102,6 +106,8 @@ def guarded(func: F) -> F:
         except (typer.Exit, typer.Abort, SystemExit):
             raise
         except Exception as exc:  # noqa: BLE001 - the last line of defence
+            from worker.logs import get_logger, redact
+
             debug = "--debug" in sys.argv
             get_logger("cli").error("unexpected_error", exc_info=debug, error=redact(repr(exc)))
             err.print(

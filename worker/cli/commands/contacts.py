@@ -8,7 +8,6 @@ import typer
 
 from worker.cli.app import bootstrap, command_runtime, contacts_app, err, guarded, out
 from worker.errors import LifecycleError
-from worker.logs import redact
 
 
 @contacts_app.command("import")
@@ -20,6 +19,7 @@ def import_(file: Path = typer.Argument(..., help="CSV with id,type,name,email c
     waiting Stripe customers whose metadata names them are linked.
     """
     from worker.contacts.importer import import_contacts, read_contacts_csv
+    from worker.logs import redact
 
     runtime = command_runtime(bootstrap())
     now = runtime.clock()

@@ -18,7 +18,6 @@ import typer
 from worker.cli.app import app, bootstrap, err, guarded, write_output
 from worker.cli.app import out as stdout
 from worker.errors import ConfigError
-from worker.logs import configure_logging
 
 
 @app.command()
@@ -36,6 +35,8 @@ def demo(
     if not out_file.parent.is_dir():
         raise ConfigError(f"Cannot write the report to {out_file}: the folder {out_file.parent} does not exist.",
                           fix="Create it or pick another path for --out.")
+    from worker.logs import configure_logging
+
     if "LOG_LEVEL" not in os.environ:   # one log line per pass would drown the progress bar
         configure_logging(settings.log_format, "warning")
     from worker.demo import DemoConfig, run_demo

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from worker.cli.app import app, bootstrap, command_runtime, err, guarded, out
-from worker.logs import redact
 
 if TYPE_CHECKING:
     from worker.sync import SyncReport
@@ -73,6 +72,8 @@ def _progress(*, enabled: bool) -> Iterator[Any]:
 
 
 def _print(report: SyncReport) -> None:
+    from worker.logs import redact
+
     kind = "Full sync" if report.mode == "full" else "Incremental sync"
     lines = [
         f"{kind}{' (resumed)' if report.resumed else ''}" + (f": {report.reason}." if report.reason else "."),
