@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
+REPO = Path(__file__).resolve().parents[2]
 HEAVY = ("sqlalchemy", "stripe", "durable_rules", "durable", "plotly", "dramatiq", "alembic")
 
 
 def _imported(*args: str) -> set[str]:
     result = subprocess.run([sys.executable, "-X", "importtime", "-m", "worker.cli.main", *args],
-                            capture_output=True, text=True, timeout=60, check=False)
+                            cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Usage" in result.stdout
     lines = [line for line in result.stderr.splitlines() if line.startswith("import time:")]
