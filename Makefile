@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv run demo test test-fast check bench clean
+.PHONY: venv run demo test test-fast lint check bench clean
 
 venv: $(STAMP)
 
@@ -24,6 +24,10 @@ demo: venv
 
 check: venv
 	$(BIN)/stripe-lifecycle check
+
+lint: venv
+	$(BIN)/ruff check worker actions
+	$(BIN)/mypy
 
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

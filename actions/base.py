@@ -12,9 +12,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from actions.failures import ActionFailure, PermanentFailure, TransientFailure
+from actions.templates import make_renderer
+
+if TYPE_CHECKING:
+    from actions.http import HttpSeam
+
+__all__ = ["ActionContext", "ActionFailure", "ActionHandler", "ActionParams", "ActionResult", "ActionSettings",
+           "PermanentFailure", "TransientFailure", "utc_now"]
 
 
 class ActionParams(BaseModel):
@@ -26,6 +35,13 @@ class ActionParams(BaseModel):
 def utc_now() -> datetime:
     """The real clock; the default `ActionContext.now` (the send time, e.g. for signatures)."""
     return datetime.now(timezone.utc)
+
+
+class ActionSettings(Protocol):
+    """What a handler may read of the process settings (`worker.settings.Settings` has it)."""
+
+    @property
+    def smtp_url(self) -> SecretStr | None: ...
 
 
 @dataclass(frozen=True)
@@ -41,10 +57,10 @@ class ActionContext:
     subscription: dict[str, Any] | None
     idempotency_key: str  # stable across retries of this delivery
     render: Callable[[str], str]  # sandboxed Jinja2 over contact/subscription/automation/trigger
-    settings: Any = None  # worker.settings.Settings (SMTP_URL etc.)
+    settings: ActionSettings | None = None  # worker.settings.Settings (SMTP_URL etc.)
     extra: dict[str, Any] = field(default_factory=dict)
     now: Callable[[], datetime] = utc_now  # send-time clock (webhook signature `t`, email Date)
-    http: Any = None  # an `actions.http.HttpSeam`; None = the process-wide default
+    http: HttpSeam | None = None  # None = the process-wide default (`actions.http.default_seam`)
 
     @classmethod
     def build(
@@ -61,8 +77,6 @@ class ActionContext:
         **rest: Any,
     ) -> ActionContext:
         """A context whose `render` is the sandboxed renderer over this firing's data."""
-        from actions.templates import make_renderer  # templates imports this module
-
         render = make_renderer(
             {"contact": contact, "subscription": subscription, "automation": automation, "trigger": trigger,
              "occurrence": occurrence, "arm": arm, "fired_at": fired_at}
@@ -80,27 +94,16 @@ class ActionResult:
     status_code: int | None = None
 
 
-class ActionFailure(Exception):
-    """Base of handler failures; `retryable` decides between retry and dead."""
-
-    retryable: ClassVar[bool] = False
-
-    def __init__(self, message: str, *, retry_after: float | None = None, status_code: int | None = None):
-        super().__init__(message)
-        self.retry_after = retry_after
-        self.status_code = status_code
+P_contra = TypeVar("P_contra", bound=ActionParams, contravariant=True)
 
 
-class PermanentFailure(ActionFailure):
-    retryable = False
+class ActionHandler(Protocol[P_contra]):
+    """A handler: its name in rule files, its params model, and `run` over validated params."""
 
+    @property
+    def name(self) -> str: ...
 
-class TransientFailure(ActionFailure):
-    retryable = True
+    @property
+    def Params(self) -> type[ActionParams]: ...  # the params model (a class attribute)
 
-
-class ActionHandler(Protocol):
-    name: str
-    Params: type[ActionParams]
-
-    def run(self, ctx: ActionContext, params: ActionParams) -> ActionResult: ...
+    def run(self, ctx: ActionContext, params: P_contra) -> ActionResult: ...

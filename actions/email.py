@@ -8,6 +8,8 @@ receiver (or a mail filter) can drop the duplicate. Connection details: `actions
 
 from __future__ import annotations
 
+from typing import Any
+
 import hashlib
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses
@@ -38,7 +40,7 @@ def message_id(idempotency_key: str, sender: str) -> str:
 
 def smtp_target(ctx: ActionContext) -> SmtpTarget:
     """The SMTP server from the settings' SMTP_URL, or a permanent failure naming the fix."""
-    raw = getattr(ctx.settings, "smtp_url", None) if ctx.settings is not None else None
+    raw: Any = getattr(ctx.settings, "smtp_url", None)
     url = raw.get_secret_value() if hasattr(raw, "get_secret_value") else raw
     if not url:
         raise PermanentFailure("email needs SMTP_URL: set it to smtp://user:pass@host:port (or smtps://…)")

@@ -33,7 +33,7 @@ import threading
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from urllib.request import getproxies
 
@@ -42,6 +42,9 @@ import httpx
 
 from actions.base import PermanentFailure, TransientFailure, utc_now
 from worker.logs import MASK, redact
+
+if TYPE_CHECKING:
+    from actions.base import ActionContext
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 USER_AGENT = "stripe-lifecycle"
@@ -223,6 +226,6 @@ def default_seam() -> HttpSeam:
         return _default
 
 
-def seam_for(ctx: Any) -> HttpSeam:
+def seam_for(ctx: ActionContext) -> HttpSeam:
     """The seam a handler uses: `ctx.http` when the caller injected one, else the default."""
-    return getattr(ctx, "http", None) or default_seam()
+    return ctx.http or default_seam()

@@ -8,9 +8,11 @@ delivery layer runs `handler.run(ctx, handler.Params.model_validate(raw))`.
 from __future__ import annotations
 
 from actions import email, hubspot, log, segment, slack, webhook
+from typing import Any
+
 from actions.base import ActionHandler
 
-HANDLERS: dict[str, ActionHandler] = {
+HANDLERS: dict[str, ActionHandler[Any]] = {
     "webhook": webhook.handler,
     "slack": slack.handler,
     "email": email.handler,
@@ -20,7 +22,7 @@ HANDLERS: dict[str, ActionHandler] = {
 }
 
 
-def get_handler(name: str) -> ActionHandler | None:
+def get_handler(name: str) -> ActionHandler[Any] | None:
     """The handler registered under `name`, or None (the rule loader reports unknown actions)."""
     return HANDLERS.get(name)
 

@@ -20,7 +20,7 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
-from actions.base import PermanentFailure
+from actions.failures import PermanentFailure
 from worker.logs import redact
 
 #: Currencies whose minor unit is the unit itself (Stripe's list of zero-decimal currencies).
@@ -104,7 +104,7 @@ def render_param(render: Callable[[str], str], name: str, text: str) -> str:
         return render(text)
     except PermanentFailure as exc:
         raise PermanentFailure(f"could not render `{name}`: {exc}") from None
-    except Exception as exc:  # a caller-supplied renderer may raise anything
+    except Exception as exc:  # noqa: BLE001  (a caller-supplied renderer may raise anything)
         raise PermanentFailure(f"could not render `{name}`: {redact(str(exc)) or type(exc).__name__}") from None
 
 

@@ -3,8 +3,9 @@
 `bootstrap()` reads the settings once, configures logging (stderr) and registers secrets for
 redaction; `command_runtime(settings)` builds the command's `Runtime`. Only light modules are
 imported here and at the top of the command modules: each command imports what it needs when
-it runs, so `stripe-lifecycle --help` starts fast (no SQLAlchemy, stripe, durable_rules …). `@guarded` turns a LifecycleError into plain sentences and its exit code; an
-unexpected exception becomes one sentence too (its traceback only at LOG_LEVEL=debug).
+it runs, so `stripe-lifecycle --help` starts fast (no SQLAlchemy, stripe, durable_rules …).
+`@guarded` turns a LifecycleError into plain sentences and its exit code; an unexpected
+exception becomes one sentence too (its traceback only at LOG_LEVEL=debug).
 """
 
 from __future__ import annotations

@@ -29,9 +29,7 @@ def build_matcher(automations: Iterable, kind: Kind = "durable") -> Matcher:
     if kind == "reference":
         return ReferenceMatcher(automations)
     if kind == "durable":
-        from worker.engine.durable import (
-            DurableMatcher,  # the C extension loads on first use
-        )
+        from worker.engine.durable import DurableMatcher  # noqa: PLC0415  (the C extension loads on first use)
 
         return DurableMatcher(automations)
     raise ValueError(f"unknown engine {kind!r}: use 'durable' or 'reference'")

@@ -94,7 +94,7 @@ def run_all(settings: Settings) -> None:
     scheduler = build_scheduler(runtime, BackgroundScheduler)
     stop = threading.Event()
     _stop_on_signals(stop)
-    web_server = _start_web(runtime) if settings.web_port else None
+    web_server = _start_web(runtime, settings.web_port) if settings.web_port else None
     workers.start()
     scheduler.start()
     log.info("started", embedded=settings.embedded, web_port=settings.web_port,
@@ -109,9 +109,8 @@ def run_all(settings: Settings) -> None:
     log.info("stopped")
 
 
-def _start_web(runtime: Runtime) -> uvicorn.Server:
-    settings = runtime.settings
-    config = uvicorn.Config(build_web(runtime), host=settings.web_host, port=settings.web_port,
+def _start_web(runtime: Runtime, port: int) -> uvicorn.Server:
+    config = uvicorn.Config(build_web(runtime), host=runtime.settings.web_host, port=port,
                             log_config=None, access_log=False)
     server = uvicorn.Server(config)
     threading.Thread(target=server.run, name="web", daemon=True).start()
