@@ -42,6 +42,9 @@ SCENARIOS: dict[str, tuple[str, ...]] = {
     "kill -9 of a worker process during delivery": (
         "tests/delivery/test_workers_redis.py::test_a_worker_killed_mid_run_loses_nothing_and_duplicates_carry_one_key",
     ),
+    "a freshly started worker (its threads take a backlog at once) processes all of it, every start": (
+        "tests/delivery/test_worker_starts.py::test_every_fresh_worker_processes_the_backlog_waiting_for_it",
+    ),
     "Redis losing its keys mid-run": (
         "tests/delivery/test_workers_redis.py::test_redis_losing_every_key_mid_run_is_recovered_by_the_reconciler",
         "tests/delivery/test_outbox.py::test_the_reconciler_resends_only_lost_messages",
