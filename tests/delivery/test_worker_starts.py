@@ -87,7 +87,8 @@ def test_every_fresh_worker_processes_the_backlog_waiting_for_it(postgres_url, r
                 _stop(proc)
             log = log_path.read_text(errors="replace")
             if not done or "Traceback" in log or '"job_failed"' in log:
-                failed.append((start, _delivered(store, ids), len(ids), log[-2500:]))
+                errors = [line for line in log.splitlines() if "rror" in line or "Traceback" in line]
+                failed.append((start, _delivered(store, ids), len(ids), "\n".join(errors[:20]) or log[-2500:]))
     finally:
         queue.close()
         store.engine.dispose()
