@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from stripe_sandbox.sandbox import Sandbox
 
 EVENT_RETENTION = timedelta(days=30)
+NO_CUSTOMER_COUPON = "2025-09-30"  # first API version without `coupon` on customer writes
 SUB_STATUSES = {"active", "past_due", "unpaid", "canceled", "incomplete", "incomplete_expired",
                 "trialing", "paused", "all", "ended"}
 PATHS = {"customers": "customer", "subscriptions": "subscription", "prices": "price",
@@ -47,6 +48,9 @@ class Api:
         resource, obj_id = match.group(1), match.group(2)
         handler = self._handler(method, resource, obj_id)
         legacy = bool(version) and version < FIRST_CURRENT_SHAPE
+        if method == "POST" and resource == "customers" and "coupon" in params and (version or "9") >= NO_CUSTOMER_COUPON:
+            # API 2025-09-30 removed `coupon` from customer create/update (older versions keep it)
+            raise invalid("Received unknown parameter: coupon", "coupon")
         with self.sb.lock:
             return 200, handler(PATHS[resource], obj_id, params, legacy)
 
@@ -160,13 +164,20 @@ class Api:
     # customer writes ----------------------------------------------------------------------
     def _create_customer(self, _type: str, _id: None, params: dict, _legacy: bool) -> dict:
         fields = {k: params[k] for k in ("email", "name", "description", "phone") if k in params}
-        customer = self.sb.create_customer(metadata=params.get("metadata") or {}, **fields)
+        coupon = params.get("coupon") or None
+        if coupon is not None and self.sb.store.get("coupon", coupon) is None:
+            raise missing("coupon", coupon, "coupon")
+        customer = self.sb.create_customer(metadata=params.get("metadata") or {}, coupon=coupon, **fields)
         return self.sb.renderer.render("customer", customer)
 
     def _update_customer(self, _type: str, obj_id: str, params: dict, _legacy: bool) -> dict:
         if self.sb.store.get("customer", obj_id) is None or obj_id in self.sb.store.deleted_customers:
             raise missing("customer", obj_id)
         fields = {k: params[k] for k in ("email", "name", "description", "phone") if k in params}
+        if "coupon" in params:  # '' removes the discount, as Stripe's older versions did
+            if params["coupon"] and self.sb.store.get("coupon", params["coupon"]) is None:
+                raise missing("coupon", params["coupon"], "coupon")
+            self.sb.set_customer_coupon(obj_id, params["coupon"] or None)
         customer = self.sb.update_customer(obj_id, metadata=params.get("metadata"), **fields)
         return self.sb.renderer.render("customer", customer)
 

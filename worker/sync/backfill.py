@@ -10,7 +10,7 @@ during the backfill are read again by the next incremental sync.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 
@@ -54,14 +54,20 @@ def iso_us(value: datetime) -> str:
 
 
 def _start_cursor(run: SyncRun) -> dict:
-    """Where incremental sync will start after this backfill: the newest event now."""
-    page = run.source.api.get("/v1/events", {"limit": 1})
-    newest = page.get("data") or []
-    read_at = int(run.now.timestamp())
-    if newest:
+    """Where incremental sync will start after this backfill: Stripe's newest event now."""
+    return {**stripe_cursor(run.source.api), "read_at": int(run.now.timestamp())}
+
+
+def stripe_cursor(api) -> dict:  # noqa: ANN001 — a StripeApi
+    """An events cursor on Stripe's clock, never the worker's: the newest event's `created`
+    (that event marked as read), or 0 when the account has no event yet (the next read then
+    takes every event Stripe keeps). A worker clock ahead of Stripe's by more than the
+    overlap would otherwise skip the events in between."""
+    newest = api.get("/v1/events", {"limit": 1}).get("data") or []
+    if newest and isinstance(newest[0], dict) and newest[0].get("created") is not None:
         created = int(newest[0]["created"])
-        return {"created": created, "seen": {newest[0]["id"]: created}, "read_at": read_at}
-    return {"created": int((run.now - timedelta(seconds=1)).timestamp()), "seen": {}, "read_at": read_at}
+        return {"created": created, "seen": {newest[0]["id"]: created}}
+    return {"created": 0, "seen": {}}
 
 
 def _run_phase(run: SyncRun, state: dict, phase: str, stamp: datetime) -> None:

@@ -84,7 +84,8 @@ class SyncRun:
 
     def apply_customers(self, session: Session, raws: list[Any], *, stamp: datetime,
                         at: ChangedAt) -> WriteResult:
-        good = self._readable(session, "customer", raws, shapes.check_customer, stamp)
+        good = [self.source.complete_customer(r)
+                for r in self._readable(session, "customer", raws, shapes.check_customer, stamp)]
         result = mirror.write_customers(session, good, self.config.contacts, stamp=stamp, changed_at=at)
         mirror.resolve_quarantine(session, "customer", [r["id"] for r in good], self.now)
         self.report.customers += len(good)
