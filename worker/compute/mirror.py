@@ -46,14 +46,19 @@ class CustomerData:
 
 _CUSTOMER_COLUMNS = (StripeCustomer.id, StripeCustomer.name, StripeCustomer.email, StripeCustomer.metadata_,
                      StripeCustomer.created, StripeCustomer.deleted, StripeCustomer.contact_id,
-                     StripeCustomer.changed_at)
+                     StripeCustomer.changed_at,
+                     # the customer-level discount only (JSON path on both dialects), not all of `raw`
+                     StripeCustomer.raw["discount"].label("discount"))
 _SUBSCRIPTION_COLUMNS = (StripeSubscription.customer_id, StripeSubscription.raw, StripeSubscription.deleted,
                          StripeSubscription.changed_at)
 
 
 def _customer_dict(row: Any) -> dict[str, Any]:
-    return {"id": row.id, "name": row.name, "email": row.email, "metadata": row.metadata_ or {},
-            "created": int(row.created.timestamp()) if row.created else 0, "deleted": row.deleted}
+    found = {"id": row.id, "name": row.name, "email": row.email, "metadata": row.metadata_ or {},
+             "created": int(row.created.timestamp()) if row.created else 0, "deleted": row.deleted}
+    if row.discount:  # `customer.discount`: inherited by its subscriptions without discounts
+        found["discount"] = row.discount
+    return found
 
 
 def _subscription_dict(row: Any) -> dict[str, Any]:

@@ -67,6 +67,16 @@ def subscription_plans(sub: dict[str, Any], product_names: Mapping[str, str]) ->
     return tuple(dict.fromkeys(found))
 
 
+def customer_discounts(customers: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Customer id → its customer-level discount (`customer.discount`), for those that have one."""
+    return {c["id"]: c["discount"] for c in customers if isinstance(c.get("discount"), dict) and c.get("id")}
+
+
+def _customer_of(sub: dict[str, Any]) -> Any:
+    customer = sub.get("customer")
+    return customer.get("id") if isinstance(customer, dict) else customer
+
+
 def first_status_since(sub: dict[str, Any], at: datetime) -> datetime:
     """Best estimate of when a subscription seen for the first time entered its status."""
     status = sub.get("status")
@@ -131,7 +141,10 @@ def contact_snapshot(info: ContactInfo, customers: Sequence[dict[str, Any]], sub
     names = product_names or {}
     before = {s.id: s for s in previous.subscriptions} if previous else {}
     subs = sorted(subscriptions, key=_created_key) if len(subscriptions) > 1 else subscriptions
-    results = [subscription_mrr(s, preset, now, explain=explain) for s in subs]
+    discounts = customer_discounts(customers)
+    results = [subscription_mrr(s, preset, now, explain=explain,
+                                customer_discount=discounts.get(_customer_of(s)) if discounts else None)
+               for s in subs]
     snaps = tuple(subscription_snapshot(s, r.minor, r.currency, before, names, at, status_history)
                   for s, r in zip(subs, results))
     label = info.contact_id or (customers[0].get("id") if customers else "the customer")
