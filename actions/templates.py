@@ -14,34 +14,22 @@ A rendering error at send time is a `PermanentFailure` (retrying cannot fix a te
 from __future__ import annotations
 
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
 from actions.base import PermanentFailure
+from worker.core.money import major_units  # the one currency table (0-, 2- and 3-decimal currencies)
 from worker.logs import redact
-
-#: Currencies whose minor unit is the unit itself (Stripe's list of zero-decimal currencies).
-ZERO_DECIMAL = frozenset(
-    "bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split()
-)
-
 
 class TemplateRenderError(PermanentFailure):
     """A template failed at send time (unknown variable, bad filter argument …)."""
 
 
-def major_units(amount_minor: int, currency: str) -> Decimal:
-    """`15000, "usd"` → `Decimal("150.00")`; zero-decimal currencies are returned as is."""
-    if currency.lower() in ZERO_DECIMAL:
-        return Decimal(amount_minor)
-    return (Decimal(amount_minor) / 100).quantize(Decimal("0.01"))
-
-
 def money(value: Any, currency: str | None = None) -> str:
-    """Jinja filter: `{{ contact.mrr | money }}` → `150.00 USD`; also takes minor-unit ints."""
+    """Jinja filter: `{{ contact.mrr | money }}` → `150.00 USD`; also takes minor-unit ints
+    (`money(1234, "bhd")` → `1.234 BHD`; zero-decimal currencies print whole units)."""
     if isinstance(value, dict):
         value, currency = value.get("amount_minor", 0), value.get("currency", currency)
     currency = (currency or "usd").lower()

@@ -112,6 +112,11 @@ def load_contacts(session: Session, contact_ids: Sequence[str] | None) -> dict[s
     return {r.id: ContactInfo(r.id, r.type, r.name, r.email) for r in rows}
 
 
+def mirror_currencies(session: Session) -> set[str]:
+    """Every currency a stored subscription uses (lower case)."""
+    return {str(c).lower() for c in session.scalars(select(StripeSubscription.currency).distinct()) if c}
+
+
 def product_names(session: Session) -> dict[str, str]:
     return {r.id: r.name for r in session.execute(select(StripeProduct.id, StripeProduct.name)) if r.name}
 

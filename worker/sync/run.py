@@ -47,6 +47,7 @@ class SyncReport:
     retries: int = 0
     resumed: bool = False
     quarantined: list[Quarantined] = field(default_factory=list)
+    missing_fx_rates: list[str] = field(default_factory=list)  # mirror currencies without a rate
 
     def to_json(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k != "quarantined"}

@@ -24,6 +24,8 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from worker.compute.mirror import mirror_currencies
+from worker.core.money import FxTable, missing_rates
 from worker.logs import get_logger
 from worker.rules.model import SourceConfig
 from worker.settings import Settings
@@ -55,11 +57,22 @@ def run_sync(store: Store, stripe: StripeApi, source_config: SourceConfig, *, fu
             run.report.reason = reason or "asked for a full sync"
             run_backfill(run)
         run_incremental(run)
+    run.report.missing_fx_rates = missing_fx_rates(store, source_config)
     run.report.requests = stripe.requests - requests_before
     run.report.retries = stripe.retries - retries_before
     log.info("sync_done", **{k: v for k, v in run.report.to_json().items() if k != "quarantined"},
              quarantined=len(run.report.quarantined))
     return run.report
+
+
+def missing_fx_rates(store: Store, source_config: SourceConfig) -> list[str]:
+    """Currencies of stored subscriptions without a rate in stripe.yaml (upper case), so a sync
+    names them before `accounts` or `evaluate` meets them; logged as a warning."""
+    with store.session() as session:
+        missing = missing_rates(mirror_currencies(session), FxTable.from_config(source_config.mrr))
+    if missing:
+        log.warning("fx_rates_missing", currencies=missing)
+    return missing
 
 
 def refetch(store: Store, stripe: StripeApi, object_type: str, object_id: str, now: datetime,

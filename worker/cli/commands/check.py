@@ -1,7 +1,8 @@
 """`stripe-lifecycle check [--rules DIR]`: validate every rule file (wiring, CLI).
 
 Exit 0 with a one-line summary on stdout ("rules OK: 4 files, 3 stages, 2 automations,
-1 destination"); exit 1 with one `FILE:LINE: message` line per problem on stderr, then a
+1 destination"), followed, when the database is reachable, by one line naming every currency
+of the synced subscriptions that has no FX rate in stripe.yaml (a warning: exit stays 0); exit 1 with one `FILE:LINE: message` line per problem on stderr, then a
 count; exit 2 when the folder is missing or unreadable. FILE is relative to the folder.
 """
 
@@ -11,7 +12,14 @@ from pathlib import Path
 
 import typer
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
 from worker.cli.app import app, bootstrap, guarded, out
+from worker.compute.mirror import mirror_currencies
+from worker.core.money import FxTable, missing_rates, missing_rates_text
+from worker.store.db import make_engine
 from worker.rules.loader import load_rules, rule_environment
 from worker.rules.model import RuleSet
 
@@ -38,3 +46,24 @@ def check(
     directory = rules if rules is not None else settings.rules_dir
     ruleset = load_rules(directory, rule_environment())
     out.print(summary(ruleset), markup=False, highlight=False)
+    missing = mirror_missing_rates(settings.database_url.get_secret_value(), ruleset)
+    if missing:
+        out.print(missing_rates_text(missing, FxTable.from_config(ruleset.source.mrr)), markup=False,
+                  highlight=False)
+
+
+def mirror_missing_rates(database_url: str, rules: RuleSet) -> list[str]:
+    """Currencies in the synced mirror without an FX rate — when the database is reachable
+    (and, for SQLite, already exists: `check` never creates a database); else nothing."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and (not url.database or not Path(url.database).exists()):
+        return []
+    engine = make_engine(database_url)
+    try:
+        with Session(engine) as session:
+            currencies = mirror_currencies(session)
+    except (DBAPIError, OSError):
+        return []  # unreachable, or never synced (no tables): nothing to name
+    finally:
+        engine.dispose()
+    return missing_rates(currencies, FxTable.from_config(rules.source.mrr))

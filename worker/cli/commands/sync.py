@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -18,8 +19,10 @@ from rich.progress import (
 )
 
 from worker.cli.app import app, bootstrap, err, guarded, out
+from worker.core.money import FxTable, missing_rates_text
 from worker.logs import redact
 from worker.sync import SyncReport, sync_from_settings
+from worker.sync.runner import load_source_config
 
 PHASE_NAMES = {"products": "Products", "prices": "Prices", "customers": "Customers",
                "subscriptions": "Subscriptions", "events": "Events", "objects": "Changed objects"}
@@ -42,7 +45,7 @@ def sync(
     if as_json:
         out.print_json(json.dumps(report.to_json()))
     else:
-        _print(report)
+        _print(report, FxTable.from_config(load_source_config(settings.rules_dir, os.environ).mrr))
     if report.quarantined:
         raise typer.Exit(1)
 
@@ -65,7 +68,7 @@ def _progress(*, enabled: bool) -> Iterator:
         yield update
 
 
-def _print(report: SyncReport) -> None:
+def _print(report: SyncReport, fx: FxTable) -> None:
     kind = "Full sync" if report.mode == "full" else "Incremental sync"
     lines = [
         f"{kind}{' (resumed)' if report.resumed else ''}" + (f": {report.reason}." if report.reason else "."),
@@ -81,3 +84,5 @@ def _print(report: SyncReport) -> None:
     for item in report.quarantined:
         out.print(f"  quarantined {item.object_type} {item.object_id}: {redact(item.reason)}",
                   markup=False, highlight=False)
+    if report.missing_fx_rates:
+        out.print(missing_rates_text(report.missing_fx_rates, fx), markup=False, highlight=False)
