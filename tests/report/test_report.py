@@ -33,7 +33,8 @@ def test_report_json_via_the_command_has_exactly_the_contract_shape_and_numbers(
     done = cli("report", "--json", AT, env=report_env)
     assert done.returncode == 0, done.stderr
     body = json.loads(done.stdout)  # stdout holds the JSON alone
-    assert list(body) == ["generated_at", "currency", "mrr", "stages", "automations"]
+    assert list(body) == ["generated_at", "currency", "mrr", "stages", "automations", "unlinked"]
+    assert body["unlinked"] == {"customers": 0, "customers_with_mrr": 0, "mrr_minor": 0, "unconverted": {}}
     assert body["generated_at"] == "2026-06-15T12:00:00Z"
     assert body["currency"] == "usd"
     assert list(body["mrr"]) == ["total_minor", "by_stage", "movements"]

@@ -146,6 +146,9 @@ class FxTable:
         return cls(mrr_config.currency.lower(),
                    {k.lower(): Decimal(str(v)) for k, v in mrr_config.fx_rates.items()})
 
+    def has_rate(self, currency: str) -> bool:
+        return currency.lower() in self._exact
+
     def rate(self, currency: str, *, subject: str = "an amount") -> Exact:
         found = self._exact.get(currency)
         if found is not None:
@@ -187,7 +190,7 @@ class FxTable:
 
 def missing_rates(currencies: Iterable[str], fx: FxTable) -> list[str]:
     """The currencies (upper case, sorted) that `fx` cannot convert into the reporting currency."""
-    return sorted({c.upper() for c in currencies if c and c.lower() not in fx._exact})
+    return sorted({c.upper() for c in currencies if c and not fx.has_rate(c)})
 
 
 def missing_rates_text(missing: list[str], fx: FxTable) -> str:

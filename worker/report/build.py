@@ -2,7 +2,8 @@
 
 `build_report(store, rules, *, now, since=None)` reads (never writes): current contact states,
 contact history, firings with their outcomes and action deliveries. It returns a `Report`;
-`Report.to_json()` is exactly the `report --json` object of PRODUCT.md §8, and the other
+`Report.to_json()` is the `report --json` object of PRODUCT.md §8 plus `unlinked` (MRR of
+Stripe customers linked to no contact, `worker.report.unlinked`), and the other
 fields (revenue retention, trial conversion, stage counts over time, upcoming renewals,
 per-arm intervals and NRR) feed the tables and the HTML page.
 
@@ -37,6 +38,7 @@ from worker.core.statistics import ArmMrr, Comparison, arm_mrr, compare_arms, ra
 from worker.errors import ConfigError
 from worker.rules.model import RuleSet
 from worker.store.db import Store
+from worker.report.unlinked import Unlinked, how_to_link, unlinked_revenue
 from worker.store.models import ContactState, Delivery, Firing, Outcome
 
 TRAILING = timedelta(days=365)
@@ -106,6 +108,8 @@ class Report:
     trial_conversion: TrialConversion
     stage_history: list[dict[str, Any]]
     renewals: list[dict[str, Any]]
+    unlinked: Unlinked = field(default_factory=Unlinked)  # customers linked to no contact
+    how_to_link: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """Exactly the `report --json` object of PRODUCT.md §8."""
@@ -116,6 +120,7 @@ class Report:
                     "movements": [dict(m) for m in self.movements]},
             "stages": dict(self.stages),
             "automations": [a.to_json() for a in self.automations],
+            "unlinked": self.unlinked.to_json(),
         }
 
 
@@ -168,6 +173,7 @@ def _build(session: Session, rules: RuleSet, now: datetime, since: datetime | No
         trial_conversion=trial_conversion(rows, now - TRAILING, now, *_trial_and_customer(rules)),
         stage_history=stage_counts_over_time(rows, months, stage_names),
         renewals=upcoming_renewals(states, now, RENEWAL_HORIZON, fx),
+        unlinked=unlinked_revenue(session, rules, now), how_to_link=how_to_link(rules),
     )
 
 

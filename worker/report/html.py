@@ -19,7 +19,7 @@ from plotly.offline import get_plotlyjs
 from worker.core.money import exponent, format_minor
 from worker.core.statistics import as_float
 from worker.report.build import Report
-from worker.report.tables import amount, interval, p_value_text, percent
+from worker.report.tables import amount, interval, p_value_text, percent, unlinked_note
 
 _CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["sendDataToCloud"]}
 _LAYOUT = {"template": "plotly_white", "height": 380, "margin": {"l": 60, "r": 20, "t": 50, "b": 50}}
@@ -52,9 +52,15 @@ def render_html(report: Report) -> str:
         f"<style>{_STYLE}</style><script type=\"text/javascript\">{get_plotlyjs()}</script></head><body>"
         f"<h1>Lifecycle report</h1><p class=\"muted\">Generated {escape(_when(report))} · "
         f"amounts in {escape(report.currency.upper())}</p>"
-        f"{_kpis(report)}<h2>Automations: treated vs holdout</h2>{_automation_table(report)}"
+        f"{_kpis(report)}{_unlinked(report)}<h2>Automations: treated vs holdout</h2>{_automation_table(report)}"
         f"<h2>Charts</h2>{''.join(charts)}</body></html>\n"
     )
+
+
+def _unlinked(report: Report) -> str:
+    if not report.unlinked.customers_with_mrr:
+        return ""
+    return f"<p class=\"note\">{escape(unlinked_note(report))}</p>"
 
 
 def _when(report: Report) -> str:
@@ -76,6 +82,8 @@ def _kpis(report: Report) -> str:
         ("Gross revenue retention (12 mo)", percent(as_float(retention.grr) if retention else None)),
         ("Trial conversion (12 mo)", f"{percent(conversion.rate)} ({conversion.converted}/{conversion.left_trial})"),
         ("Renewing in 90 days", format_minor(stake, report.currency)),
+        (f"Unlinked MRR ({report.unlinked.customers} customers, not in MRR)",
+         format_minor(report.unlinked.mrr_minor, report.currency)),
         *((f"Contacts in {stage}", str(count)) for stage, count in report.stages.items()),
     ]
     cells = "".join(f"<div class=\"kpi\">{escape(label)}<b>{escape(value)}</b></div>" for label, value in items)

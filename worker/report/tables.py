@@ -27,6 +27,8 @@ def p_value_text(value: float | None) -> str:
 def render_tables(report: Report, console: Console) -> None:
     """Revenue and movements, then one table per automation (treated vs holdout, lift)."""
     console.print(_revenue(report))
+    if report.unlinked.customers_with_mrr:
+        console.print(unlinked_note(report), markup=False, highlight=False)
     console.print(_movements(report))
     for automation in report.automations:
         console.print(_automation(automation, report.currency))
@@ -52,7 +54,19 @@ def _revenue(report: Report) -> Table:
     at_stake = sum(week["mrr_minor"] for week in report.renewals)
     renewing = sum(week["contacts"] for week in report.renewals)
     table.add_row(f"Renewing in the next 90 days ({renewing} contacts)", format_minor(at_stake, money))
+    unlinked = report.unlinked
+    table.add_row(f"Unlinked Stripe customers ({unlinked.customers}), MRR not in the total",
+                  format_minor(unlinked.mrr_minor, money))
     return table
+
+
+def unlinked_note(report: Report) -> str:
+    """The sentence saying how much MRR belongs to no contact, and how to link it."""
+    unlinked = report.unlinked
+    extra = "".join(f" + {format_minor(v, c.lower())}" for c, v in unlinked.unconverted.items())
+    return (f"{unlinked.customers_with_mrr} Stripe customer(s) with "
+            f"{format_minor(unlinked.mrr_minor, report.currency)}{extra} of MRR link to no contact and are "
+            f"not counted above. {report.how_to_link}")
 
 
 def _movements(report: Report) -> Table:
