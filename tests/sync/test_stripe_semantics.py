@@ -150,6 +150,9 @@ def test_full_then_incremental_sync_gives_stripes_mrr(cli, world, recorded):
     full = cli("sync", "--full", env=env, timeout=120)
     assert full.returncode == 0, full.stderr
     assert _accounts(cli, env) == EXPECTED
+    explained = cli("accounts", "--explain", "customer-discount", *NOW_ARG, env=env)
+    assert explained.returncode == 0, explained.stderr
+    assert "customer-level discount of cus_" in explained.stdout and "100.00 USD → 80.00 USD" in explained.stdout
 
     # changes after the backfill arrive through events: a customer discount applied later, and
     # a product-limited coupon the backfill never listed (read by id, with its applies_to)
