@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from worker.core.snapshot import iso, parse_iso
 from worker.store.models import StripeCustomer, StripeSubscription
+from worker.stripe_api.transport import StripeApi
 from worker.sync import mirror
 from worker.sync.run import SyncRun
 from worker.sync.state import (
@@ -58,7 +59,7 @@ def _start_cursor(run: SyncRun) -> dict:
     return {**stripe_cursor(run.source.api), "read_at": int(run.now.timestamp())}
 
 
-def stripe_cursor(api) -> dict:  # noqa: ANN001 — a StripeApi
+def stripe_cursor(api: StripeApi) -> dict:
     """An events cursor on Stripe's clock, never the worker's: the newest event's `created`
     (that event marked as read), or 0 when the account has no event yet (the next read then
     takes every event Stripe keeps). A worker clock ahead of Stripe's by more than the
