@@ -160,11 +160,13 @@ def remember(session: Session, source: SourceConfig, stages: StagesConfig, done:
         row.value, row.updated_at = value, now
 
 
-def next_time_change(subscriptions: Sequence[dict[str, Any]], now: datetime) -> datetime | None:
-    """The earliest discount start or end after `now` among these raw subscriptions: when the
-    contact's MRR may change with no change in Stripe (both presets; a superset is harmless)."""
+def next_time_change(subscriptions: Sequence[dict[str, Any]], now: datetime,
+                     customer_discounts: Sequence[Any] = ()) -> datetime | None:
+    """The earliest discount start or end after `now` among these raw subscriptions and the
+    customers' own discounts: when the contact's MRR may change with no change in Stripe (both
+    presets; a superset is harmless)."""
     found: datetime | None = None
-    for sub in subscriptions:
+    for sub in [*subscriptions, {"discounts": list(customer_discounts)}]:
         discounts = list(discount_list(sub))
         for item in subscription_items(sub):
             if isinstance(item, dict):
