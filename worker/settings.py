@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from worker.errors import ConfigError
+from worker.urls import BadUrl, check_service_url, url_secrets
 
 DEFAULT_STRIPE_API_BASE = "https://api.stripe.com"
 
@@ -74,6 +75,30 @@ class Settings(BaseSettings):
             raise ValueError("expected a secret key (sk_…) or a restricted key (rk_…)")
         return value
 
+    @field_validator("stripe_webhook_secret")
+    @classmethod
+    def _secret_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("STRIPE_WEBHOOK_SECRET is set but empty, which would accept webhooks signed by anyone: set it to the "
+                             "endpoint's signing secret (whsec_…) or remove the variable to turn the receiver off")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: SecretStr) -> SecretStr:
+        return _checked_url(value, "DATABASE_URL", ("postgresql", "postgres", "sqlite"),
+                            "postgresql+psycopg://user:password@host:5432/db or sqlite:///lifecycle.db")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        return _checked_url(value, "REDIS_URL", ("redis", "rediss", "unix"), "redis://localhost:6379/0")
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        return _checked_url(value, "SMTP_URL", ("smtp",), "smtps://user:password@mail.example.com")
+
     @field_validator("log_format", "log_level", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
@@ -82,7 +107,10 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """The secret values to mask wherever they might appear in output."""
         found = [self.stripe_api_key, self.stripe_webhook_secret, self.smtp_url]
-        return [s.get_secret_value() for s in found if s is not None and s.get_secret_value()]
+        values = [s.get_secret_value() for s in found if s is not None and s.get_secret_value()]
+        for url in (self.database_url, self.redis_url, self.smtp_url):
+            values += url_secrets(url.get_secret_value() if url is not None else None)
+        return values
 
     def require_stripe_key(self) -> str:
         """The Stripe key, or a ConfigError naming STRIPE_API_KEY."""
@@ -100,17 +128,36 @@ class Settings(BaseSettings):
         return self.redis_url is None
 
 
+def _checked_url(value: SecretStr | None, name: str, schemes: tuple[str, ...], example: str) -> SecretStr | None:
+    """`value` when it is a well-formed URL; a ValueError that never quotes it otherwise."""
+    if value is None:
+        return None
+    if not value.get_secret_value().strip():
+        raise ValueError(f"{name} is set but empty: set it to a URL such as {example}, or remove it")
+    try:
+        check_service_url(name, value.get_secret_value().strip(), schemes, example)
+    except BadUrl as exc:
+        raise ValueError(str(exc)) from None
+    return SecretStr(value.get_secret_value().strip())
+
+
+def _describe(err: dict) -> str:
+    """One pydantic error as `NAME[=value]: message`; values of secret or URL settings are never shown."""
+    name = str(err["loc"][0]).upper() if err["loc"] else "?"
+    hidden = any(word in name for word in ("SECRET", "KEY", "URL", "PASSWORD", "TOKEN"))
+    shown = "" if hidden else f"={str(err.get('input'))[:100]!r}"
+    message = str(err["ctx"]["error"]) if err.get("type") == "value_error" and "ctx" in err else err["msg"]
+    if message.startswith(name + " "):
+        return message
+    return f"{name}{shown}: {message}"
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read the settings once; turn pydantic's errors into one ConfigError naming each variable."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            name = str(err["loc"][0]).upper() if err["loc"] else "?"
-            value = err.get("input")
-            shown = "" if "secret" in name.lower() or "key" in name.lower() else f"={value!r}"
-            lines.append(f"{name}{shown}: {err['msg']}")
+        lines = [_describe(err) for err in exc.errors()]
         raise ConfigError(
             "Invalid setting: " + "; ".join(lines) + ".",
             fix="Fix the environment variable (or the line in .env) and run again.",
