@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from worker.errors import ConfigError
@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     worker_threads: int = Field(default=4, ge=1, le=64)
     web_host: str = "127.0.0.1"
     web_port: int | None = Field(default=None, ge=1, le=65535)
+    # The PaaS convention: when PORT is set, the public listener binds it (on every interface
+    # unless WEB_HOST says otherwise), whatever WEB_PORT says.
+    port: int | None = Field(default=None, ge=1, le=65535)
     leader_ttl_ms: int = Field(default=10_000, ge=200)
 
     # Delivery (outbox): attempts before a delivery is dead, backoff base, how long a worker
@@ -103,6 +106,14 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _paas_port(self) -> Settings:
+        if self.port is not None:
+            self.web_port = self.port
+            if "web_host" not in self.model_fields_set:
+                self.web_host = "0.0.0.0"  # noqa: S104 - a PaaS routes to the container's interface
+        return self
 
     def secrets(self) -> list[str]:
         """The secret values to mask wherever they might appear in output."""

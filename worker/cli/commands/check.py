@@ -12,8 +12,10 @@ from pathlib import Path
 import typer
 
 from worker.cli.app import app, bootstrap, guarded, out
+from worker.errors import ConfigError
 from worker.rules.loader import load_rules, rule_environment
 from worker.rules.model import RuleSet
+from worker.settings import Settings
 
 
 def _plural(count: int, word: str) -> str:
@@ -37,4 +39,24 @@ def check(
     settings = bootstrap()
     directory = rules if rules is not None else settings.rules_dir
     ruleset = load_rules(directory, rule_environment())
+    check_smtp(ruleset, settings)
     out.print(summary(ruleset), markup=False, highlight=False)
+
+
+def check_smtp(rules: RuleSet, settings: Settings) -> None:
+    """When an automation sends email, SMTP_URL must be set and well-formed (a ConfigError,
+    exit 2, naming the first email action; the URL itself is never printed)."""
+    from actions.smtp import SmtpUrlError, parse_smtp_url  # noqa: PLC0415
+
+    email = next(((a, spec) for a in rules.automations for spec in a.actions if spec.handler == "email"), None)
+    if email is None:
+        return
+    where = f"{email[1].file or email[0].file}:{email[1].line or email[0].line}"
+    if settings.smtp_url is None:
+        raise ConfigError(f"{where}: automation '{email[0].name}' sends email, but SMTP_URL is not set.",
+                          fix="Set SMTP_URL, e.g. smtps://user:password@mail.example.com?from=ops@example.com.")
+    try:
+        parse_smtp_url(settings.smtp_url.get_secret_value())
+    except SmtpUrlError as exc:
+        raise ConfigError(f"{where}: automation '{email[0].name}' sends email, but SMTP_URL is invalid ({exc}).",
+                          fix="Fix SMTP_URL, e.g. smtps://user:password@mail.example.com.") from None
