@@ -62,15 +62,13 @@ def iter_contacts_csv(path: Path, problems: list[str], batch_size: int = BATCH_S
     `FILE:LINE: message` to `problems`. An unterminated quote ends the file there (everything
     after it would be one field) with a problem at the line where the quote opened."""
     try:
-        handle = open(path, newline="", encoding="utf-8-sig")
+        # bytes that are not UTF-8 become lone surrogates: a problem at their row, not the file's end
+        handle = open(path, newline="", encoding="utf-8-sig", errors="surrogateescape")
     except OSError as exc:
         raise ConfigError(f"Cannot read {path} ({exc.strerror or type(exc).__name__}).",
                           fix="Check the path and its permissions.") from None
     with handle:
-        try:
-            yield from _batches(csv.DictReader(handle, strict=True), path.name, problems, batch_size)
-        except UnicodeDecodeError:
-            raise ConfigError(f"{path} is not UTF-8 text.", fix="Save the CSV as UTF-8 and import it again.") from None
+        yield from _batches(csv.DictReader(handle, strict=True), path.name, problems, batch_size)
 
 
 def _batches(reader: csv.DictReader, name: str, problems: list[str], size: int) -> Iterator[list[ContactRow]]:
@@ -80,6 +78,8 @@ def _batches(reader: csv.DictReader, name: str, problems: list[str], size: int) 
         raise ConfigError(f"{name}:1: the header is not readable CSV ({exc}).",
                           fix="The first line must name the columns: id,type,name,email.") from None
     header = [h.strip().lower() for h in (fieldnames or [])]
+    if any(not _is_utf8(h) for h in header):
+        raise ConfigError(f"{name}:1: the header is not UTF-8 text.", fix="Save the CSV as UTF-8 and import it again.")
     missing = [c for c in ("id", "type") if c not in header]
     if missing:
         raise ConfigError(f"{name}:1: the header has no {' and no '.join(missing)} column.",
@@ -128,6 +128,8 @@ def _check(record: dict, line: int, seen: dict[str, int]) -> tuple[str | None, C
     values = {c: (record.get(c) or "").strip() for c in COLUMNS}
     if any("\x00" in v for v in values.values()):
         return "the row holds a NUL byte; remove it (the file may not be text)", None
+    if not all(_is_utf8(v) for v in values.values()):
+        return "the row is not UTF-8 text; save the file as UTF-8", None
     if not values["id"]:
         return "the id is empty", None
     if len(values["id"]) > MAX_ID:
@@ -143,6 +145,14 @@ def _check(record: dict, line: int, seen: dict[str, int]) -> tuple[str | None, C
     if len(values["name"]) > 500:
         return "the name is longer than 500 characters", None
     return None, ContactRow(line, values["id"], values["type"], values["name"] or None, values["email"] or None)
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def import_contacts(store: Store, rows: Iterable[ContactRow] | Iterable[list[ContactRow]], now: datetime,
