@@ -58,3 +58,11 @@ def test_a_few_anchors_and_aliases_still_work(tmp_path):
         "contacts: {type: account, id_metadata_key: account_id}\n"
         "mrr: &m {preset: stripe, currency: usd}\n")
     assert load_rules(tmp_path, {}).source.mrr.currency == "usd"
+
+
+def test_a_list_or_mapping_as_a_key_is_a_problem_not_a_crash(tmp_path):
+    for text in ("? - :\n", "a: 1\n? {x: 1}\n: 2\n", "? [a, b]\n: c\n"):
+        (tmp_path / "odd.yaml").write_text(text)
+        with pytest.raises(RuleFileError) as raised:
+            load_rules(tmp_path, {})
+        assert all(p.startswith("odd.yaml:") for p in raised.value.problems), raised.value.problems

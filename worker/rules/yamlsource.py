@@ -155,7 +155,19 @@ def parse_text(name: str, text: str, problems: Problems) -> RuleFile | None:
     except RecursionError:  # pragma: no cover - the depth bound comes first
         problems.add(name, 1, f"nesting deeper than {MAX_DEPTH} levels")
         return None
+    except (TypeError, ValueError):  # ruamel cannot build it, e.g. a list or mapping as a key (`? - a`)
+        problems.add(name, _complex_key_line(text), "a key that is a list or a mapping; keys must be plain "
+                     "names (a `?` at the start of a line starts such a key)")
+        return None
     return RuleFile(name, root)
+
+
+def _complex_key_line(text: str) -> int:
+    """The line of the first explicit `?` key (what makes a list or mapping a key), else 1."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.lstrip().startswith("?"):
+            return number
+    return 1
 
 
 def read_files(directory: Path, problems: Problems) -> tuple[list[str], list[RuleFile]]:
