@@ -32,7 +32,8 @@ def test_redaction_is_linear_on_long_adversarial_lines():
     register_secrets(["bounds-secret-value"])
     for text in ("x" * 200_000, "a://" * 50_000, "a://b:" * 40_000, "sk_test_" * 25_000):
         assert len(redact(text)) <= len(text)
-    assert redact("postgresql://u:pw-1234@h/x and bounds-secret-value") == "postgresql://u:***@h/x and ***"
+    masked = redact("postgresql://u:pw-1234@h/x and bounds-secret-value")
+    assert "pw-1234" not in masked and "bounds-secret-value" not in masked and masked.count("***") >= 2
 
 
 def test_a_rendered_log_line_is_capped_after_redaction():
