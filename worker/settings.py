@@ -92,6 +92,13 @@ class Settings(BaseSettings):
         return _checked_url(value, "DATABASE_URL", ("postgresql", "postgres", "sqlite"),
                             "postgresql+psycopg://user:password@host:5432/db or sqlite:///lifecycle.db")
 
+    @field_validator("redis_url", "smtp_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        """`REDIS_URL=` / `SMTP_URL=` (a blank .env line): not configured, as when unset."""
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        return None if isinstance(raw, str) and not raw.strip() else value
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: SecretStr | None) -> SecretStr | None:
