@@ -56,11 +56,10 @@ def refetch(settings: Settings, object_type: str, object_id: str, now: datetime)
     """A webhook said an object changed: re-read it from Stripe, then evaluate."""
     from worker import tasks  # noqa: PLC0415
     from worker.delivery.service import store_for  # noqa: PLC0415
-    from worker.sync.runner import api_from_settings, load_source_config, refetch as refetch_object  # noqa: PLC0415
-    from worker.rules.loader import rule_environment  # noqa: PLC0415
+    from worker.sync.runner import api_from_settings, live_source_config, refetch as refetch_object  # noqa: PLC0415
 
     report = refetch_object(store_for(settings), api_from_settings(settings), object_type, object_id, now,
-                            source_config=load_source_config(settings.rules_dir, rule_environment()))
+                            source_config=live_source_config(settings))
     if report.customers_changed or report.subscriptions_changed:
         tasks.evaluate.send(tick=now.isoformat())
 
@@ -74,13 +73,11 @@ def evaluate(settings: Settings, now: datetime) -> None:
 
 def measure(settings: Settings, now: datetime) -> None:
     """Write an Outcome for every firing whose goal window has ended as of `now` (issue 7)."""
-    import os  # noqa: PLC0415
-
     from worker.outcomes import measure as measure_outcomes  # noqa: PLC0415
-    from worker.rules.loader import load_rules  # noqa: PLC0415
+    from worker.rules.live import current_rules  # noqa: PLC0415
     from worker.store.db import open_store  # noqa: PLC0415
 
-    rules = load_rules(settings.rules_dir, os.environ)
+    rules = current_rules(settings, now)  # the last good rules when a live edit broke a file
     store = open_store(settings.database_url.get_secret_value())
     try:
         written = measure_outcomes(store, rules, now=now)

@@ -46,7 +46,7 @@ def unit_of_work(func):  # noqa: ANN001, ANN201
         except LifecycleError as exc:
             if exc.retryable:
                 raise
-            log.error("job_failed", error=str(exc))
+            log.error("job_failed", error=str(exc), problems=getattr(exc, "problems", None))
             return None
 
     return wrapper

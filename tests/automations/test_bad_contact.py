@@ -24,8 +24,10 @@ SHIPPED = Path(__file__).resolve().parents[2] / "rules"
 def test_a_contact_in_an_unconfigured_currency_does_not_stop_the_others(tmp_path):
     rules = tmp_path / "rules"
     rules.mkdir()
-    for name in ("stripe.yaml", "stages.yaml"):  # shipped fx_rates: eur, gbp — no jpy
+    for name in ("stripe.yaml", "stages.yaml"):
         shutil.copy(SHIPPED / name, rules / name)
+    stripe_yaml = rules / "stripe.yaml"  # fx_rates: eur, gbp — no jpy
+    stripe_yaml.write_text(stripe_yaml.read_text().replace(", jpy: 0.0067", ""))
     (rules / "automations.yaml").write_text(
         "automations:\n  - name: hello\n    on: renewal_due\n    within: 40 days\n"
         "    do:\n      - log: {message: hi}\n")

@@ -37,10 +37,13 @@ from worker.compute.history import recompute_pass
 from worker.core.occurrences import Occurrence
 from worker.core.snapshot import ContactSnapshot, iso
 from worker.core.triggers import TriggerSettings, occurrences
+from worker.errors import LifecycleError
+from worker.logs import get_logger
 from worker.rules.model import Automation, RuleSet
 from worker.store.db import Store
 from worker.store.models import ContactState, Firing, SyncState
 
+log = get_logger("evaluate")
 BASELINE_KEY = "evaluation"
 LOCK_KEY = "evaluation_lock"
 LAST_FULL_KEY = "last_full"
@@ -102,7 +105,11 @@ def _evaluate(session: Session, rules: RuleSet, matcher: Matcher, *, now: dateti
     found: list[Occurrence] = []
     for contact_id, snapshot in snapshots.items():
         prev, new = changed.get(contact_id, (snapshot, snapshot))
-        found += occurrences(prev, new, now, settings, baseline=baseline)
+        try:
+            found += occurrences(prev, new, now, settings, baseline=baseline)
+        except LifecycleError as exc:  # e.g. MissingFxRate: this contact only, the rest go on
+            log.error("contact_skipped", contact_id=contact_id, error=str(exc))
+            continue
         if push_destinations is not None and contact_id in changed:
             result.destination_delivery_ids += push_destinations(session, prev, new, now)
     result.occurrences = len(found)

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from worker.compute.history import history_rows
-from worker.core.money import FxTable
+from worker.core.money import FxTable, MissingFxRate
 from worker.core.movements import months_between, mrr_movements
 from worker.core.revenue import (
     Retention,
@@ -36,6 +36,7 @@ from worker.core.revenue import (
 from worker.core.snapshot import iso, parse_time
 from worker.core.statistics import ArmMrr, Comparison, arm_mrr, compare_arms, rate, wilson
 from worker.errors import ConfigError
+from worker.logs import get_logger
 from worker.rules.model import RuleSet
 from worker.store.db import Store
 from worker.report.unlinked import Unlinked, how_to_link, unlinked_revenue
@@ -146,6 +147,9 @@ def report_months(now: datetime, since: datetime | None) -> list[str]:
     return months_between(f"{year:04d}-{month:02d}", last)
 
 
+log = get_logger("report")
+
+
 def build_report(store: Store | Session, rules: RuleSet, *, now: datetime, since: datetime | None = None) -> Report:
     """Everything the report shows, as of `now`."""
     if isinstance(store, Session):
@@ -157,8 +161,9 @@ def build_report(store: Store | Session, rules: RuleSet, *, now: datetime, since
 def _build(session: Session, rules: RuleSet, now: datetime, since: datetime | None) -> Report:
     fx = FxTable.from_config(rules.source.mrr)
     stage_names = list(rules.stages.stages)
-    states = _states(session)
-    rows = history_rows(session, until=now + timedelta(microseconds=1))
+    skipped: set[str] = set()
+    states = _convertible(_states(session), fx, skipped)
+    rows = _convertible(history_rows(session, until=now + timedelta(microseconds=1)), fx, skipped)
     months = report_months(now, since)
     total, by_stage = mrr_now(states, stage_names, fx)
     stage_counts = dict.fromkeys(stage_names, 0)
@@ -175,6 +180,26 @@ def _build(session: Session, rules: RuleSet, now: datetime, since: datetime | No
         renewals=upcoming_renewals(states, now, RENEWAL_HORIZON, fx),
         unlinked=unlinked_revenue(session, rules, now), how_to_link=how_to_link(rules),
     )
+
+
+def _convertible(items: list, fx: FxTable, skipped: set[str]) -> list:
+    """The states/history rows whose MRR `fx` can convert; a contact in a currency without a
+    rate is left out of every figure with one error naming it and the fix (once per report)."""
+    kept = []
+    for item in items:
+        contact_id = item["contact_id"] if isinstance(item, dict) else item.contact_id
+        native = (item["mrr_native"] if isinstance(item, dict) else item.mrr_native) or {}
+        try:
+            for currency in native:
+                fx.rate(currency, subject=f"contact {contact_id}")
+        except MissingFxRate as exc:
+            if contact_id not in skipped:
+                skipped.add(contact_id)
+                log.error("contact_skipped", contact_id=contact_id, error=str(exc))
+            continue
+        if contact_id not in skipped:
+            kept.append(item)
+    return kept
 
 
 def _states(session: Session) -> list[dict[str, Any]]:

@@ -103,10 +103,21 @@ def run_all(settings: Settings) -> None:
     log.info("stopped")
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, saying which address it bound (PORT may have chosen it)."""
+
+    async def startup(self, sockets=None) -> None:  # noqa: ANN001
+        await super().startup(sockets)
+        for server in getattr(self, "servers", []):
+            for sock in server.sockets:
+                host, port = sock.getsockname()[:2]
+                log.info("web_listening", address=f"http://{host}:{port}")
+
+
 def _start_web(settings: Settings) -> uvicorn.Server:
     config = uvicorn.Config(build_web(settings, workers_in_process=True), host=settings.web_host, port=settings.web_port,
                             log_config=None, access_log=False)
-    server = uvicorn.Server(config)
+    server = _Server(config)
     threading.Thread(target=server.run, name="web", daemon=True).start()
     return server
 
@@ -135,5 +146,10 @@ def run_scheduler(settings: Settings) -> None:
 def run_web(settings: Settings) -> None:
     if not settings.embedded:
         install(make_broker(_redis_url(settings), namespace=settings.redis_namespace))
-    uvicorn.run(build_web(settings, workers_in_process=False), host=settings.web_host, port=settings.web_port or 8000,
-                log_config=None, access_log=False)
+    port = settings.web_port or 8000
+    server = _Server(uvicorn.Config(build_web(settings, workers_in_process=False), host=settings.web_host,
+                                    port=port, log_config=None, access_log=False))
+    server.run()
+    if not server.started:
+        raise ConfigError(f"The web server could not listen on {settings.web_host}:{port}.",
+                          fix="Free the port or set WEB_PORT (or PORT) and WEB_HOST to an address this host has.")

@@ -34,6 +34,13 @@ from worker.store.types import BigId, JSONType, UTCDateTime
 Json = dict[str, Any]
 
 
+# Widened in revision 0002 to what Stripe allows (issue 15): metadata values (contact ids) up
+# to 500 characters, emails up to 512; Stripe object ids stay String(255), Stripe's limit.
+CONTACT_ID_LENGTH = 500
+EMAIL_LENGTH = 512
+OCCURRENCE_LENGTH = 1024
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), Json: JSONType}
 
@@ -45,10 +52,11 @@ class Contact(Base):
     """One of the company's own contacts: an account (company) or a user (person)."""
 
     __tablename__ = "contacts"
-    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # a contact id is a Stripe metadata value (up to 500 characters), never truncated
+    id: Mapped[str] = mapped_column(String(CONTACT_ID_LENGTH), primary_key=True)
     type: Mapped[str] = mapped_column(String(16))  # account | user
     name: Mapped[str | None] = mapped_column(String(500))
-    email: Mapped[str | None] = mapped_column(String(320))
+    email: Mapped[str | None] = mapped_column(String(EMAIL_LENGTH))
     source: Mapped[str] = mapped_column(String(16))  # stripe | import
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -59,7 +67,7 @@ class StripeCustomer(Base):
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     contact_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id"), index=True)
     name: Mapped[str | None] = mapped_column(String(500))
-    email: Mapped[str | None] = mapped_column(String(320))
+    email: Mapped[str | None] = mapped_column(String(EMAIL_LENGTH))
     metadata_: Mapped[Json] = mapped_column("metadata", default=dict)
     currency: Mapped[str | None] = mapped_column(String(3))
     livemode: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -201,7 +209,7 @@ class SubscriptionHistory(Base):
     __table_args__ = (Index("ix_subscription_history_sub_at", "subscription_id", "at"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     subscription_id: Mapped[str] = mapped_column(String(255))
-    contact_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    contact_id: Mapped[str | None] = mapped_column(String(CONTACT_ID_LENGTH), index=True)
     at: Mapped[datetime]
     observed_at: Mapped[datetime]
     status: Mapped[str] = mapped_column(String(32))
@@ -224,8 +232,8 @@ class Firing(Base):
                       Index("ix_firings_occurrence", "occurrence"))
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     automation: Mapped[str] = mapped_column(String(255), index=True)
-    contact_id: Mapped[str] = mapped_column(String(255), index=True)
-    occurrence: Mapped[str] = mapped_column(String(512))
+    contact_id: Mapped[str] = mapped_column(String(CONTACT_ID_LENGTH), index=True)
+    occurrence: Mapped[str] = mapped_column(String(OCCURRENCE_LENGTH))  # may hold a contact id
     trigger: Mapped[str] = mapped_column(String(64))
     subscription_id: Mapped[str | None] = mapped_column(String(255))
     arm: Mapped[str] = mapped_column(String(16))  # treated | holdout
@@ -248,7 +256,7 @@ class Delivery(Base):
     __table_args__ = (Index("ix_deliveries_due", "state", "next_attempt_at"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     firing_id: Mapped[int | None] = mapped_column(ForeignKey("firings.id"), index=True)
-    contact_id: Mapped[str] = mapped_column(String(255), index=True)
+    contact_id: Mapped[str] = mapped_column(String(CONTACT_ID_LENGTH), index=True)
     kind: Mapped[str] = mapped_column(String(16))  # action | destination
     handler: Mapped[str] = mapped_column(String(64))  # webhook, slack, email, …
     target: Mapped[str] = mapped_column(String(255))  # automation#index or destination#index

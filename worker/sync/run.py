@@ -19,7 +19,7 @@ from worker.rules.model import SourceConfig
 from worker.store.db import Store
 from worker.store.models import StripePrice
 from worker.stripe_api.transport import StripeApi
-from worker.sync import mirror, shapes
+from worker.sync import limits, mirror, shapes
 from worker.sync.mirror import ChangedAt, Quarantined, WriteResult
 from worker.sync.source import StripeSource
 
@@ -75,8 +75,7 @@ class SyncRun:
             self.on_changed(contacts, at)
 
     def quarantine(self, session: Session, object_type: str, raw: Any, reason: str) -> None:
-        object_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else "?"
-        item = Quarantined(object_type, object_id, reason)
+        item = Quarantined(object_type, limits.quarantine_id(raw), reason)
         mirror.quarantine(session, item, raw, self.now)
         if item not in self.report.quarantined:
             self.report.quarantined.append(item)
@@ -101,7 +100,8 @@ class SyncRun:
                 good.append(self.source.complete(raw))
             except shapes.Malformed as exc:
                 self.quarantine(session, "subscription", raw, str(exc))
-                mirror.touch(session, "subscription", [raw["id"]], stamp)
+                if limits.quarantine_id(raw) == raw.get("id"):
+                    mirror.touch(session, "subscription", [raw["id"]], stamp)
         result = mirror.write_subscriptions(session, good, stamp=stamp, changed_at=at)
         mirror.resolve_quarantine(session, "subscription", [r["id"] for r in good], self.now)
         self.report.subscriptions += len(good)
@@ -114,9 +114,7 @@ class SyncRun:
         self.report.prices += mirror.write_prices(session, good, stamp=stamp)
 
     def apply_products(self, session: Session, raws: list[Any], *, stamp: datetime) -> None:
-        good = [r for r in raws if isinstance(r, dict) and isinstance(r.get("id"), str)]
-        for bad in (r for r in raws if r not in good):
-            self.quarantine(session, "product", bad, "the product has no id")
+        good = self._readable(session, "product", raws, shapes.check_product, stamp)
         self.report.products += mirror.write_products(session, good, stamp=stamp)
 
     def _readable(self, session: Session, object_type: str, raws: list[Any],
@@ -127,7 +125,7 @@ class SyncRun:
                 check(raw)
             except shapes.Malformed as exc:
                 self.quarantine(session, object_type, raw, str(exc))
-                if isinstance(raw, dict) and isinstance(raw.get("id"), str):
+                if isinstance(raw, dict) and limits.quarantine_id(raw) == raw.get("id"):
                     mirror.touch(session, object_type, [raw["id"]], stamp)
                 continue
             good.append(raw)

@@ -19,7 +19,6 @@ read from events (and webhooks), None for changes found by a backfill/reconcile.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -94,6 +93,15 @@ def load_source_config(rules_dir: Path, env: Mapping[str, str]) -> SourceConfig:
     return load_rules(rules_dir, env).source
 
 
+def live_source_config(settings: Settings) -> SourceConfig:
+    """`contacts:`/`mrr:` of the rules in RULES_DIR now; a long-running process keeps its last
+    good rules when a live edit breaks a file (`worker.rules.live`, the problem logged as
+    FILE:LINE), so a typo never stops ingestion."""
+    from worker.rules.live import current_rules
+
+    return current_rules(settings).source
+
+
 def api_from_settings(settings: Settings) -> StripeApi:
     """The rate-limited client for STRIPE_API_KEY / STRIPE_API_BASE / STRIPE_MAX_RPS."""
     return StripeApi.connect(settings.require_stripe_key(), settings.stripe_api_base,
@@ -104,7 +112,7 @@ def sync_from_settings(settings: Settings, *, full: bool, now: datetime, progres
                        on_changed: OnChanged | None = None) -> SyncReport:
     """`run_sync` with the store, client and source settings built from the settings."""
     api = api_from_settings(settings)
-    config = load_source_config(settings.rules_dir, os.environ)
+    config = live_source_config(settings)
     store = open_store(settings.database_url.get_secret_value())
     try:
         return run_sync(store, api, config, full=full, now=now, progress=progress, on_changed=on_changed,
@@ -117,7 +125,7 @@ def refetch_from_settings(settings: Settings, object_type: str, object_id: str, 
                           on_changed: OnChanged | None = None, at: datetime | None = None) -> SyncReport:
     """`refetch` with the store, client and source settings built from the settings."""
     api = api_from_settings(settings)
-    config = load_source_config(settings.rules_dir, os.environ)
+    config = live_source_config(settings)
     store = open_store(settings.database_url.get_secret_value())
     try:
         return refetch(store, api, object_type, object_id, now, on_changed, source_config=config, at=at)

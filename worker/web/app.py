@@ -14,6 +14,7 @@ import redis
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -29,16 +30,22 @@ def create_app(settings: Settings, store: Store, *, clock: Callable[[], datetime
                extra_routes: list[Route] | None = None) -> Starlette:
     registry = make_registry(store, clock)
 
-    async def healthz(_: Request) -> JSONResponse:
+    def health() -> dict[str, Any]:
         body: dict[str, Any] = {"database": _probe_database(store), "redis": _probe_redis(redis_client)}
         last = last_sync_at(store) if body["database"] == "ok" else None
         body["last_sync_age_seconds"] = round((clock() - last).total_seconds()) if last else None
         healthy = body["database"] == "ok" and body["redis"] in ("ok", "not configured")
         body["status"] = "ok" if healthy else "unhealthy"
-        return JSONResponse(body, status_code=200 if healthy else 503)
+        return body
+
+    # Database and Redis probes block: they run in a thread, never on the event loop that
+    # also answers Stripe's webhooks.
+    async def healthz(_: Request) -> JSONResponse:
+        body = await run_in_threadpool(health)
+        return JSONResponse(body, status_code=200 if body["status"] == "ok" else 503)
 
     async def metrics(_: Request) -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(await run_in_threadpool(generate_latest, registry), media_type=CONTENT_TYPE_LATEST)
 
     routes = [Route("/healthz", healthz), Route("/metrics", metrics),
               *report_routes(settings, store, clock), *(extra_routes or [])]

@@ -20,8 +20,10 @@ from worker.cli.app import app, bootstrap, guarded, out
 from worker.compute.mirror import mirror_currencies
 from worker.core.money import FxTable, missing_rates, missing_rates_text
 from worker.store.db import make_engine
+from worker.errors import ConfigError
 from worker.rules.loader import load_rules, rule_environment
 from worker.rules.model import RuleSet
+from worker.settings import Settings
 
 
 def _plural(count: int, word: str) -> str:
@@ -45,6 +47,7 @@ def check(
     settings = bootstrap()
     directory = rules if rules is not None else settings.rules_dir
     ruleset = load_rules(directory, rule_environment())
+    check_smtp(ruleset, settings)
     out.print(summary(ruleset), markup=False, highlight=False)
     missing = mirror_missing_rates(settings.database_url.get_secret_value(), ruleset)
     if missing:
@@ -67,3 +70,22 @@ def mirror_missing_rates(database_url: str, rules: RuleSet) -> list[str]:
     finally:
         engine.dispose()
     return missing_rates(currencies, FxTable.from_config(rules.source.mrr))
+
+
+def check_smtp(rules: RuleSet, settings: Settings) -> None:
+    """When an automation sends email, SMTP_URL must be set and well-formed (a ConfigError,
+    exit 2, naming the first email action; the URL itself is never printed)."""
+    from actions.smtp import SmtpUrlError, parse_smtp_url  # noqa: PLC0415
+
+    email = next(((a, spec) for a in rules.automations for spec in a.actions if spec.handler == "email"), None)
+    if email is None:
+        return
+    where = f"{email[1].file or email[0].file}:{email[1].line or email[0].line}"
+    if settings.smtp_url is None:
+        raise ConfigError(f"{where}: automation '{email[0].name}' sends email, but SMTP_URL is not set.",
+                          fix="Set SMTP_URL, e.g. smtps://user:password@mail.example.com?from=ops@example.com.")
+    try:
+        parse_smtp_url(settings.smtp_url.get_secret_value())
+    except SmtpUrlError as exc:
+        raise ConfigError(f"{where}: automation '{email[0].name}' sends email, but SMTP_URL is invalid ({exc}).",
+                          fix="Fix SMTP_URL, e.g. smtps://user:password@mail.example.com.") from None

@@ -9,8 +9,8 @@ from pathlib import Path
 import typer
 
 from worker.cli.app import bootstrap, contacts_app, err, guarded, out
-from worker.contacts.importer import import_contacts, read_contacts_csv
-from worker.errors import LifecycleError
+from worker.contacts.importer import import_csv
+from worker.errors import ConfigError, LifecycleError
 from worker.logs import redact
 from worker.store.db import open_store
 from worker.sync import load_source_config
@@ -26,7 +26,8 @@ def import_(file: Path = typer.Argument(..., help="CSV with id,type,name,email c
     """
     settings = bootstrap()
     now = datetime.now(UTC)
-    rows, problems = read_contacts_csv(file)
+    if not file.is_file():
+        raise ConfigError(f"Cannot read {file} (no such file).", fix="Check the path and its permissions.")
     store = open_store(settings.database_url.get_secret_value())
     try:
         contacts_config = load_source_config(settings.rules_dir, os.environ).contacts
@@ -35,12 +36,13 @@ def import_(file: Path = typer.Argument(..., help="CSV with id,type,name,email c
         err.print(f"Note: Stripe customers were not linked, the rules could not be read: {redact(str(exc))}",
                   markup=False, highlight=False)
     try:
-        result = import_contacts(store, rows, now, contacts_config)
+        result, problems = import_csv(store, file, now, contacts_config)
     finally:
         store.engine.dispose()
     for line in problems:
         err.print(redact(line), markup=False, highlight=False)
-    out.print(f"Imported {len(rows)} contact{'s' if len(rows) != 1 else ''} ({result.created} new, "
+    count = result.created + result.updated
+    out.print(f"Imported {count} contact{'s' if count != 1 else ''} ({result.created} new, "
               f"{result.updated} updated); {len(problems)} bad row{'s' if len(problems) != 1 else ''} skipped; "
               f"linked Stripe customers to {len(result.linked_contacts)} contact"
               f"{'s' if len(result.linked_contacts) != 1 else ''}.", markup=False, highlight=False)
