@@ -77,8 +77,8 @@ def test_a_4xx_is_dead_at_once_with_the_reason(outbox, rules, make_settings, sin
     assert "HTTP 400" in row.last_error and "127.0.0.1" in row.last_error
     assert len(sink.received(None)) == 1
     scraped = generate_latest(make_registry(outbox.store, clock=lambda: T0)).decode()
-    assert 'lifecycle_deliveries{state="dead"} 1.0' in scraped  # reported
-    assert 'lifecycle_deliveries_dead{handler="webhook",kind="action"} 1.0' in scraped
+    assert 'lifecycle_deliveries_total{state="dead"} 1.0' in scraped  # reported
+    assert 'lifecycle_deliveries_dead_total{handler="webhook",kind="action"} 1.0' in scraped
 
 
 def test_a_delivery_is_dead_after_the_attempt_limit(outbox, rules, make_settings, sink):

@@ -29,6 +29,7 @@ from starlette.routing import Route
 
 from worker.logs import get_logger
 from worker.settings import Settings
+from worker.web.metrics import WEBHOOKS_RECEIVED, WEBHOOKS_REJECTED, webhook_reject_reason
 from worker.sync.incremental import event_target
 
 TOLERANCE_SECONDS = 300
@@ -103,8 +104,10 @@ def webhook_routes(settings: Settings, enqueue_refetch: Callable[[str, str], Non
             if target is not None and not STRIPE_ID.fullmatch(target[1]):
                 raise BadWebhook("the event's object id is not shaped like a Stripe id")
         except BadWebhook as exc:
+            WEBHOOKS_REJECTED.labels(webhook_reject_reason(str(exc))).inc()
             log.warning("webhook_rejected", reason=str(exc))
             return JSONResponse({"error": str(exc)}, status_code=400, headers={"Connection": "close"})
+        WEBHOOKS_RECEIVED.inc()
         if target is None:
             return JSONResponse({"received": True, "ignored": event["type"]})
         await run_in_threadpool(enqueue_refetch, *target)
