@@ -11,7 +11,7 @@ is a pure function of them, so every state is tested by a table. The same facts 
 | sync | last success older than HEALTH_SYNC_STALE_S | older than 4 × that; never synced after HEALTH_STARTUP_GRACE_S |
 | evaluate | last success older than HEALTH_EVALUATE_STALE_S | — |
 | rules | a rule file is invalid (the processes keep the last good rules) | — |
-| workers, scheduler | a process's heartbeat is stale; a worker's every message failed for HEALTH_HEARTBEAT_STALE_S | no fresh heartbeat of the role (with REDIS_URL, after the grace) |
+| workers, scheduler | a process's heartbeat is stale (until 10 × the limit, then it is forgotten); a worker's every message failed for HEALTH_HEARTBEAT_STALE_S | no fresh heartbeat of the role (with REDIS_URL, after the grace) |
 | deliveries | a due delivery waited over HEALTH_SYNC_STALE_S; deliveries went dead in the last 24 h | — |
 
 HTTP 200 for ok and degraded (the listener itself works: keep it in the load balancer),
@@ -36,6 +36,7 @@ from worker.store.models import Delivery
 OK, DEGRADED, UNHEALTHY = "ok", "degraded", "unhealthy"
 _RANK = {OK: 0, DEGRADED: 1, UNHEALTHY: 2}
 SYNC_UNHEALTHY_FACTOR = 4
+FORGET_FACTOR = 10
 DEAD_WINDOW = timedelta(hours=24)
 
 
@@ -102,7 +103,9 @@ def _evaluate(facts: Facts, now: datetime, limits: Thresholds) -> dict[str, Any]
 
 
 def _role(facts: Facts, role: str, now: datetime, limits: Thresholds) -> dict[str, Any]:
-    beats = [b for b in facts.beats if b.get("role") == role]
+    forget_s = limits.heartbeat_stale_s * FORGET_FACTOR  # a killed process's beat stops counting
+    beats = [b for b in facts.beats if b.get("role") == role
+             and (_age(now, parse_at(b.get("at"))) or 0) <= forget_s]
     fresh = [b for b in beats if (_age(now, parse_at(b.get("at"))) or 0) <= limits.heartbeat_stale_s]
     stale = [b["id"] for b in beats if b not in fresh]
     in_grace = (now - facts.started_at).total_seconds() <= limits.startup_grace_s
