@@ -64,6 +64,9 @@ SCENARIOS: dict[str, tuple[str, ...]] = {
         "tests/foundation/test_run_webhook.py::test_run_receives_a_signed_webhook_and_refetches_the_object",
         "tests/reliability/test_webhook_attacks.py::",
     ),
+    "templates from rule files: unsafe or unrenderable refused by check, rendering bounded": (
+        "tests/reliability/test_template_limits.py::",
+    ),
     "no secret in any log line or output the suite produced": (
         "tests/reliability/test_secret_scan.py::",
     ),

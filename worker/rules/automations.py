@@ -23,6 +23,7 @@ from worker.rules.problems import (
     unknown_keys, value_line,
 )
 from worker.rules.sections import names_list
+from worker.rules.template_check import check_action_templates
 
 AUTOMATION_KEYS = ("name", "description", "on", "within", "from", "to", "if", "do", "goal", "holdout")
 CONDITION_KEYS = ("stage", "mrr", "plan", "metadata")
@@ -38,6 +39,8 @@ class _Entry:
         name = node.get("name")
         self.label = f"automation '{name}'" if isinstance(name, str) and name else f"automation #{index + 1}"
         self.ok = True
+        self.name: str = ""
+        self.trigger: str | None = None
 
     def error(self, line: int, message: str) -> None:
         self.ok = False
@@ -79,6 +82,7 @@ def _automation(entry: _Entry, stages: list[str], first_seen: dict[str, str]) ->
         entry.ok = False
     name = _name(entry, first_seen)
     trigger = _trigger(entry)
+    entry.name, entry.trigger = name or "", trigger
     values: dict[str, Any] = {
         "within": _within(entry, trigger),
         "from_": _stage_filter(entry, "from", trigger, stages),
@@ -267,6 +271,9 @@ def _action(entry: _Entry, items: CommentedSeq, index: int, item: Any) -> Action
     if model is None:
         entry.ok = False
         return None
+    if params is not None:
+        for at, message in check_action_templates(params, line, entry.name, entry.trigger):
+            entry.error(at, f"{where}: {message}")
     return ActionSpec(handler=str(name), params=model, line=line, file=entry.file)
 
 
