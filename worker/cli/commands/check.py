@@ -1,7 +1,8 @@
 """`stripe-lifecycle check [--rules DIR]`: validate every rule file (wiring, CLI).
 
 Exit 0 with a one-line summary on stdout ("rules OK: 4 files, 3 stages, 2 automations,
-1 destination"); exit 1 with one `FILE:LINE: message` line per problem on stderr, then a
+1 destination"), after any warnings on stderr (`FILE:LINE: warning: …`: a `plan:` value that
+names no price of the synced Stripe data, when DATABASE_URL has some); exit 1 with one `FILE:LINE: message` line per problem on stderr, then a
 count; exit 2 when the folder is missing or unreadable. FILE is relative to the folder.
 """
 
@@ -11,7 +12,9 @@ from pathlib import Path
 
 import typer
 
-from worker.cli.app import app, bootstrap, guarded, out
+from worker.cli.app import app, bootstrap, err, guarded, out
+from worker.logs import redact
+from worker.rules.known_plans import known_plan_names, plan_warnings
 from worker.rules.loader import load_rules, rule_environment
 from worker.rules.model import RuleSet
 
@@ -37,4 +40,16 @@ def check(
     settings = bootstrap()
     directory = rules if rules is not None else settings.rules_dir
     ruleset = load_rules(directory, rule_environment())
-    out.print(summary(ruleset), markup=False, highlight=False)
+    warnings = _warnings(ruleset, settings.database_url.get_secret_value())
+    for line in warnings:
+        err.print(redact(line), markup=False, highlight=False)
+    note = f", {_plural(len(warnings), 'warning')}" if warnings else ""
+    out.print(summary(ruleset) + note, markup=False, highlight=False)
+
+
+def _warnings(ruleset: RuleSet, database_url: str) -> list[str]:
+    """What may be wrong but is not invalid: plan names unknown to the synced Stripe data."""
+    if not any(a.conditions.plan for a in ruleset.automations):
+        return []
+    known = known_plan_names(database_url)
+    return plan_warnings(ruleset, known) if known is not None else []
