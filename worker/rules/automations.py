@@ -25,7 +25,8 @@ from worker.rules.problems import (
 from worker.rules.sections import names_list
 from worker.rules.template_check import check_action_templates
 
-AUTOMATION_KEYS = ("name", "description", "on", "within", "from", "to", "if", "do", "goal", "holdout")
+AUTOMATION_KEYS = ("name", "description", "on", "within", "from", "to", "if", "do", "goal", "holdout",
+                   "apply_to_existing")
 CONDITION_KEYS = ("stage", "mrr", "plan", "interval", "metadata")
 GOAL_KEYS = {"renewal": ("kind", "grace"), "retention": ("kind", "within"),
              "expansion": ("kind", "within"), "conversion": ("kind", "within", "to")}
@@ -92,6 +93,7 @@ def _automation(entry: _Entry, stages: list[str], first_seen: dict[str, str]) ->
         "actions": _actions(entry),
         "goal": _goal(entry, stages),
         "holdout": _holdout(entry),
+        "apply_to_existing": _flag(entry, "apply_to_existing"),
     }
     description = node.get("description", "")
     if not isinstance(description, str):
@@ -350,6 +352,14 @@ def _goal_of_kind(entry: _Entry, node: CommentedMap, kind: str, stages: list[str
     if len(entry.problems.items) > before:
         return None
     return Goal(kind=kind, **values)
+
+
+def _flag(entry: _Entry, key: str) -> bool:
+    value = entry.node.get(key, False)
+    if not isinstance(value, bool):
+        entry.error(entry.at(key), f"{key}: expected true or false, got {type_name(value)}")
+        return False
+    return value
 
 
 def _holdout(entry: _Entry) -> Decimal:

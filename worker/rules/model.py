@@ -184,6 +184,9 @@ class Automation(Strict):
     actions: tuple[ActionSpec, ...] = ()
     goal: Goal | None = None
     holdout: Decimal = Decimal(0)
+    #: At its first evaluation, also fire for contacts already in the state its trigger
+    #: describes (a stage, a scheduled cancellation, a failed payment, a cancellation).
+    apply_to_existing: bool = False
     file: str = ""
     line: int = 0
 
