@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -145,12 +145,14 @@ def _fire(session: Session, matches: list[Match], *, now: datetime, dry_run: boo
     if not dry_run:
         return record_firings(session, matches, now=now)
     fired = []
-    for automation, occurrence, _ in matches:
+    for automation, occurrence, contact in matches:
         already = session.scalar(select(Firing.id).where(
             Firing.automation == automation.name, Firing.contact_id == occurrence.contact_id,
             Firing.occurrence == occurrence.key))
         if already is None:
-            fired.append(plan_firing(automation, occurrence))
+            subscription = next((s for s in contact.subscriptions if s.id == occurrence.subscription_id), None)
+            context = {"contact": contact.to_json(), "subscription": subscription.to_json() if subscription else None}
+            fired.append(replace(plan_firing(automation, occurrence), context=context))
     return fired
 
 
