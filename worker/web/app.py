@@ -42,7 +42,7 @@ def health_routes(settings: Settings, store: Store, *, clock: Callable[[], datet
         return gather(settings, store, redis_client, started_at=started_at, now=clock())
 
     registry = make_registry(store, clock, facts=facts, redis_client=redis_client,
-                             namespace=settings.redis_namespace)
+                             namespace=settings.redis_namespace, stale_s=limits.heartbeat_stale_s)
 
     async def healthz(_: Request) -> JSONResponse:
         body = await run_in_threadpool(lambda: assess(facts(), clock(), limits))

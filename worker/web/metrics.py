@@ -34,6 +34,8 @@ WEBHOOK_REJECT_REASONS = ("signature", "timestamp", "malformed", "too_large", "b
 WEBHOOKS_RECEIVED = Counter("lifecycle_webhooks_received", "Stripe webhook events accepted", registry=None)
 WEBHOOKS_REJECTED = Counter("lifecycle_webhooks_rejected", "Stripe webhook requests rejected, by reason",
                             ["reason"], registry=None)
+for _reason in WEBHOOK_REJECT_REASONS:  # every reason exported from the start (0), so alerts see it
+    WEBHOOKS_REJECTED.labels(_reason)
 
 
 def webhook_reject_reason(message: str) -> str:
@@ -63,9 +65,10 @@ class StoreCollector(Collector):
     facts /healthz judges)."""
 
     def __init__(self, store: Store, clock: Callable[[], datetime], *, facts: Callable[[], Any] | None = None,
-                 redis_client: redis.Redis | None = None, namespace: str = "stripe-lifecycle"):
+                 redis_client: redis.Redis | None = None, namespace: str = "stripe-lifecycle",
+                 stale_s: float = 120.0):
         self.store, self.clock, self.facts = store, clock, facts
-        self.redis, self.namespace = redis_client, namespace
+        self.redis, self.namespace, self.stale_s = redis_client, namespace, stale_s
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         yield from self._deliveries()
@@ -141,6 +144,12 @@ class StoreCollector(Collector):
             if beat_at is not None:
                 beats.add_metric([beat.get("role", "?"), beat["id"]], max(0.0, (now - beat_at).total_seconds()))
         yield beats
+        alive = _gauge("lifecycle_processes_alive", "Processes with a fresh heartbeat, by role", labels=["role"])
+        for role in ("worker", "scheduler"):
+            fresh = [b for b in facts.beats if b.get("role") == role and (at := parse_at(b.get("at")))
+                     and (now - at).total_seconds() <= self.stale_s]
+            alive.add_metric([role], len(fresh))
+        yield alive
 
     def _queues(self) -> Iterator[GaugeMetricFamily]:
         if self.redis is None:
@@ -167,9 +176,11 @@ class StoreCollector(Collector):
 
 
 def make_registry(store: Store, clock: Callable[[], datetime], *, facts: Callable[[], Any] | None = None,
-                  redis_client: redis.Redis | None = None, namespace: str = "stripe-lifecycle") -> CollectorRegistry:
+                  redis_client: redis.Redis | None = None, namespace: str = "stripe-lifecycle",
+                  stale_s: float = 120.0) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(store, clock, facts=facts, redis_client=redis_client, namespace=namespace))
+    registry.register(StoreCollector(store, clock, facts=facts, redis_client=redis_client, namespace=namespace,
+                                     stale_s=stale_s))
     registry.register(WEBHOOKS_RECEIVED)
     registry.register(WEBHOOKS_REJECTED)
     return registry
