@@ -56,8 +56,9 @@ def refetch(settings: Settings, object_type: str, object_id: str, now: datetime)
     """A webhook said an object changed: re-read it from Stripe, then evaluate."""
     from worker import tasks  # noqa: PLC0415
     from worker.delivery.service import store_for  # noqa: PLC0415
-    from worker.sync.runner import api_from_settings, load_source_config, refetch as refetch_object  # noqa: PLC0415
     from worker.rules.loader import rule_environment  # noqa: PLC0415
+    from worker.sync.runner import api_from_settings, load_source_config  # noqa: PLC0415
+    from worker.sync.runner import refetch as refetch_object
 
     report = refetch_object(store_for(settings), api_from_settings(settings), object_type, object_id, now,
                             source_config=load_source_config(settings.rules_dir, rule_environment()))

@@ -14,13 +14,29 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from worker.rules.handlers import validate_params
 from worker.rules.model import (
-    GOAL_DEFAULTS, GOAL_KINDS, INTERVALS, STAGE_TRIGGERS, TIME_TRIGGERS, TRIGGERS, ActionSpec, Automation,
-    Conditions, Goal,
+    GOAL_DEFAULTS,
+    GOAL_KINDS,
+    INTERVALS,
+    STAGE_TRIGGERS,
+    TIME_TRIGGERS,
+    TRIGGERS,
+    ActionSpec,
+    Automation,
+    Conditions,
+    Goal,
 )
 from worker.rules.notation import parse_comparison, parse_duration, parse_percentage
 from worker.rules.problems import (
-    Problems, Section, item_line, key_line, listing, node_line, suggestion, type_name,
-    unknown_keys, value_line,
+    Problems,
+    Section,
+    item_line,
+    key_line,
+    listing,
+    node_line,
+    suggestion,
+    type_name,
+    unknown_keys,
+    value_line,
 )
 from worker.rules.sections import names_list
 from worker.rules.template_check import check_action_templates

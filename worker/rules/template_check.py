@@ -15,8 +15,11 @@ from typing import Any
 
 from jinja2 import TemplateError, nodes
 from jinja2.sandbox import (
-    UNSAFE_ASYNC_GENERATOR_ATTRIBUTES, UNSAFE_COROUTINE_ATTRIBUTES, UNSAFE_FUNCTION_ATTRIBUTES,
-    UNSAFE_GENERATOR_ATTRIBUTES, UNSAFE_METHOD_ATTRIBUTES,
+    UNSAFE_ASYNC_GENERATOR_ATTRIBUTES,
+    UNSAFE_COROUTINE_ATTRIBUTES,
+    UNSAFE_FUNCTION_ATTRIBUTES,
+    UNSAFE_GENERATOR_ATTRIBUTES,
+    UNSAFE_METHOD_ATTRIBUTES,
 )
 
 from actions.templates import _ENV, is_template, render_limited
@@ -71,7 +74,8 @@ def unsafe_access(text: str) -> str | None:
         elif isinstance(node, nodes.Getitem):
             name = node.arg.value if isinstance(node.arg, nodes.Const) else None
         else:
-            name = node.args[0].value if node.name == "attr" and node.args and isinstance(node.args[0], nodes.Const) else None
+            first = node.args[0] if node.name == "attr" and node.args else None
+            name = first.value if isinstance(first, nodes.Const) else None
         if isinstance(name, str) and (name.startswith("_") or name in _UNSAFE):
             return name
     return None

@@ -47,7 +47,6 @@ def _leader(settings: Settings):  # noqa: ANN202
 
 def build_scheduler(settings: Settings, scheduler_cls, clock: Callable[[], datetime] = utc_now) -> TickScheduler:  # noqa: ANN001
     from worker import tasks  # noqa: PLC0415
-
     from worker.runtime.heartbeat import Beacon, heartbeats_for  # noqa: PLC0415
 
     beacon = Beacon(heartbeats_for(settings), "scheduler", clock)

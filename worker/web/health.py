@@ -5,14 +5,18 @@ sync/evaluate/measure, rule files valid, delivery backlog); `assess(facts, now, 
 is a pure function of them, so every state is tested by a table. The same facts feed
 `/metrics` (`worker.web.metrics`), so an alert and the health page never disagree.
 
-| check | degraded | unhealthy |
-|---|---|---|
-| database, redis | — | unreachable |
-| sync | last success older than HEALTH_SYNC_STALE_S | older than 4 × that; never synced after HEALTH_STARTUP_GRACE_S |
-| evaluate | last success older than HEALTH_EVALUATE_STALE_S | — |
-| rules | a rule file is invalid (the processes keep the last good rules) | — |
-| workers, scheduler | a process's heartbeat is stale (until 10 × the limit, then it is forgotten); a worker's every message failed for HEALTH_HEARTBEAT_STALE_S | no fresh heartbeat of the role (with REDIS_URL, after the grace) |
-| deliveries | a due delivery waited over HEALTH_SYNC_STALE_S; deliveries went dead in the last 24 h | — |
+Checks (degraded → unhealthy):
+
+- database, redis: unreachable → unhealthy.
+- sync: last success older than HEALTH_SYNC_STALE_S → degraded; older than 4 × that, or never
+  synced once HEALTH_STARTUP_GRACE_S after start → unhealthy.
+- evaluate: last success older than HEALTH_EVALUATE_STALE_S → degraded.
+- rules: a rule file is invalid → degraded (the processes keep the last good rules).
+- workers, scheduler: a stale heartbeat (forgotten after 10 × HEALTH_HEARTBEAT_STALE_S), or a
+  worker whose every message failed for that long → degraded; no fresh heartbeat of the role
+  → unhealthy (with REDIS_URL after the grace; embedded once one has beaten).
+- deliveries: a due delivery waited over HEALTH_SYNC_STALE_S, or deliveries went dead in the
+  last 24 h → degraded.
 
 HTTP 200 for ok and degraded (the listener itself works: keep it in the load balancer),
 503 for unhealthy.

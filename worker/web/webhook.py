@@ -29,8 +29,8 @@ from starlette.routing import Route
 
 from worker.logs import get_logger
 from worker.settings import Settings
-from worker.web.metrics import WEBHOOKS_RECEIVED, WEBHOOKS_REJECTED, webhook_reject_reason
 from worker.sync.incremental import event_target
+from worker.web.metrics import WEBHOOKS_RECEIVED, WEBHOOKS_REJECTED, webhook_reject_reason
 
 TOLERANCE_SECONDS = 300
 MAX_BODY_BYTES = 1_000_000

@@ -2,8 +2,9 @@
 
 Exit 0 with a one-line summary on stdout ("rules OK: 4 files, 3 stages, 2 automations,
 1 destination"), after any warnings on stderr (`FILE:LINE: warning: …`: a `plan:` value that
-names no price of the synced Stripe data, when DATABASE_URL has some); exit 1 with one `FILE:LINE: message` line per problem on stderr, then a
-count; exit 2 when the folder is missing or unreadable. FILE is relative to the folder.
+names no price of the synced Stripe data, when DATABASE_URL has some); exit 1 with one
+`FILE:LINE: message` line per problem on stderr, then a count; exit 2 when the folder is
+missing or unreadable. FILE is relative to the folder.
 """
 
 from __future__ import annotations
