@@ -94,7 +94,8 @@ def test_healthz_reads_heartbeats_last_successes_and_rules_from_the_database(sql
         first = client.get("/healthz")
         assert first.status_code == 200 and first.json()["status"] == "degraded"
         assert first.json()["failed"] == ["rules"]
-        assert "automations.yaml:3" in first.json()["checks"]["rules"]["reason"]
+        assert "automations.yaml:3 (1 problem; run `stripe-lifecycle check`)" in first.json()["checks"]["rules"]["reason"]
+        assert "stage_chnged" not in first.text  # /healthz is public: where, not what
 
         clock["now"] = NOW + timedelta(seconds=120)
         late = client.get("/healthz")

@@ -203,8 +203,8 @@ _rules_cache: dict[Path, tuple[tuple, str | None]] = {}
 
 
 def rules_problem(directory: Path) -> str | None:
-    """The first problem of the rule files (FILE:LINE: message, and how many), or None; re-read
-    only when a file's name, size or modification time changed."""
+    """Where the rule files have problems (FILE:LINE, and how many), or None; re-read only when
+    a file's name, size or modification time changed."""
     from worker.errors import LifecycleError, RuleFileError  # noqa: PLC0415
     from worker.rules.loader import load_rules, rule_environment  # noqa: PLC0415
 
@@ -223,9 +223,11 @@ def rules_problem(directory: Path) -> str | None:
             problem = None
         except RuleFileError as exc:
             problems = list(exc.problems)
-            problem = problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "") \
-                if problems else str(exc)
-        except LifecycleError as exc:
-            problem = str(exc)
+            # Only FILE:LINE: /healthz is public, the rule text is for `check` (and the logs).
+            where = [":".join(p.split(":", 2)[:2]) for p in problems] or ["the rule files"]
+            problem = f"{', '.join(where[:5])}{' …' if len(where) > 5 else ''} ({len(problems)} problem" \
+                      f"{'' if len(problems) == 1 else 's'}; run `stripe-lifecycle check`)"
+        except LifecycleError:
+            problem = "the rule files cannot be read (run `stripe-lifecycle check`)"
         _rules_cache[directory] = (signature, problem)
         return problem
