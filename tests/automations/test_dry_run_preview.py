@@ -59,7 +59,9 @@ def test_dry_run_shows_rendered_payloads_with_secrets_masked_and_filters(cli, tm
     slack = next(line for line in text.splitlines() if line.strip().startswith("slack:"))
     assert json.loads(slack.split("slack:", 1)[1])["webhook_url"] == "***"
     hook = next(line for line in text.splitlines() if line.strip().startswith("webhook:"))
-    assert json.loads(hook.split("webhook:", 1)[1])["url"] == "https://ops.example/hook"
+    preview = json.loads(hook.split("webhook:", 1)[1])
+    assert preview["url"] == "https://ops.example/hook" and preview["secret"] == "***"
+    assert preview["body"]["automation"] == "heads-up" and preview["body"]["contact"]["contact_id"] == "acme"
     assert SLACK_URL not in text and HOOK_SECRET not in text and "tokenvalue123" not in text
     assert "(1 shown)" in text or "(1 shown" in text
     assert sorted(f["contact_id"] for f in json.loads(as_json.stdout)) == ["acme", "bolt"]

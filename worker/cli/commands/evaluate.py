@@ -66,6 +66,10 @@ def _print_previews(settings, fired, at) -> None:  # noqa: ANN001
         if not previews:
             out.print("  holdout: matched and logged, no action is sent", markup=False, highlight=False)
         for preview in previews:
-            body = preview.get("params", {"error": preview.get("error")})
-            out.print(f"  {preview['handler']}: {json.dumps(body, ensure_ascii=False)}", markup=False,
+            shown = {k: v for k, v in preview.items() if k != "handler"}
+            if "params" in shown and "body" not in shown:
+                shown = shown["params"]
+            elif "params" in shown:
+                shown = {**shown.pop("params"), "body": shown["body"]}
+            out.print(f"  {preview['handler']}: {json.dumps(shown, ensure_ascii=False)}", markup=False,
                       highlight=False)
