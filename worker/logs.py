@@ -103,6 +103,13 @@ class _CurrentStderr(logging.StreamHandler):
         pass
 
 
+def _with_message(_logger: Any, _name: str, event_dict: dict) -> dict:
+    """Every line carries `message` beside `event` (the field Datadog and Loki read as the text)."""
+    if "message" not in event_dict:
+        event_dict["message"] = str(event_dict.get("event", ""))
+    return event_dict
+
+
 def configure_logging(fmt: str | None = None, level: str = "info", stream=None) -> None:
     """Configure structlog and the stdlib root logger (dramatiq, APScheduler, alembic) alike."""
     explicit = stream is not None
@@ -121,6 +128,7 @@ def configure_logging(fmt: str | None = None, level: str = "info", stream=None) 
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),
         structlog.processors.format_exc_info,
+        _with_message,
     ]
     formatter = _formatter(renderer, shared)
     handler = logging.StreamHandler(stream) if explicit else _CurrentStderr()
@@ -136,7 +144,7 @@ def configure_logging(fmt: str | None = None, level: str = "info", stream=None) 
         if isinstance(old, TeeHandler):
             old.close()
     root.setLevel(level.upper())
-    for noisy in ("httpx", "httpcore", "stripe", "alembic.runtime.migration", "apscheduler"):
+    for noisy in ("httpx", "httpcore", "stripe", "alembic", "apscheduler"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

@@ -67,8 +67,11 @@ def refetch(settings: Settings, object_type: str, object_id: str, now: datetime)
 def evaluate(settings: Settings, now: datetime) -> None:
     """The scheduled evaluation pass (every EVALUATE_EVERY seconds, and after each sync)."""
     from worker.automations.service import run_evaluation  # noqa: PLC0415
+    from worker.delivery.service import store_for  # noqa: PLC0415
+    from worker.runtime.heartbeat import record_success  # noqa: PLC0415
 
-    run_evaluation(settings, now)
+    result = run_evaluation(settings, now)
+    record_success(store_for(settings), "evaluate", now, fired=len(result.fired))
 
 
 def measure(settings: Settings, now: datetime) -> None:
@@ -81,6 +84,9 @@ def measure(settings: Settings, now: datetime) -> None:
     store = open_store(settings.database_url.get_secret_value())
     try:
         written = measure_outcomes(store, rules, now=now)
+        from worker.runtime.heartbeat import record_success  # noqa: PLC0415
+
+        record_success(store, "measure", now, outcomes=written)
     finally:
         store.engine.dispose()
     log.info("measured", outcomes=written)

@@ -53,11 +53,22 @@ class Settings(BaseSettings):
     port: int | None = Field(default=None, ge=1, le=65535)
     leader_ttl_ms: int = Field(default=10_000, ge=200)
 
-    # Delivery (outbox): attempts before a delivery is dead, backoff base, how long a worker
-    # holds a claimed delivery, and after how long a queued-but-unprocessed one is re-enqueued.
-    delivery_max_attempts: int = Field(default=8, ge=1, le=100)
+    # Health (/healthz): a heartbeat older than this is stale; the last successful sync may be
+    # this old before health degrades (and twice that before it is unhealthy); a process that
+    # never synced is unhealthy once this start-up grace has passed.
+    health_heartbeat_stale_s: float = Field(default=120.0, gt=0)
+    health_sync_stale_s: float = Field(default=900.0, gt=0)
+    health_startup_grace_s: float = Field(default=600.0, ge=0)
+    health_evaluate_stale_s: float = Field(default=3 * 3600.0, gt=0)
+
+    # Delivery (outbox): a failing delivery retries with capped exponential backoff and jitter
+    # until its time budget (counted from when it was created) is spent, then it is dead; an
+    # optional attempt cap on top. How long a worker holds a claimed delivery, and after how
+    # long a queued-but-unprocessed one is re-enqueued.
+    delivery_retry_budget_s: float = Field(default=24 * 3600.0, gt=0, le=30 * 86400)
+    delivery_max_attempts: int | None = Field(default=None, ge=1, le=10_000)
     delivery_backoff_base_s: float = Field(default=10.0, gt=0, le=86400)
-    delivery_backoff_max_s: float = Field(default=6 * 3600.0, gt=0)
+    delivery_backoff_max_s: float = Field(default=3600.0, gt=0)
     delivery_lease_s: float = Field(default=120.0, gt=0, le=86400)
     delivery_stale_s: float = Field(default=300.0, gt=0)
     # Delivery ids per queue message (`deliver_batch`): one claim, one result statement and

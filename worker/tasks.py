@@ -57,8 +57,12 @@ def _boot() -> None:
     if dramatiq.broker.global_broker is None:
         configure_logging(settings().log_format, settings().log_level)
         redis_url = settings().redis_url
-        dramatiq.set_broker(make_broker(redis_url.get_secret_value() if redis_url else None,
-                                        namespace=settings().redis_namespace))
+        broker = make_broker(redis_url.get_secret_value() if redis_url else None, namespace=settings().redis_namespace)
+        if redis_url:  # `dramatiq worker.tasks`: heartbeats for /healthz (issue 16)
+            from worker.runtime.heartbeat import HeartbeatMiddleware  # noqa: PLC0415
+
+            broker.add_middleware(HeartbeatMiddleware(settings()))
+        dramatiq.set_broker(broker)
 
 
 _boot()

@@ -119,10 +119,11 @@ def test_healthz_reports_database_and_last_sync_age(sqlite_url):
         health = client.get("/healthz")
         metrics = client.get("/metrics")
     assert health.status_code == 200
-    assert health.json() == {"database": "ok", "redis": "not configured",
-                             "last_sync_age_seconds": 120, "status": "ok"}
+    body = health.json()
+    assert (body["database"], body["redis"], body["last_sync_age_seconds"]) == ("ok", "not configured", 120)
+    assert body["status"] == "ok" and body["failed"] == [] and body["checks"]["sync"]["age_seconds"] == 120
     assert "lifecycle_sync_lag_seconds 120.0" in metrics.text
-    assert 'lifecycle_deliveries{state="dead"} 0.0' in metrics.text
+    assert 'lifecycle_deliveries_total{state="dead"} 0.0' in metrics.text
 
 
 @pytest.mark.redis
@@ -133,3 +134,4 @@ def test_healthz_is_unhealthy_when_redis_is_gone(sqlite_url):
     with TestClient(app) as client:
         health = client.get("/healthz")
     assert health.status_code == 503 and health.json()["redis"] == "unreachable"
+    assert health.json()["failed"] == ["redis"]

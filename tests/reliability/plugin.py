@@ -89,6 +89,9 @@ SCENARIOS: dict[str, tuple[str, ...]] = {
     "issue 15: fuzzing the webhook receiver, rule loader, CSV importer and Stripe object validator": (
         "tests/reliability/test_fuzz.py::",
     ),
+    "templates from rule files: unsafe or unrenderable refused by check, rendering bounded": (
+        "tests/reliability/test_template_limits.py::",
+    ),
     "no secret in any log line or output the suite produced": (
         "tests/reliability/test_secret_scan.py::",
     ),

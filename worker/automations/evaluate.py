@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -36,7 +36,7 @@ from worker.automations.firing import Fired, Match, plan_firing, record_firings
 from worker.compute.history import recompute_pass
 from worker.core.occurrences import Occurrence
 from worker.core.snapshot import ContactSnapshot, iso
-from worker.core.triggers import TriggerSettings, occurrences
+from worker.core.triggers import TriggerSettings, existing_state, occurrences
 from worker.errors import LifecycleError
 from worker.logs import get_logger
 from worker.rules.model import Automation, RuleSet
@@ -47,6 +47,7 @@ log = get_logger("evaluate")
 BASELINE_KEY = "evaluation"
 LOCK_KEY = "evaluation_lock"
 LAST_FULL_KEY = "last_full"
+SEEN_KEY = "automations_seen"  # names of the automations evaluated at least once (apply_to_existing)
 
 
 class Matcher(Protocol):
@@ -115,24 +116,50 @@ def _evaluate(session: Session, rules: RuleSet, matcher: Matcher, *, now: dateti
     result.occurrences = len(found)
     found = _not_yet_fired(session, found, rules.automations)
     by_name = {a.name: a for a in rules.automations}
-    matches = [(by_name[name], occurrence, snapshots[occurrence.contact_id])
-               for name, occurrence in _matches(matcher, found)]
+    pairs = _matches(matcher, found)
+    if contact_ids is None and full_backfill_done:
+        pairs = _with_existing_state(session, pairs, rules, matcher, snapshots, now, settings, dry_run=dry_run)
+    matches = [(by_name[name], occurrence, snapshots[occurrence.contact_id]) for name, occurrence in pairs]
     result.fired = _fire(session, matches, now=now, dry_run=dry_run)
     if baseline and full_backfill_done:
         _record_baseline(session, now)
     return result
 
 
+def _with_existing_state(session: Session, pairs: list[tuple[str, Occurrence]], rules: RuleSet, matcher: Matcher,
+                         snapshots: dict[str, ContactSnapshot], now: datetime, settings: TriggerSettings, *,
+                         dry_run: bool) -> list[tuple[str, Occurrence]]:
+    """`apply_to_existing`: at an automation's first evaluation,
+    also match the state contacts are already in, for that automation only."""
+    seen_row = session.get(SyncState, SEEN_KEY)
+    seen = set((seen_row.value if seen_row else {}).get("names") or ())
+    fresh = {a.name for a in rules.automations if a.apply_to_existing and a.name not in seen}
+    if fresh:
+        triggers = frozenset(a.on for a in rules.automations if a.name in fresh)
+        extra = [o for s in snapshots.values() for o in existing_state(s, now, settings, triggers)]
+        extra = _not_yet_fired(session, extra, [a for a in rules.automations if a.name in fresh])
+        taken = {(name, o.contact_id, o.key) for name, o in pairs}
+        pairs = pairs + [(name, o) for name, o in _matches(matcher, extra)
+                         if name in fresh and (name, o.contact_id, o.key) not in taken]
+        pairs.sort(key=lambda p: (p[1].contact_id, p[0], p[1].key))
+    names = {a.name for a in rules.automations}
+    if not dry_run and not names <= seen:
+        session.merge(SyncState(key=SEEN_KEY, value={"names": sorted(seen | names)}, updated_at=now))
+    return pairs
+
+
 def _fire(session: Session, matches: list[Match], *, now: datetime, dry_run: bool) -> list[Fired]:
     if not dry_run:
         return record_firings(session, matches, now=now)
     fired = []
-    for automation, occurrence, _ in matches:
+    for automation, occurrence, contact in matches:
         already = session.scalar(select(Firing.id).where(
             Firing.automation == automation.name, Firing.contact_id == occurrence.contact_id,
             Firing.occurrence == occurrence.key))
         if already is None:
-            fired.append(plan_firing(automation, occurrence))
+            subscription = next((s for s in contact.subscriptions if s.id == occurrence.subscription_id), None)
+            context = {"contact": contact.to_json(), "subscription": subscription.to_json() if subscription else None}
+            fired.append(replace(plan_firing(automation, occurrence), context=context))
     return fired
 
 

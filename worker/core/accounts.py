@@ -64,6 +64,12 @@ def subscription_plans(sub: dict[str, Any], product_names: Mapping[str, str]) ->
         product = price.get("product")
         name = product.get("name") if isinstance(product, dict) else product_names.get(product or "")
         found.extend(v for v in (price.get("id"), price.get("lookup_key"), name) if v)
+    for item in subscription_items(sub):  # after the names: `plan` traits read the first entry
+        price = item.get("price") or item.get("plan") or {}
+        recurring = (price.get("recurring") or {}) if isinstance(price, dict) else {}
+        interval = recurring.get("interval") or (price.get("interval") if isinstance(price, dict) else None)
+        if isinstance(interval, str) and interval:
+            found.append(f"interval:{interval}")  # worker.rules.model.interval_token
     return tuple(dict.fromkeys(found))
 
 

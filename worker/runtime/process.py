@@ -47,10 +47,12 @@ def _leader(settings: Settings):  # noqa: ANN202
 
 def build_scheduler(settings: Settings, scheduler_cls, clock: Callable[[], datetime] = utc_now) -> TickScheduler:  # noqa: ANN001
     from worker import tasks  # noqa: PLC0415
+    from worker.runtime.heartbeat import Beacon, heartbeats_for  # noqa: PLC0415
 
+    beacon = Beacon(heartbeats_for(settings), "scheduler", clock)
     return TickScheduler(scheduler_cls(timezone=timezone.utc), _leader(settings),
                          standard_jobs(settings, tasks.PERIODIC),
-                         leader_ttl_ms=settings.leader_ttl_ms, clock=clock)
+                         leader_ttl_ms=settings.leader_ttl_ms, clock=clock, heartbeat=beacon.beat)
 
 
 def build_web(settings: Settings, *, workers_in_process: bool):  # noqa: ANN201
@@ -85,6 +87,7 @@ def run_all(settings: Settings) -> None:
     """The embedded all-in-one process."""
     open_store(settings.database_url.get_secret_value()).engine.dispose()  # migrate once, fail early
     broker = install(make_broker(_redis_url(settings), namespace=settings.redis_namespace))
+    _add_heartbeat(broker, settings)
     workers = dramatiq.Worker(broker, worker_threads=settings.worker_threads, worker_timeout=200)
     scheduler = build_scheduler(settings, BackgroundScheduler)
     stop = threading.Event()
@@ -112,6 +115,14 @@ class _Server(uvicorn.Server):
             for sock in server.sockets:
                 host, port = sock.getsockname()[:2]
                 log.info("web_listening", address=f"http://{host}:{port}")
+
+
+def _add_heartbeat(broker: dramatiq.Broker, settings: Settings) -> None:
+    """Worker heartbeats (and, with Redis, shared Stripe request counters) for /healthz and /metrics."""
+    from worker.runtime.heartbeat import HeartbeatMiddleware  # noqa: PLC0415
+
+    if not any(isinstance(m, HeartbeatMiddleware) for m in broker.middleware):
+        broker.add_middleware(HeartbeatMiddleware(settings))
 
 
 def _start_web(settings: Settings) -> uvicorn.Server:

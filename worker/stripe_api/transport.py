@@ -20,6 +20,7 @@ import stripe
 
 from worker.errors import StripeError
 from worker.logs import get_logger
+from worker.runtime import counters
 from worker.stripe_api.client import explain, make_client
 from worker.stripe_api.ratelimit import RateLimiter
 
@@ -66,12 +67,15 @@ class StripeApi:
             self.requests += 1
             try:
                 response = self.client.raw_request("get", path, **(params or {}))
+                counters.incr("stripe_requests", counters.status_class(response.code))
                 data = response.data
                 if not isinstance(data, dict):
                     raise stripe.APIError("Stripe answered with a body that is not a JSON object",
                                           http_status=response.code)
                 return data
             except stripe.StripeError as exc:
+                if not (isinstance(exc, stripe.APIError) and exc.http_status == 200):
+                    counters.incr("stripe_requests", counters.status_class(exc.http_status))
                 delay = self._retry_delay(exc, attempt)
                 if delay is None:
                     raise self._final_error(exc, path) from None

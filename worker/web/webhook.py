@@ -30,6 +30,7 @@ from starlette.routing import Route
 from worker.logs import get_logger
 from worker.settings import Settings
 from worker.sync.incremental import event_target
+from worker.web.metrics import WEBHOOKS_RECEIVED, WEBHOOKS_REJECTED, webhook_reject_reason
 
 TOLERANCE_SECONDS = 300
 MAX_BODY_BYTES = 1_000_000
@@ -117,8 +118,10 @@ def webhook_routes(settings: Settings, enqueue_refetch: Callable[[str, str], Non
             event_id, kind, target = await run_in_threadpool(
                 accept, body, request.headers.get("stripe-signature"), secret, clock())
         except BadWebhook as exc:
+            WEBHOOKS_REJECTED.labels(webhook_reject_reason(str(exc))).inc()
             log.warning("webhook_rejected", reason=str(exc))
             return JSONResponse({"error": str(exc)}, status_code=400, headers={"Connection": "close"})
+        WEBHOOKS_RECEIVED.inc()
         if target is None:
             return JSONResponse({"received": True, "ignored": kind})
         await run_in_threadpool(enqueue_refetch, *target)

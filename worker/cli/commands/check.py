@@ -1,9 +1,12 @@
 """`stripe-lifecycle check [--rules DIR]`: validate every rule file (wiring, CLI).
 
 Exit 0 with a one-line summary on stdout ("rules OK: 4 files, 3 stages, 2 automations,
-1 destination"), followed, when the database is reachable, by one line naming every currency
-of the synced subscriptions that has no FX rate in stripe.yaml (a warning: exit stays 0); exit 1 with one `FILE:LINE: message` line per problem on stderr, then a
-count; exit 2 when the folder is missing or unreadable. FILE is relative to the folder.
+1 destination"), after any warnings on stderr (`FILE:LINE: warning: …`: a `plan:` value that
+names no price of the synced Stripe data, when DATABASE_URL has some), followed, when the
+database is reachable, by one line naming every currency of the synced subscriptions that has
+no FX rate in stripe.yaml (a warning: exit stays 0); exit 1 with one `FILE:LINE: message` line
+per problem on stderr, then a count; exit 2 when the folder is missing or unreadable (or, with
+an email action, SMTP_URL is missing or malformed). FILE is relative to the folder.
 """
 
 from __future__ import annotations
@@ -16,11 +19,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from worker.cli.app import app, bootstrap, guarded, out
+from worker.cli.app import app, bootstrap, err, guarded, out
 from worker.compute.mirror import mirror_currencies
 from worker.core.money import FxTable, missing_rates, missing_rates_text
-from worker.store.db import make_engine
 from worker.errors import ConfigError
+from worker.logs import redact
+from worker.rules.known_plans import known_plan_names, plan_warnings
+from worker.store.db import make_engine
 from worker.rules.loader import load_rules, rule_environment
 from worker.rules.model import RuleSet
 from worker.settings import Settings
@@ -48,7 +53,11 @@ def check(
     directory = rules if rules is not None else settings.rules_dir
     ruleset = load_rules(directory, rule_environment())
     check_smtp(ruleset, settings)
-    out.print(summary(ruleset), markup=False, highlight=False)
+    warnings = _warnings(ruleset, settings.database_url.get_secret_value())
+    for line in warnings:
+        err.print(redact(line), markup=False, highlight=False)
+    note = f", {_plural(len(warnings), 'warning')}" if warnings else ""
+    out.print(summary(ruleset) + note, markup=False, highlight=False)
     missing = mirror_missing_rates(settings.database_url.get_secret_value(), ruleset)
     if missing:
         out.print(missing_rates_text(missing, FxTable.from_config(ruleset.source.mrr)), markup=False,
@@ -89,3 +98,11 @@ def check_smtp(rules: RuleSet, settings: Settings) -> None:
     except SmtpUrlError as exc:
         raise ConfigError(f"{where}: automation '{email[0].name}' sends email, but SMTP_URL is invalid ({exc}).",
                           fix="Fix SMTP_URL, e.g. smtps://user:password@mail.example.com.") from None
+
+
+def _warnings(ruleset: RuleSet, database_url: str) -> list[str]:
+    """What may be wrong but is not invalid: plan names unknown to the synced Stripe data."""
+    if not any(a.conditions.plan for a in ruleset.automations):
+        return []
+    known = known_plan_names(database_url)
+    return plan_warnings(ruleset, known) if known is not None else []
