@@ -37,7 +37,7 @@ from worker.core.statistics import ArmMrr, Comparison, arm_mrr, compare_arms, ra
 from worker.errors import ConfigError
 from worker.rules.model import RuleSet
 from worker.store.db import Store
-from worker.store.models import ContactState, Delivery, Firing, Outcome
+from worker.store.models import ContactState, Delivery, Firing, Outcome, SyncState
 
 TRAILING = timedelta(days=365)
 RENEWAL_HORIZON = timedelta(days=90)
@@ -106,6 +106,10 @@ class Report:
     trial_conversion: TrialConversion
     stage_history: list[dict[str, Any]]
     renewals: list[dict[str, Any]]
+    # Opening balances by month (`YYYY-MM` → minor units): MRR contacts already had where the
+    # history starts (rebuilt window start, or the baseline when none could be rebuilt). Shown
+    # in the tables and the page; not part of PRODUCT.md §8's JSON (and never "new").
+    opening: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """Exactly the `report --json` object of PRODUCT.md §8."""
@@ -156,19 +160,39 @@ def _build(session: Session, rules: RuleSet, now: datetime, since: datetime | No
     rows = history_rows(session, until=now + timedelta(microseconds=1))
     months = report_months(now, since)
     total, by_stage = mrr_now(states, stage_names, fx)
+    movements, opening = _movements(rows, months, fx, _baseline_at(session))
     stage_counts = dict.fromkeys(stage_names, 0)
     for state in states:
         if state["stage"] in stage_counts:
             stage_counts[state["stage"]] += 1
     return Report(
         generated_at=now, currency=fx.currency, since=since, mrr_total=total, mrr_by_stage=by_stage,
-        movements=[{"month": month, **mrr_movements(rows, month, fx)} for month in months], stages=stage_counts,
+        movements=movements, stages=stage_counts, opening=opening,
         automations=_automations(session, rules, since),
         retention=revenue_retention(rows, now - TRAILING, now, fx),
         trial_conversion=trial_conversion(rows, now - TRAILING, now, *_trial_and_customer(rules)),
         stage_history=stage_counts_over_time(rows, months, stage_names),
         renewals=upcoming_renewals(states, now, RENEWAL_HORIZON, fx),
     )
+
+
+def _movements(rows: list, months: list[str], fx: FxTable,
+               baseline_at: datetime | None) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Movements per month (PRODUCT.md §8 keys) and the opening balances beside them."""
+    movements, opening = [], {}
+    for month in months:
+        found = mrr_movements(rows, month, fx, opening_until=baseline_at, with_opening=True)
+        amount = found.pop("opening")
+        if amount:
+            opening[month] = amount
+        movements.append({"month": month, **found})
+    return movements, opening
+
+
+def _baseline_at(session: Session) -> datetime | None:
+    """When the baseline evaluation ran: contacts first seen by it are an opening balance."""
+    row = session.get(SyncState, "evaluation")
+    return parse_time(row.value["baseline_at"]) if row is not None and row.value.get("baseline_at") else None
 
 
 def _states(session: Session) -> list[dict[str, Any]]:

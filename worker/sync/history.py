@@ -1,0 +1,185 @@
+"""Day-one history: read the subscriptions' invoices and rebuild each contact's past (wiring).
+
+Runs after the first full backfill (and on `sync --history`), for `HISTORY_MONTHS` months
+back from the first day of the month that many months ago:
+
+1. **invoices** — `GET /v1/invoices?created[gte]=<window start>`, 100 per request through the
+   same rate-limited client as the backfill; an invoice with more than 10 lines has the rest
+   read from `/v1/invoices/{id}/lines`. Each invoice is read in either API shape
+   (`worker.core.invoice_lines`); one that cannot be read is quarantined (`invoice`), the rest
+   go on. Five pages per transaction, stored compactly in `stripe_invoices` together with the
+   paging position (SyncState `history`), so a killed sync resumes at the next page.
+2. **rebuild** — for every contact, `worker.core.reconstruct.contact_timeline` over its
+   subscriptions and their invoices; its rebuilt rows replace the previous rebuilt ones
+   (`source = 'reconstructed'`) and stop before the contact's first observed row, so what was
+   observed always wins. Nothing here fires an automation: triggers read snapshots, not history.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select
+
+from worker.compute import mirror as compute_mirror
+from worker.core.invoice_lines import UnreadableInvoice, from_compact, invoice_facts, to_compact
+from worker.core.money import FxTable
+from worker.core.reconstruct import contact_timeline
+from worker.core.snapshot import iso, parse_iso
+from worker.core.stages import StageRules
+from worker.logs import get_logger
+from worker.rules.model import StagesConfig
+from worker.store.models import ContactHistory, StripeInvoice, StripePrice
+from worker.sync import bulk, mirror
+from worker.sync.run import SyncRun
+from worker.sync.state import drop_state, get_state, put_state
+
+log = get_logger(__name__)
+HISTORY = "history"          # an unfinished history read: {window_start, months, after, phase}
+HISTORY_DONE = "history_done"  # the last completed one: {completed_at, window_start, months}
+BATCH_PAGES = 5
+Json = dict[str, Any]
+
+
+def window_start(now: datetime, months: int) -> datetime:
+    """The first instant of the month `months` months before `now`'s month (UTC)."""
+    index = now.year * 12 + now.month - 1 - months
+    return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
+
+
+def history_pending(run: SyncRun) -> bool:
+    """An interrupted history read waits to be resumed."""
+    with run.store.session() as session:
+        return get_state(session, HISTORY) is not None
+
+
+def run_history(run: SyncRun, months: int, stages: StagesConfig) -> None:
+    """Read the invoices of the window (or resume), then rebuild every contact's history."""
+    with run.store.session() as session:
+        state = get_state(session, HISTORY)
+        if state is None:
+            state = {"window_start": iso(window_start(run.now, months)), "months": months, "after": None,
+                     "phase": "invoices"}
+            put_state(session, HISTORY, state, run.now)
+        else:
+            run.report.history_resumed = True
+    run.report.history_months = int(state["months"])
+    start = parse_iso(state["window_start"])
+    if state["phase"] == "invoices":
+        _read_invoices(run, state, start)
+        state = {**state, "phase": "rebuild", "after": None}
+        with run.store.session() as session:
+            put_state(session, HISTORY, state, run.now)
+    with run.store.session() as session:
+        _rebuild(run, session, start, stages)
+        drop_state(session, HISTORY)
+        put_state(session, HISTORY_DONE, {"completed_at": iso(run.now), "window_start": iso(start),
+                                          "months": int(state["months"])}, run.now)
+
+
+def _read_invoices(run: SyncRun, state: Json, start: datetime) -> None:
+    after, done, batch = state.get("after"), 0, []
+    prices: dict[str, Json | None] = {}
+
+    def price_of(price_id: str) -> Json | None:
+        if price_id not in prices:
+            prices[price_id] = run.source.price(price_id)
+        return prices[price_id]
+
+    run.tick("invoices", done)
+    params = {"created": {"gte": int(start.timestamp())}}
+    for pages, page in enumerate(run.source.api.pages("/v1/invoices", params, starting_after=after), 1):
+        data = page["data"]
+        batch.extend(data)
+        last = data[-1].get("id") if data and isinstance(data[-1], dict) else None
+        after = last or after
+        if pages % BATCH_PAGES == 0:
+            done += _write_batch(run, state, batch, after, price_of)
+            run.tick("invoices", done)
+            batch = []
+    if batch:
+        done += _write_batch(run, state, batch, after, price_of)
+        run.tick("invoices", done)
+
+
+def _complete_lines(run: SyncRun, raw: Any) -> Any:
+    """The invoice with every line (Stripe lists the first 10 inline)."""
+    lines = raw.get("lines") if isinstance(raw, dict) else None
+    if not (isinstance(lines, dict) and lines.get("has_more") and isinstance(lines.get("data"), list)):
+        return raw
+    data = list(lines["data"])
+    last = data[-1].get("id") if data and isinstance(data[-1], dict) else None
+    for page in run.source.api.pages(f"/v1/invoices/{raw['id']}/lines", {}, starting_after=last):
+        data.extend(page["data"])
+    return {**raw, "lines": {**lines, "data": data, "has_more": False}}
+
+
+def _write_batch(run: SyncRun, state: Json, raws: list[Any], after: str | None, price_of) -> int:  # noqa: ANN001
+    rows, good = [], []
+    with run.store.session() as session:
+        for raw in raws:
+            try:
+                facts = invoice_facts(_complete_lines(run, raw), price_of)
+            except UnreadableInvoice as exc:
+                run.quarantine(session, "invoice", raw, str(exc))
+                continue
+            good.append(facts.id)
+            if facts.subscription_id is None and not facts.lines:
+                continue  # a one-off invoice: no subscription revenue
+            rows.append({"id": facts.id, "subscription_id": facts.subscription_id,
+                         "customer_id": _customer(raw), "created": facts.created, "status": facts.status,
+                         "raw": to_compact(facts), "synced_at": run.now})
+        bulk.upsert(session, StripeInvoice.__table__, rows)
+        mirror.resolve_quarantine(session, "invoice", good, run.now)
+        put_state(session, HISTORY, {**state, "after": after}, run.now)
+    run.report.invoices += len(raws)
+    return len(raws)
+
+
+def _customer(raw: Json) -> str | None:
+    customer = raw.get("customer")
+    return customer.get("id") if isinstance(customer, dict) else customer
+
+
+def _rebuild(run: SyncRun, session, start: datetime, stages: StagesConfig) -> None:  # noqa: ANN001
+    """Replace every contact's rebuilt rows with a fresh rebuild (module docstring, step 2)."""
+    prices = {pid: bulk.loads(raw) for pid, raw in session.execute(select(StripePrice.id, StripePrice.raw))}
+    by_sub: dict[str, list] = defaultdict(list)
+    for (raw,) in session.execute(select(StripeInvoice.raw)):
+        data = bulk.loads(raw)
+        try:
+            facts = from_compact(data, prices.get)
+        except UnreadableInvoice as exc:
+            run.quarantine(session, "invoice", data, str(exc))
+            continue
+        for sub_id in {line.subscription_id for line in facts.lines}:
+            by_sub[sub_id].append(facts)
+    first_observed = dict(session.execute(
+        select(ContactHistory.contact_id, func.min(ContactHistory.at))
+        .where(ContactHistory.source == "observed").group_by(ContactHistory.contact_id)).all())
+    session.execute(delete(ContactHistory).where(ContactHistory.source == "reconstructed"))
+    rules, fx = StageRules.compile(stages), FxTable.from_config(run.config.mrr)
+    grouped = compute_mirror.group_by_contact(compute_mirror.load_customers(session))
+    written = 0
+    for contact_id, customers in grouped.items():
+        subs = [s for d in customers for s in d.subscriptions]
+        until = first_observed.get(contact_id) or run.now + timedelta(microseconds=1)
+        try:
+            points = contact_timeline(subs, by_sub, window_start=start, now=run.now, preset=run.config.mrr.preset,
+                                      stages=rules, fx=fx)
+        except Exception as exc:  # noqa: BLE001 - one contact's bad data must not stop the rest
+            log.error("history_not_rebuilt", contact_id=contact_id, error=f"{type(exc).__name__}: {exc}")
+            run.report.history_problems.append(f"{contact_id}: {exc}")
+            continue
+        for point in (p for p in points if p.at < until):
+            session.add(ContactHistory(
+                contact_id=contact_id, at=point.at, observed_at=run.now, stage=point.stage,
+                mrr_minor=point.mrr_minor, currency=point.currency, mrr_native=dict(point.mrr_native),
+                renewal_date=None, cause=point.cause, source="reconstructed"))
+            written += 1
+    run.report.history_rows = written
+    run.report.history_contacts = len(grouped)
+    log.info("history_rebuilt", rows=written, contacts=len(grouped), window_start=iso(start),
+             invoices=sum(len(v) for v in by_sub.values()))
