@@ -78,7 +78,7 @@ class Api:
         if object_type == "event":
             return renderer.event_json(obj)
         if object_type == "invoice":
-            return invoice_render.invoice_json(self.sb, obj, legacy)
+            return invoice_render.invoice_json(self.sb, obj, legacy, tree)
         if legacy:
             return renderer.legacy(object_type, renderer.render(object_type, obj, tree))
         if not tree:
@@ -95,7 +95,7 @@ class Api:
         if object_type == "event":
             parts = [renderer.event_json(o) for o in rows]
         elif object_type == "invoice":
-            parts = [orjson.dumps(invoice_render.invoice_json(self.sb, o, legacy)) for o in rows]
+            parts = [orjson.dumps(invoice_render.invoice_json(self.sb, o, legacy, tree)) for o in rows]
         elif legacy:
             parts = [orjson.dumps(renderer.legacy(object_type, renderer.render(object_type, o, tree)))
                      for o in rows]

@@ -17,19 +17,29 @@ from typing import TYPE_CHECKING
 from stripe_sandbox.api_errors import ApiError, invalid, missing
 from stripe_sandbox.invoices import INVOICE_STATUSES, LINES_SHOWN, Line
 from stripe_sandbox.listing import PageRequest, created_range, page_index, page_sequence
-from stripe_sandbox.render import plan_mirror
+from stripe_sandbox.forms import as_list
+from stripe_sandbox.render import expand_tree, plan_mirror
 
 if TYPE_CHECKING:
     from stripe_sandbox.sandbox import Sandbox
 
 
-def line_json(sb: Sandbox, invoice: dict, line: Line, legacy: bool) -> dict:
+def _line_discounts(sb: Sandbox, line: Line, legacy: bool, tree: dict | None) -> list:
+    """The line's discounts: ids, or (`expand[]=…lines.data.discounts`) discount objects."""
+    if tree is None:
+        return [disc for _, disc in line.discounts]
+    if legacy:
+        return [sb.renderer._legacy_discount(disc) or disc for _, disc in line.discounts]
+    return [sb.renderer.ref("discount", disc, tree) for _, disc in line.discounts]
+
+
+def line_json(sb: Sandbox, invoice: dict, line: Line, legacy: bool, tree: dict | None = None) -> dict:
     price = sb.store.get("price", line.price) or {}
     out = {
         "id": line.id, "object": "line_item", "amount": line.amount, "currency": invoice["currency"],
         "description": f"{line.quantity} × {line.price}", "discount_amounts": [
             {"amount": amount, "discount": disc} for amount, disc in line.discounts],
-        "discountable": True, "discounts": [disc for _, disc in line.discounts], "invoice": invoice["id"],
+        "discountable": True, "discounts": _line_discounts(sb, line, legacy, tree), "invoice": invoice["id"],
         "livemode": False, "metadata": {}, "period": {"start": line.start, "end": line.end},
         "quantity": line.quantity,
     }
@@ -56,7 +66,17 @@ def line_json(sb: Sandbox, invoice: dict, line: Line, legacy: bool) -> dict:
     return out
 
 
-def invoice_json(sb: Sandbox, invoice: dict, legacy: bool) -> dict:
+def _discount_tree(tree: dict | None, where: str) -> dict | None:
+    """The expand tree under `lines.data.discounts` (None: not expanded); others are refused."""
+    tree = tree or {}
+    if set(tree) - {"lines"} or set(tree.get("lines", {})) - {"data"} or \
+            set(tree.get("lines", {}).get("data", {})) - {"discounts"}:
+        raise invalid(f"This property cannot be expanded on {where}.", "expand")
+    return tree.get("lines", {}).get("data", {}).get("discounts")
+
+
+def invoice_json(sb: Sandbox, invoice: dict, legacy: bool, tree: dict | None = None) -> dict:
+    discounts = _discount_tree(tree, "invoice")
     lines = invoice["lines"]
     subtotal = sum(line.amount for line in lines)
     discount = sum(amount for line in lines for amount, _ in line.discounts)
@@ -72,7 +92,8 @@ def invoice_json(sb: Sandbox, invoice: dict, legacy: bool) -> dict:
         "currency": invoice["currency"], "customer": invoice["customer"], "default_tax_rates": [],
         "description": None, "discounts": [], "due_date": None, "effective_at": invoice["created"],
         "ending_balance": 0, "lines": {
-            "object": "list", "data": [line_json(sb, invoice, line, legacy) for line in lines[:LINES_SHOWN]],
+            "object": "list", "data": [line_json(sb, invoice, line, legacy, discounts)
+                                       for line in lines[:LINES_SHOWN]],
             "has_more": len(lines) > LINES_SHOWN, "url": f"/v1/invoices/{invoice['id']}/lines"},
         "livemode": False, "metadata": {}, "number": invoice["id"][-12:].upper(),
         "period_end": invoice["period_end"], "period_start": invoice["period_start"],
@@ -130,7 +151,10 @@ def invoice_lines(sb: Sandbox, invoice_id: str, params: dict, legacy: bool) -> d
     if invoice is None:
         raise missing("invoice", invoice_id)
     page = PageRequest.from_params(params)
-    rendered = [line_json(sb, invoice, line, legacy) for line in invoice["lines"]]
+    tree = expand_tree(as_list(params.get("expand")), is_list=True)
+    if set(tree) - {"discounts"}:
+        raise invalid("This property cannot be expanded on an invoice line.", "expand")
+    rendered = [line_json(sb, invoice, line, legacy, tree.get("discounts")) for line in invoice["lines"]]
     ids = [r["id"] for r in rendered]
     start = 0
     if page.starting_after:

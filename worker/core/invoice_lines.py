@@ -19,7 +19,11 @@ The monthly value of a line (`line_monthly`), the rule `docs/mrr.md` states:
   (÷3 quarterly, ÷12 yearly, ×52/12 weekly …), exactly; never below 0;
 - a proration line with a positive amount: the full-period amount of its quantity at its price
   (today's per-item rule: per unit, tiers, transform_quantity), reduced at the line's own
-  discount rate (discount ÷ amount), × the monthly factor — ChartMogul's "the new plan from the
+  discount rate (discount ÷ amount), × the monthly factor
+
+Discount amounts count as today's MRR counts coupons: preset `stripe` only those of `forever`
+coupons, `chartmogul` all of them (the coupon's duration is read from the line's expanded
+`discounts`, or by its id). — ChartMogul's "the new plan from the
   date of the change" without letting the partial period's length into MRR; a credit line
   (amount ≤ 0) only ends the old terms of its item.
 """
@@ -37,6 +41,7 @@ from worker.errors import LifecycleError
 
 Json = dict[str, Any]
 PriceLookup = Callable[[str], Json | None]
+CouponLookup = Callable[[str], Json | None]
 BILLED = ("open", "paid", "uncollectible")
 
 
@@ -53,11 +58,17 @@ class LineFact:
     embedded: bool  # the price came on the line (older shape), not from the synced prices
     quantity: int
     amount: int
-    discount: int
+    discounts: tuple[tuple[int, str | None], ...]  # (amount, coupon duration or None: unknown)
     inclusive_tax: int
     proration: bool
     start: datetime
     end: datetime
+
+    def discount(self, preset: str) -> int:
+        """The discount amounts that count under `preset`: `stripe` only `forever` coupons,
+        `chartmogul` every one (a duration that cannot be read counts)."""
+        return sum(amount for amount, duration in self.discounts
+                   if preset != "stripe" or duration in ("forever", None))
 
 
 @dataclass(frozen=True)
@@ -92,7 +103,8 @@ def invoice_subscription(raw: Json) -> str | None:
     return _ref(details.get("subscription")) or _ref(raw.get("subscription"))
 
 
-def invoice_facts(raw: Any, price_of: PriceLookup) -> InvoiceFacts:
+def invoice_facts(raw: Any, price_of: PriceLookup,
+                  coupon_of: CouponLookup = lambda _id: None) -> InvoiceFacts:
     """The subscription lines of one invoice (see the module docstring), or UnreadableInvoice."""
     if not isinstance(raw, dict) or not isinstance(raw.get("id"), str):
         raise UnreadableInvoice("the invoice is not a JSON object with an id")
@@ -108,11 +120,13 @@ def invoice_facts(raw: Any, price_of: PriceLookup) -> InvoiceFacts:
     status = raw.get("status")
     if status not in BILLED:
         return InvoiceFacts(iid, sub_id, created, status, currency.lower(), ())
-    facts = [fact for line in lines["data"] if (fact := _line(iid, sub_id, line, price_of)) is not None]
+    facts = [fact for line in lines["data"]
+             if (fact := _line(iid, sub_id, line, price_of, coupon_of)) is not None]
     return InvoiceFacts(iid, sub_id, created, status, currency.lower(), tuple(facts))
 
 
-def _line(iid: str, sub_id: str | None, line: Any, price_of: PriceLookup) -> LineFact | None:
+def _line(iid: str, sub_id: str | None, line: Any, price_of: PriceLookup,
+          coupon_of: CouponLookup) -> LineFact | None:
     if not isinstance(line, dict):
         raise UnreadableInvoice(f"invoice {iid} has a line that is not an object")
     where = f"line {line.get('id')} of invoice {iid}"
@@ -145,11 +159,28 @@ def _line(iid: str, sub_id: str | None, line: Any, price_of: PriceLookup) -> Lin
         embedded=embedded,
         quantity=_int(line.get("quantity") if line.get("quantity") is not None else 1, f"{where}'s quantity"),
         amount=_int(line.get("amount"), f"{where}'s amount"),
-        discount=sum(_int(d.get("amount"), f"{where}'s discount amount")
-                     for d in line.get("discount_amounts") or [] if isinstance(d, dict)),
+        discounts=_discounts(line, where, coupon_of),
         inclusive_tax=_inclusive_tax(line, where), proration=proration,
         start=_ts(period.get("start"), f"{where}'s period start"),
         end=_ts(period.get("end"), f"{where}'s period end"))
+
+
+def _discounts(line: Json, where: str, coupon_of: CouponLookup) -> tuple[tuple[int, str | None], ...]:
+    """(amount, coupon duration) of each discount amount; the duration read from the line's
+    expanded discounts (`coupon` or `source.coupon`), else from the coupon looked up by id."""
+    durations: dict[str, str | None] = {}
+    for disc in line.get("discounts") or []:
+        if isinstance(disc, dict) and isinstance(disc.get("id"), str):
+            coupon = disc.get("coupon") if "coupon" in disc else (disc.get("source") or {}).get("coupon")
+            if isinstance(coupon, str):
+                coupon = coupon_of(coupon)
+            durations[disc["id"]] = coupon.get("duration") if isinstance(coupon, dict) else None
+    found = []
+    for amount in line.get("discount_amounts") or []:
+        if isinstance(amount, dict):
+            found.append((_int(amount.get("amount"), f"{where}'s discount amount"),
+                          durations.get(_ref(amount.get("discount")) or "")))
+    return tuple(found)
 
 
 def _inclusive_tax(line: Json, where: str) -> int:
@@ -163,17 +194,18 @@ def _inclusive_tax(line: Json, where: str) -> int:
     return total
 
 
-def line_monthly(fact: LineFact) -> Fraction:
-    """The line's monthly value (minor units, exact) by the rule in the module docstring."""
+def line_monthly(fact: LineFact, preset: str) -> Fraction:
+    """The line's monthly value (minor units, exact) by the rule in the module docstring,
+    counting the discounts `preset` counts (`LineFact.discount`)."""
     terms = price_terms(fact.price)
     if terms.metered:
         return Fraction(0)
     factor = monthly_factor(terms)
     if not fact.proration:
-        return max(Fraction(fact.amount - fact.discount - fact.inclusive_tax), Fraction(0)) * factor
+        return max(Fraction(fact.amount - fact.discount(preset) - fact.inclusive_tax), Fraction(0)) * factor
     if fact.amount <= 0:
         return Fraction(0)
-    kept = Fraction(fact.amount - fact.discount - fact.inclusive_tax, fact.amount)
+    kept = Fraction(fact.amount - fact.discount(preset) - fact.inclusive_tax, fact.amount)
     return max(period_amount(terms, fact.quantity) * kept, Fraction(0)) * factor
 
 
@@ -182,7 +214,8 @@ def to_compact(facts: InvoiceFacts) -> Json:
     Stripe invoice is ~2 KB; a history of a million invoices would not fit a small database)."""
     return {"id": facts.id, "sub": facts.subscription_id, "created": int(facts.created.timestamp()),
             "status": facts.status, "currency": facts.currency,
-            "lines": [[f.subscription_id, f.key, f.price_id, f.quantity, f.amount, f.discount, f.inclusive_tax,
+            "lines": [[f.subscription_id, f.key, f.price_id, f.quantity, f.amount, [list(d) for d in f.discounts],
+                       f.inclusive_tax,
                        int(f.proration), int(f.start.timestamp()), int(f.end.timestamp()),
                        f.price if f.embedded else None] for f in facts.lines]}
 
@@ -190,11 +223,12 @@ def to_compact(facts: InvoiceFacts) -> Json:
 def from_compact(data: Json, price_of: PriceLookup) -> InvoiceFacts:
     """`to_compact`'s inverse, prices from `price_of` (or the one kept from the line)."""
     lines = []
-    for sub, key, price_id, qty, amount, discount, tax, proration, start, end, kept in data["lines"]:
+    for sub, key, price_id, qty, amount, discounts, tax, proration, start, end, kept in data["lines"]:
         price = kept or price_of(price_id)
         if price is None:
             raise UnreadableInvoice(f"invoice {data['id']}: its price {price_id!r} is no longer stored")
-        lines.append(LineFact(sub, key, price, price_id, kept is not None, qty, amount, discount,
+        lines.append(LineFact(sub, key, price, price_id, kept is not None, qty, amount,
+                              tuple((int(a), d) for a, d in discounts),
                               tax, bool(proration), datetime.fromtimestamp(start, tz=UTC),
                               datetime.fromtimestamp(end, tz=UTC)))
     return InvoiceFacts(data["id"], data["sub"], datetime.fromtimestamp(data["created"], tz=UTC),

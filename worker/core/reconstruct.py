@@ -103,7 +103,7 @@ def _since(invoices: Sequence[InvoiceFacts], status: str) -> datetime | None:
     return since or ordered[-1].created
 
 
-def mrr_changes(sub: Json, invoices: Sequence[InvoiceFacts]) -> list[tuple[datetime, Fraction]]:
+def mrr_changes(sub: Json, invoices: Sequence[InvoiceFacts], preset: str) -> list[tuple[datetime, Fraction]]:
     """(from when, exact monthly value) of one subscription from its invoices, oldest first."""
     sid, points = sub.get("id"), []
     items: dict[str, Fraction] = {}
@@ -113,14 +113,14 @@ def mrr_changes(sub: Json, invoices: Sequence[InvoiceFacts]) -> list[tuple[datet
         if regular:
             items = {}
             for line in regular:
-                items[line.key] = items.get(line.key, Fraction(0)) + line_monthly(line)
+                items[line.key] = items.get(line.key, Fraction(0)) + line_monthly(line, preset)
             points.append((min(line.start for line in regular), sum(items.values(), Fraction(0))))
         prorations = [line for line in lines if line.proration]
         for start in sorted({line.start for line in prorations}):
             batch = [line for line in prorations if line.start == start]
             for key in {line.key for line in batch}:
                 charged = [line for line in batch if line.key == key and line.amount > 0]
-                items[key] = sum((line_monthly(line) for line in charged), Fraction(0))
+                items[key] = sum((line_monthly(line, preset) for line in charged), Fraction(0))
             points.append((start, sum(items.values(), Fraction(0))))
     return points
 
@@ -150,7 +150,7 @@ class _Sub:
 def _prepare(sub: Json, invoices: Sequence[InvoiceFacts], window_start: datetime, now: datetime,
              preset: str) -> _Sub:
     statuses = status_changes(sub, invoices)
-    values = mrr_changes(sub, invoices)
+    values = mrr_changes(sub, invoices, preset)
     opening = None
     began = statuses[0][0] if statuses else None
     if began is not None and began < window_start and not any(at <= window_start for at, _ in values):

@@ -89,7 +89,9 @@ def _read_invoices(run: SyncRun, state: Json, start: datetime) -> None:
         return prices[price_id]
 
     run.tick("invoices", done)
-    params = {"created": {"gte": int(start.timestamp())}}
+    params: Json = {"created": {"gte": int(start.timestamp())}}
+    if not run.source.legacy:  # the coupons' durations decide which discounts count (docs/mrr.md)
+        params["expand"] = ["data.lines.data.discounts"]
     for pages, page in enumerate(run.source.api.pages("/v1/invoices", params, starting_after=after), 1):
         data = page["data"]
         batch.extend(data)
@@ -111,7 +113,8 @@ def _complete_lines(run: SyncRun, raw: Any) -> Any:
         return raw
     data = list(lines["data"])
     last = data[-1].get("id") if data and isinstance(data[-1], dict) else None
-    for page in run.source.api.pages(f"/v1/invoices/{raw['id']}/lines", {}, starting_after=last):
+    params = {} if run.source.legacy else {"expand": ["data.discounts"]}
+    for page in run.source.api.pages(f"/v1/invoices/{raw['id']}/lines", params, starting_after=last):
         data.extend(page["data"])
     return {**raw, "lines": {**lines, "data": data, "has_more": False}}
 
@@ -121,7 +124,7 @@ def _write_batch(run: SyncRun, state: Json, raws: list[Any], after: str | None, 
     with run.store.session() as session:
         for raw in raws:
             try:
-                facts = invoice_facts(_complete_lines(run, raw), price_of)
+                facts = invoice_facts(_complete_lines(run, raw), price_of, run.source.coupon)
             except UnreadableInvoice as exc:
                 run.quarantine(session, "invoice", raw, str(exc))
                 continue
