@@ -190,9 +190,12 @@ def _movements(rows: list, months: list[str], fx: FxTable,
 
 
 def _baseline_at(session: Session) -> datetime | None:
-    """When the baseline evaluation ran: contacts first seen by it are an opening balance."""
+    """When the baseline evaluation ran: contacts first seen by it are an opening balance.
+    The time is stored to the second; its rows were observed within that second."""
     row = session.get(SyncState, "evaluation")
-    return parse_time(row.value["baseline_at"]) if row is not None and row.value.get("baseline_at") else None
+    if row is None or not row.value.get("baseline_at"):
+        return None
+    return parse_time(row.value["baseline_at"]) + timedelta(seconds=1) - timedelta(microseconds=1)
 
 
 def _states(session: Session) -> list[dict[str, Any]]:
