@@ -112,6 +112,7 @@ def invoice_json(sb: Sandbox, invoice: dict, legacy: bool, tree: dict | None = N
         out.update({"parent": {"type": "subscription_details", "quote_details": None,
                                "subscription_details": {"metadata": {}, "subscription": invoice["subscription"]}},
                     "total_taxes": []})
+    out.update(sb.renderer.overrides.get(invoice["id"]) or {})  # inject_malformed
     return out
 
 

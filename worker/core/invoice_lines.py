@@ -132,7 +132,7 @@ def _line(iid: str, sub_id: str | None, line: Any, price_of: PriceLookup,
     where = f"line {line.get('id')} of invoice {iid}"
     parent = line.get("parent") if isinstance(line.get("parent"), dict) else None
     if parent is not None:
-        details = parent.get("subscription_item_details") or parent.get("invoice_item_details") or {}
+        details = parent.get(parent.get("type") or "") or parent.get("subscription_item_details") or {}
         line_sub = _ref(details.get("subscription"))
         item = details.get("subscription_item")
         proration = bool(details.get("proration"))
