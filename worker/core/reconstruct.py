@@ -24,8 +24,9 @@ count (preset `stripe`: active, past_due; `chartmogul` adds paused). Where no in
 - a subscription that began before the window and has no invoice at or before the window's
   start (an annual plan billed earlier, invoices older than the window) counts what its items
   are worth today (today's MRR rule, as if active);
-- a subscription begun inside the window counts 0 until its first invoice (a trial, a free
-  period, a `billing_cycle_anchor` in the future); trials are 0 in any case (not counted).
+- a subscription begun inside the window is not counted until its first invoice (a free
+  period, a `billing_cycle_anchor` in the future): its stage shows, its MRR is new business
+  when it is first billed; trials are never counted (their 0.00 invoice changes nothing).
 Each subscription is rounded once (half-even) at every point, as today's MRR is.
 """
 
@@ -139,8 +140,9 @@ class _Sub:
                 found = status
         return found
 
-    def value_at(self, when: datetime) -> Fraction:
-        found = self.opening_value if self.opening_value is not None else Fraction(0)
+    def value_at(self, when: datetime) -> Fraction | None:
+        """Its value at `when`; None before its first invoice (it is not counted yet)."""
+        found = self.opening_value
         for at, value in self.values:
             if at <= when:
                 found = value
@@ -178,8 +180,9 @@ def contact_timeline(subscriptions: Iterable[Json], invoices: Mapping[str, Seque
             if status is None:
                 continue
             statuses.append(status)
-            if status in counted:
-                native[sub.currency] = native.get(sub.currency, 0) + round_minor(sub.value_at(when))
+            value = sub.value_at(when) if status in counted else None
+            if value is not None:
+                native[sub.currency] = native.get(sub.currency, 0) + round_minor(value)
         state = (stages.stage(statuses), native)
         if state == last:
             continue
