@@ -84,7 +84,8 @@ def test_a_malformed_invoice_is_quarantined_and_the_rest_rebuilt(account, sqlite
     assert some not in stored and len(stored) == len(account.store["invoice"].objects) - 1
 
 
-def test_sync_history_on_demand_replaces_rebuilt_rows_without_duplicates(account, sqlite_store):
+def test_sync_history_on_demand_replaces_rebuilt_rows_without_duplicates(account, store):
+    sqlite_store = store  # SQLite and PostgreSQL
     first = _sync(sqlite_store, account)
     again = run_sync(sqlite_store, api_for(account), CONFIG, full=False, now=account.clock.now,
                      history_months=12, stages=STAGES, history=True)

@@ -94,6 +94,6 @@ def day_one_line(report: Report) -> str:
         return "Day one: no MRR movements before the first sync (history not rebuilt: HISTORY_MONTHS=0)."
     new = sum(m["new"] for m in report.movements)
     churn = sum(m["churn"] for m in report.movements)
-    return (f"Day one: the report already showed {len(moving)} of the past {len(report.movements)} months "
-            f"of MRR movements, rebuilt from Stripe's invoices (new {format_minor(new, report.currency)}, "
-            f"churn {format_minor(churn, report.currency)} {report.currency.upper()}).")
+    return (f"Day one: the report already showed MRR movements in {len(moving)} of its {len(report.movements)} "
+            f"months, rebuilt from Stripe's invoices (new {format_minor(new, report.currency)}, "
+            f"churn {format_minor(churn, report.currency)}).")
