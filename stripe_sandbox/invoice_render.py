@@ -15,9 +15,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stripe_sandbox.api_errors import ApiError, invalid, missing
+from stripe_sandbox.forms import as_list
 from stripe_sandbox.invoices import INVOICE_STATUSES, LINES_SHOWN, Line
 from stripe_sandbox.listing import PageRequest, created_range, page_index, page_sequence
-from stripe_sandbox.forms import as_list
 from stripe_sandbox.render import expand_tree, plan_mirror
 
 if TYPE_CHECKING:

@@ -11,8 +11,19 @@ from sqlalchemy import select
 
 from stripe_sandbox import Sandbox, generate_account
 from tests.sync.conftest import api_for
-from worker.core.invoice_lines import from_compact, invoice_facts, line_monthly, to_compact
-from worker.rules.model import ContactsConfig, MrrConfig, SourceConfig, StageDef, StagesConfig
+from worker.core.invoice_lines import (
+    from_compact,
+    invoice_facts,
+    line_monthly,
+    to_compact,
+)
+from worker.rules.model import (
+    ContactsConfig,
+    MrrConfig,
+    SourceConfig,
+    StageDef,
+    StagesConfig,
+)
 from worker.store.models import ContactHistory, StripeInvoice
 from worker.sync import run_sync
 

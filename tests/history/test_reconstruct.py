@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from worker.core.invoice_lines import InvoiceFacts, LineFact, invoice_facts, line_monthly
+from worker.core.invoice_lines import (
+    InvoiceFacts,
+    LineFact,
+    invoice_facts,
+    line_monthly,
+)
 from worker.core.money import FxTable
 from worker.core.movements import mrr_movements
 from worker.core.reconstruct import contact_timeline, status_changes

@@ -24,7 +24,12 @@ from typing import Any
 from sqlalchemy import delete, func, select
 
 from worker.compute import mirror as compute_mirror
-from worker.core.invoice_lines import UnreadableInvoice, from_compact, invoice_facts, to_compact
+from worker.core.invoice_lines import (
+    UnreadableInvoice,
+    from_compact,
+    invoice_facts,
+    to_compact,
+)
 from worker.core.money import FxTable
 from worker.core.reconstruct import contact_timeline
 from worker.core.snapshot import iso, parse_iso
@@ -119,7 +124,7 @@ def _complete_lines(run: SyncRun, raw: Any) -> Any:
     return {**raw, "lines": {**lines, "data": data, "has_more": False}}
 
 
-def _write_batch(run: SyncRun, state: Json, raws: list[Any], after: str | None, price_of) -> int:  # noqa: ANN001
+def _write_batch(run: SyncRun, state: Json, raws: list[Any], after: str | None, price_of) -> int:
     rows, good = [], []
     with run.store.session() as session:
         for raw in raws:
@@ -146,7 +151,7 @@ def _customer(raw: Json) -> str | None:
     return customer.get("id") if isinstance(customer, dict) else customer
 
 
-def _rebuild(run: SyncRun, session, start: datetime, stages: StagesConfig) -> None:  # noqa: ANN001
+def _rebuild(run: SyncRun, session, start: datetime, stages: StagesConfig) -> None:
     """Replace every contact's rebuilt rows with a fresh rebuild (module docstring, step 2)."""
     prices = {pid: bulk.loads(raw) for pid, raw in session.execute(select(StripePrice.id, StripePrice.raw))}
     by_sub: dict[str, list] = defaultdict(list)
