@@ -143,3 +143,16 @@ def test_past_due_dates_from_the_oldest_unpaid_invoice_and_canceled_from_ended_a
     ended = datetime(2025, 5, 10, tzinfo=UTC)
     assert status_changes(sub(start, "canceled", ended_at=ts(ended)), invoices) == [
         (start, "active"), (ended, "canceled")]
+
+
+def test_prorations_on_the_next_renewal_invoice_apply_from_the_change_without_double_counting():
+    """Stripe's default: the change's proration items (no item named) ride on the next invoice."""
+    start, change, renewal = (datetime(2025, 3, 1, tzinfo=UTC), datetime(2025, 3, 16, tzinfo=UTC),
+                              datetime(2025, 4, 1, tzinfo=UTC))
+    basic, pro = price(1000), price(3000)
+    credit = line(change, -500, p=basic, proration=True, key=f"price:{basic['id']}", end=renewal)
+    charge = line(change, 1500, p=pro, proration=True, key=f"price:{pro['id']}", end=renewal)
+    history = timeline(sub(start), [invoice(start, line(start, 1000, p=basic)),
+                                    invoice(renewal, line(renewal, 3000, p=pro), credit, charge)])
+    assert history == [(start, "customer", {"usd": 1000}, "history"),
+                       (change, "customer", {"usd": 3000}, "history")]  # and still 3,000 after the renewal

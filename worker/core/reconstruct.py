@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any
 
-from worker.core.invoice_lines import InvoiceFacts, line_monthly
+from worker.core.invoice_lines import InvoiceFacts, LineFact, line_monthly
 from worker.core.money import FxTable, round_minor
 from worker.core.mrr import COUNTED, subscription_mrr
 from worker.core.stages import StageRules
@@ -74,8 +74,8 @@ def status_changes(sub: Json, invoices: Sequence[InvoiceFacts]) -> list[tuple[da
     if trial_start is not None and trial_end is not None and trial_end > trial_start:
         changes.append((trial_start, "trialing"))
         after = trial_end
-        if status == "trialing":
-            return changes
+    if status == "trialing":
+        return changes or [(start, "trialing")]
     ended = _ts(sub.get("ended_at"))
     if status == "canceled":
         ended = ended or _ts(sub.get("canceled_at")) or after
@@ -105,25 +105,54 @@ def _since(invoices: Sequence[InvoiceFacts], status: str) -> datetime | None:
 
 
 def mrr_changes(sub: Json, invoices: Sequence[InvoiceFacts], preset: str) -> list[tuple[datetime, Fraction]]:
-    """(from when, exact monthly value) of one subscription from its invoices, oldest first."""
-    sid, points = sub.get("id"), []
-    items: dict[str, Fraction] = {}
-    for invoice in sorted(invoices, key=lambda i: i.created):
+    """(from when, exact monthly value) of one subscription from its invoices, oldest first.
+
+    Regular lines and proration lines are applied in the order of the moments they describe
+    (Stripe's default puts a change's prorations on the *next* renewal invoice, dated back to
+    the change): a regular invoice resets the items to its lines, prorations change the items
+    they name."""
+    sid = sub.get("id")
+    events: list[tuple[datetime, int, list[LineFact]]] = []
+    for invoice in invoices:
         lines = [line for line in invoice.lines if line.subscription_id == sid]
         regular = [line for line in lines if not line.proration]
         if regular:
-            items = {}
-            for line in regular:
-                items[line.key] = items.get(line.key, Fraction(0)) + line_monthly(line, preset)
-            points.append((min(line.start for line in regular), sum(items.values(), Fraction(0))))
+            events.append((min(line.start for line in regular), 1, regular))
         prorations = [line for line in lines if line.proration]
         for start in sorted({line.start for line in prorations}):
-            batch = [line for line in prorations if line.start == start]
-            for key in {line.key for line in batch}:
-                charged = [line for line in batch if line.key == key and line.amount > 0]
-                items[key] = sum((line_monthly(line, preset) for line in charged), Fraction(0))
-            points.append((start, sum(items.values(), Fraction(0))))
+            events.append((start, 0, [line for line in prorations if line.start == start]))
+    events.sort(key=lambda event: (event[0], event[1]))
+    items: dict[str, tuple[Fraction, str]] = {}  # item key → (monthly value, price id)
+    points = []
+    for at, regular, batch in events:
+        if regular:
+            items = {}
+            for line in batch:
+                value = items.get(line.key, (Fraction(0), line.price_id))[0]
+                items[line.key] = (value + line_monthly(line, preset), line.price_id)
+        else:
+            _prorate(items, batch, preset)
+        points.append((at, sum((value for value, _ in items.values()), Fraction(0))))
     return points
+
+
+def _prorate(items: dict[str, tuple[Fraction, str]], batch: list[LineFact], preset: str) -> None:
+    """Apply one moment's proration lines: an item's charge line sets its new terms, a credit
+    line alone ends them. Lines that name no item (pending invoice items) are matched by price:
+    a credit ends an item on its price, a charge adds one."""
+    for key in sorted({line.key for line in batch if not line.key.startswith("price:")}):
+        charged = [line for line in batch if line.key == key and line.amount > 0]
+        if charged:
+            items[key] = (sum((line_monthly(line, preset) for line in charged), Fraction(0)), charged[-1].price_id)
+        else:
+            items.pop(key, None)
+    loose = [line for line in batch if line.key.startswith("price:")]
+    for line in (line for line in loose if line.amount <= 0):
+        match = next((key for key, (_, price) in items.items() if price == line.price_id), None)
+        if match is not None:
+            del items[match]
+    for index, line in enumerate(line for line in loose if line.amount > 0):
+        items[f"{line.key}@{int(line.start.timestamp())}#{index}"] = (line_monthly(line, preset), line.price_id)
 
 
 @dataclass
