@@ -3,7 +3,7 @@ cannot read, reading both invoice shapes the same way, and run on demand."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -141,3 +141,20 @@ def test_stripes_own_invoice_fixture_is_read(account):
     assert facts.subscription_id == "subscription"  # parent.subscription_details
     # the fixture's line is an invoice item (parent.type invoice_item_details) of no subscription
     assert facts.lines == () and invoice_facts(fixture, lambda _id: None).lines == ()
+
+
+def test_an_account_whose_clock_is_ahead_of_ours_is_read_up_to_its_own_present(sqlite_store):
+    """A test clock (or the sandbox's virtual clock) ahead of this machine: history up to it."""
+    future = datetime.now(UTC).replace(microsecond=0) + timedelta(days=400)
+    sb = Sandbox(api_key="sk_test_future", start=future, seed=12)
+    product = sb.create_product("P")["id"]
+    monthly = sb.create_price(product, "usd", unit_amount=1000)["id"]
+    customer = sb.create_customer(name="Z", metadata={"account_id": "z"})["id"]
+    sub = sb.create_subscription(customer, [{"price": monthly, "quantity": 1}])
+    sb.advance(timedelta(days=40))
+    sb.update_subscription(sub["id"], items=[{"id": sub["items"][0], "quantity": 3}])
+    with sb:
+        run_sync(sqlite_store, api_for(sb), CONFIG, full=True, now=datetime.now(UTC), history_months=12,
+                 stages=STAGES)
+    assert [(r[1], r[3]) for r in _rows(sqlite_store)] == [
+        (future, {"usd": 1000}), (future + timedelta(days=40), {"usd": 3000})]

@@ -36,7 +36,12 @@ from worker.core.snapshot import iso, parse_iso
 from worker.core.stages import StageRules
 from worker.logs import get_logger
 from worker.rules.model import StagesConfig
-from worker.store.models import ContactHistory, StripeInvoice, StripePrice
+from worker.store.models import (
+    ContactHistory,
+    StripeInvoice,
+    StripePrice,
+    StripeSubscription,
+)
 from worker.sync import bulk, mirror
 from worker.sync.run import SyncRun
 from worker.sync.state import drop_state, get_state, put_state
@@ -54,6 +59,15 @@ def window_start(now: datetime, months: int) -> datetime:
     return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
 
 
+def stripe_now(session, now: datetime) -> datetime:
+    """`now`, or Stripe's own latest time when that is later: an account on a test clock (or
+    the sandbox's virtual clock) ahead of this machine's is read up to its own present."""
+    latest = [session.scalar(select(func.max(column))) for column in (
+        StripeSubscription.created, StripeSubscription.ended_at, StripeSubscription.canceled_at,
+        StripeInvoice.created)]
+    return max([now, *(t for t in latest if t is not None)])
+
+
 def history_pending(run: SyncRun) -> bool:
     """An interrupted history read waits to be resumed."""
     with run.store.session() as session:
@@ -65,7 +79,8 @@ def run_history(run: SyncRun, months: int, stages: StagesConfig) -> None:
     with run.store.session() as session:
         state = get_state(session, HISTORY)
         if state is None:
-            state = {"window_start": iso(window_start(run.now, months)), "months": months, "after": None,
+            state = {"window_start": iso(window_start(stripe_now(session, run.now), months)), "months": months,
+                     "after": None,
                      "phase": "invoices"}
             put_state(session, HISTORY, state, run.now)
         else:
@@ -164,6 +179,7 @@ def _rebuild(run: SyncRun, session, start: datetime, stages: StagesConfig) -> No
             continue
         for sub_id in {line.subscription_id for line in facts.lines}:
             by_sub[sub_id].append(facts)
+    until_now = stripe_now(session, run.now)
     first_observed = dict(session.execute(
         select(ContactHistory.contact_id, func.min(ContactHistory.at))
         .where(ContactHistory.source == "observed").group_by(ContactHistory.contact_id)).all())
@@ -173,9 +189,9 @@ def _rebuild(run: SyncRun, session, start: datetime, stages: StagesConfig) -> No
     written = 0
     for contact_id, customers in grouped.items():
         subs = [s for d in customers for s in d.subscriptions]
-        until = first_observed.get(contact_id) or run.now + timedelta(microseconds=1)
+        until = first_observed.get(contact_id) or until_now + timedelta(microseconds=1)
         try:
-            points = contact_timeline(subs, by_sub, window_start=start, now=run.now, preset=run.config.mrr.preset,
+            points = contact_timeline(subs, by_sub, window_start=start, now=until_now, preset=run.config.mrr.preset,
                                       stages=rules, fx=fx)
         except Exception as exc:  # noqa: BLE001 - one contact's bad data must not stop the rest
             log.error("history_not_rebuilt", contact_id=contact_id, error=f"{type(exc).__name__}: {exc}")
