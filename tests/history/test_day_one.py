@@ -128,3 +128,15 @@ def test_without_history_the_first_month_is_an_opening_balance_not_new(story, cl
         assert report.retention is None
     finally:
         store.engine.dispose()
+
+
+def test_sync_history_on_demand_reports_what_it_read_and_refuses_when_turned_off(story, cli, tmp_path):
+    env = _env(story, tmp_path)
+    assert cli("sync", "--full", env=env, timeout=120).returncode == 0
+    again = cli("sync", "--history", "--json", env=env, timeout=120)
+    assert again.returncode == 0, again.stderr
+    body = json.loads(again.stdout)
+    assert (body["history_months"], body["invoices"]) == (24, len(story.sb.store["invoice"].objects))
+    assert body["history_rows"] > 0 and body["history_problems"] == []
+    off = cli("sync", "--history", env={**env, "HISTORY_MONTHS": "0"})
+    assert off.returncode == 2 and "HISTORY_MONTHS is 0" in off.stderr and "Traceback" not in off.stderr
