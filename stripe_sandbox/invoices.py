@@ -125,9 +125,11 @@ class Invoicing:
         now, lines = self.clock.ts, []
         for item_id in sub["items"]:
             item = self.store.get("subscription_item", item_id)
+            if item is None:
+                continue
             old = before.get(item_id)
             new = (item["price"], int(item.get("quantity") or 0))
-            if item is None or old == new:
+            if old == new:
                 continue
             start, end = item["current_period_start"], item["current_period_end"]
             if not start < now < end:
@@ -136,6 +138,13 @@ class Invoicing:
             if old is not None:
                 lines.append(self._proration(item_id, old, -share, now, end))
             lines.append(self._proration(item_id, new, share, now, end))
+        for item_id, old in before.items():  # removed items: a credit for their unused time
+            item = self.store.get("subscription_item", item_id)
+            if item_id in sub["items"] or item is None:
+                continue
+            start, end = item["current_period_start"], item["current_period_end"]
+            if start < now < end:
+                lines.append(self._proration(item_id, old, -Fraction(end - now, end - start), now, end))
         return lines
 
     def _proration(self, item_id: str, terms: tuple[str, int], share: Fraction, start: int, end: int) -> Line:

@@ -144,3 +144,16 @@ def test_tiered_period_amounts():
     assert period_amount(graduated, 15) == 500 + 10 * 100 + 5 * 50
     assert period_amount(volume, 15) == 15 * 50
     assert period_amount({"unit_amount": 300, "transform_quantity": {"divide_by": 10, "round": "up"}}, 25) == 900
+
+
+def test_removing_an_item_credits_its_unused_time(sb):
+    product, monthly, _ = catalog(sb)
+    addon = sb.create_price(product, "usd", unit_amount=600)["id"]
+    sub = sb.create_subscription(sb.create_customer(name="A")["id"],
+                                 [{"price": monthly, "quantity": 1}, {"price": addon, "quantity": 1}])
+    sb.advance(timedelta(days=10))
+    removed = sub["items"][1]
+    sb.update_subscription(sub["id"], items=[{"id": removed, "deleted": True}])
+    lines = get(sb, "/v1/invoices", subscription=sub["id"], limit=1)["data"][0]["lines"]["data"]
+    assert [(l["parent"]["subscription_item_details"]["subscription_item"], l["amount"]) for l in lines] == [
+        (removed, -round(600 * 21 / 31))]
