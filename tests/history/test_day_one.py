@@ -92,6 +92,8 @@ def test_evaluation_after_the_rebuild_adds_no_movement_and_fires_nothing(story, 
     assert cli("sync", "--full", env=env, timeout=120).returncode == 0
     evaluated = cli("evaluate", env=env, timeout=120)
     assert evaluated.returncode == 0, evaluated.stderr
+    rebuilt_again = cli("sync", "--history", env=env, timeout=120)  # observed rows exist now
+    assert rebuilt_again.returncode == 0, rebuilt_again.stderr
     shown = cli("report", "--json", "--since", month_name(story.base, 0) + "-01", env=env)  # as of now
     movements = json.loads(shown.stdout)["mrr"]["movements"]
     assert movements[:18] == story.expected_movements()
