@@ -37,6 +37,7 @@ from worker.core.stages import StageRules
 from worker.logs import get_logger
 from worker.rules.model import StagesConfig
 from worker.store.models import (
+    Contact,
     ContactHistory,
     StripeInvoice,
     StripePrice,
@@ -167,43 +168,64 @@ def _customer(raw: Json) -> str | None:
 
 
 def _rebuild(run: SyncRun, session, start: datetime, stages: StagesConfig) -> None:
-    """Replace every contact's rebuilt rows with a fresh rebuild (module docstring, step 2)."""
+    """Replace every contact's rebuilt rows with a fresh rebuild (module docstring, step 2),
+    900 contacts at a time (only their subscriptions' invoices are held in memory)."""
     prices = {pid: bulk.loads(raw) for pid, raw in session.execute(select(StripePrice.id, StripePrice.raw))}
-    by_sub: dict[str, list] = defaultdict(list)
-    for (raw,) in session.execute(select(StripeInvoice.raw)):
-        data = bulk.loads(raw)
-        try:
-            facts = from_compact(data, prices.get)
-        except UnreadableInvoice as exc:
-            run.quarantine(session, "invoice", data, str(exc))
-            continue
-        for sub_id in {line.subscription_id for line in facts.lines}:
-            by_sub[sub_id].append(facts)
     until_now = stripe_now(session, run.now)
     first_observed = dict(session.execute(
         select(ContactHistory.contact_id, func.min(ContactHistory.at))
         .where(ContactHistory.source == "observed").group_by(ContactHistory.contact_id)).all())
     session.execute(delete(ContactHistory).where(ContactHistory.source == "reconstructed"))
     rules, fx = StageRules.compile(stages), FxTable.from_config(run.config.mrr)
-    grouped = compute_mirror.group_by_contact(compute_mirror.load_customers(session))
-    written = 0
-    for contact_id, customers in grouped.items():
-        subs = [s for d in customers for s in d.subscriptions]
-        until = first_observed.get(contact_id) or until_now + timedelta(microseconds=1)
-        try:
-            points = contact_timeline(subs, by_sub, window_start=start, now=until_now, preset=run.config.mrr.preset,
-                                      stages=rules, fx=fx)
-        except Exception as exc:  # noqa: BLE001 - one contact's bad data must not stop the rest
-            log.error("history_not_rebuilt", contact_id=contact_id, error=f"{type(exc).__name__}: {exc}")
-            run.report.history_problems.append(f"{contact_id}: {exc}")
-            continue
-        for point in (p for p in points if p.at < until):
-            session.add(ContactHistory(
-                contact_id=contact_id, at=point.at, observed_at=run.now, stage=point.stage,
-                mrr_minor=point.mrr_minor, currency=point.currency, mrr_native=dict(point.mrr_native),
-                renewal_date=None, cause=point.cause, source="reconstructed"))
-            written += 1
+    contact_ids = list(session.scalars(select(Contact.id).order_by(Contact.id)))
+    written = contacts = invoices = 0
+    for done, chunk in enumerate(compute_mirror.chunks(contact_ids), 1):
+        grouped = compute_mirror.group_by_contact(compute_mirror.load_customers(session, contact_ids=chunk))
+        subs_of = {cid: [s for d in data for s in d.subscriptions] for cid, data in grouped.items()}
+        by_sub = _invoices_of(run, session, [s["id"] for subs in subs_of.values() for s in subs], prices)
+        invoices += sum(len(v) for v in by_sub.values())
+        contacts += len(grouped)
+        for contact_id, subs in subs_of.items():
+            written += _rebuild_contact(run, session, contact_id, subs, by_sub, start, until_now,
+                                        first_observed.get(contact_id), rules, fx)
+        run.tick("history", min(done * compute_mirror.CHUNK, len(contact_ids)), len(contact_ids))
     run.report.history_rows = written
-    run.report.history_contacts = len(grouped)
-    log.info("history_rebuilt", rows=written, contacts=len(grouped), window_start=iso(start),
-             invoices=sum(len(v) for v in by_sub.values()))
+    run.report.history_contacts = contacts
+    log.info("history_rebuilt", rows=written, contacts=contacts, window_start=iso(start), invoices=invoices)
+
+
+def _invoices_of(run: SyncRun, session, sub_ids: list[str], prices: dict) -> dict[str, list]:
+    """The stored invoices of these subscriptions, read back into facts, by subscription."""
+    by_sub: dict[str, list] = defaultdict(list)
+    for part in compute_mirror.chunks(sub_ids):
+        for (raw,) in session.execute(select(StripeInvoice.raw).where(StripeInvoice.subscription_id.in_(part))):
+            data = bulk.loads(raw)
+            try:
+                facts = from_compact(data, prices.get)
+            except UnreadableInvoice as exc:
+                run.quarantine(session, "invoice", data, str(exc))
+                continue
+            for sub_id in {line.subscription_id for line in facts.lines}:
+                by_sub[sub_id].append(facts)
+    return by_sub
+
+
+def _rebuild_contact(run: SyncRun, session, contact_id: str, subs: list, by_sub: dict, start: datetime,
+                     until_now: datetime, first_observed: datetime | None, rules: StageRules, fx: FxTable) -> int:
+    """Write one contact's rebuilt rows (before its first observed row); how many."""
+    until = first_observed or until_now + timedelta(microseconds=1)
+    try:
+        points = contact_timeline(subs, by_sub, window_start=start, now=until_now, preset=run.config.mrr.preset,
+                                  stages=rules, fx=fx)
+    except Exception as exc:  # noqa: BLE001 - one contact's bad data must not stop the rest
+        log.error("history_not_rebuilt", contact_id=contact_id, error=f"{type(exc).__name__}: {exc}")
+        run.report.history_problems.append(f"{contact_id}: {exc}")
+        return 0
+    written = 0
+    for point in (p for p in points if p.at < until):
+        session.add(ContactHistory(
+            contact_id=contact_id, at=point.at, observed_at=run.now, stage=point.stage,
+            mrr_minor=point.mrr_minor, currency=point.currency, mrr_native=dict(point.mrr_native),
+            renewal_date=None, cause=point.cause, source="reconstructed"))
+        written += 1
+    return written

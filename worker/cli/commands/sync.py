@@ -23,7 +23,7 @@ from worker.sync import SyncReport, sync_from_settings
 
 PHASE_NAMES = {"products": "Products", "prices": "Prices", "customers": "Customers",
                "subscriptions": "Subscriptions", "events": "Events", "objects": "Changed objects",
-               "invoices": "Invoices (history)"}
+               "invoices": "Invoices (history)", "history": "Contacts' history rebuilt"}
 
 
 @app.command()
