@@ -40,7 +40,7 @@ from typing import Any
 
 from worker.core.invoice_lines import InvoiceFacts, LineFact, line_monthly
 from worker.core.money import FxTable, round_minor
-from worker.core.mrr import COUNTED, subscription_mrr
+from worker.core.mrr import COUNTED, subscription_currency, subscription_mrr
 from worker.core.stages import StageRules
 
 Json = dict[str, Any]
@@ -186,7 +186,7 @@ def _prepare(sub: Json, invoices: Sequence[InvoiceFacts], window_start: datetime
     began = statuses[0][0] if statuses else None
     if began is not None and began < window_start and not any(at <= window_start for at, _ in values):
         opening = Fraction(subscription_mrr({**sub, "status": "active"}, preset, now).exact)
-    currency = str(sub.get("currency") or "").lower()
+    currency = str(sub.get("currency") or subscription_currency(sub)).lower()  # 2017-era: on the plan
     return _Sub(currency, statuses, values, opening)
 
 

@@ -111,7 +111,9 @@ def _read_invoices(run: SyncRun, state: Json, start: datetime) -> None:
 
     run.tick("invoices", done)
     params: Json = {"created": {"gte": int(start.timestamp())}}
-    if not run.source.legacy:  # the coupons' durations decide which discounts count (docs/mrr.md)
+    if run.source.legacy:  # localstripe's 2017-era list has no `created` filter: filtered here
+        params = {}
+    else:  # the coupons' durations decide which discounts count (docs/mrr.md)
         params["expand"] = ["data.lines.data.discounts"]
     for pages, page in enumerate(run.source.api.pages("/v1/invoices", params, starting_after=after), 1):
         data = page["data"]
@@ -150,8 +152,8 @@ def _write_batch(run: SyncRun, state: Json, raws: list[Any], after: str | None, 
                 run.quarantine(session, "invoice", raw, str(exc))
                 continue
             good.append(facts.id)
-            if facts.subscription_id is None and not facts.lines:
-                continue  # a one-off invoice: no subscription revenue
+            if (facts.subscription_id is None and not facts.lines) or facts.created < parse_iso(state["window_start"]):
+                continue  # a one-off invoice (no subscription revenue), or older than the window
             rows.append({"id": facts.id, "subscription_id": facts.subscription_id,
                          "customer_id": _customer(raw), "created": facts.created, "status": facts.status,
                          "raw": to_compact(facts), "synced_at": run.now})
