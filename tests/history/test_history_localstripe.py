@@ -18,7 +18,7 @@ STAGES = StagesConfig(stages={"customer": StageDef(status=["active"]), "churn": 
                       precedence=["customer", "churn"])
 
 
-def test_localstripe_invoices_rebuild_the_contacts_mrr(localstripe, sqlite_store):
+def test_localstripe_invoices_rebuild_the_contacts_mrr(localstripe, sqlite_store):  # noqa: F811
     _seed(localstripe)
     api = StripeApi.connect(LOCALSTRIPE_KEY, localstripe, max_rps=100)
     report = run_sync(sqlite_store, api, SourceConfig(contacts=ContactsConfig()), full=True,
