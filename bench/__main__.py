@@ -42,6 +42,9 @@ class Bench:
 BENCHES = (
     Bench("sync", "full backfill from the Stripe sandbox over HTTP vs a bare stripe client; ingest only",
           ("-m", "bench.sync_backfill", "--customers", "50000"), ("-m", "bench.sync_backfill", "--customers", "2000")),
+    Bench("history", "day-one history: invoices paged and every contact rebuilt after the full backfill",
+          ("-m", "bench.history_backfill", "--customers", "50000"),
+          ("-m", "bench.history_backfill", "--customers", "2000")),
     Bench("mrr", "MRR + stage and whole contact snapshots in the pure core",
           ("-m", "bench.mrr_stages", "--contacts", "100000"), ("-m", "bench.mrr_stages", "--contacts", "10000")),
     Bench("evaluate", "one evaluation pass (triggers + matching), durable_rules vs the reference",

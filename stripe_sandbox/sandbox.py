@@ -14,6 +14,7 @@ import orjson
 from stripe_sandbox import catalog
 from stripe_sandbox.clock import VirtualClock
 from stripe_sandbox.faults import Faults
+from stripe_sandbox.invoices import Invoicing
 from stripe_sandbox.render import FIRST_CURRENT_SHAPE, Renderer
 from stripe_sandbox.server import SandboxServer
 from stripe_sandbox.simulation import Simulation
@@ -24,7 +25,7 @@ from stripe_sandbox.webhooks import Webhooks
 CURRENT_API_VERSION = "2026-10-28.endive"
 
 
-class Sandbox(SubscriptionMutations, Simulation):
+class Sandbox(SubscriptionMutations, Simulation, Invoicing):
     """A Stripe API sandbox over real HTTP. See the package docstring for the interface."""
 
     def __init__(self, api_key: str = "sk_test_sandbox", start: datetime | None = None, *,
@@ -46,6 +47,7 @@ class Sandbox(SubscriptionMutations, Simulation):
         self._port = port
         self._server: SandboxServer | None = None
         Simulation.__init__(self)
+        self._invoicing_init()
 
     # lifecycle ------------------------------------------------------------------------------
     def start(self) -> str:

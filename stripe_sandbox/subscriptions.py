@@ -35,6 +35,8 @@ class SubscriptionMutations:
                                         past_due_days=past_due_days, past_due_outcome=past_due_outcome)
             if cancel_at_period_end or cancel_at:
                 self._schedule_cancel(sub, cancel_at_period_end, cancel_at)
+            # The first invoice: the first period, or 0.00 for the trial (as Stripe bills it).
+            self.invoice_subscription(sub, "subscription_create", free=sub["status"] == "trialing")
             if emit:
                 self.emit("customer.subscription.created", "subscription", sub)
             self.reschedule(sub["id"])
@@ -92,9 +94,15 @@ class SubscriptionMutations:
         with self.lock:
             sub = self._get("subscription", sub_id)
 
+            before = {i: (self.store.get("subscription_item", i)["price"],
+                          int(self.store.get("subscription_item", i).get("quantity") or 0)) for i in sub["items"]}
+
             def mutate(s: dict) -> None:
                 if items is not None:
                     self._apply_items(s, items)
+                    lines = self.proration_lines(s, before) if s["status"] in ("active", "past_due") else []
+                    if lines:  # invoiced at once (proration_behavior=always_invoice)
+                        self.invoice_subscription(s, "subscription_update", lines=lines)
                 if cancel_at_period_end is not None or cancel_at is not _UNSET:
                     self._schedule_cancel(s, bool(cancel_at_period_end),
                                           None if cancel_at is _UNSET else cancel_at)
@@ -169,6 +177,7 @@ class SubscriptionMutations:
             if sub["status"] in ENDED:
                 raise ValueError(f"{sub_id} is {sub['status']}")
             self.sub_state(sub_id).past_due_since = self.clock.ts
+            self.invoice_failed(sub_id)
             self._change("subscription", sub, lambda s: s.update(status="past_due"))
             self.reschedule(sub_id)
             return sub
@@ -180,6 +189,7 @@ class SubscriptionMutations:
             if sub["status"] in ENDED:
                 raise ValueError(f"{sub_id} is {sub['status']}")
             self.sub_state(sub_id).past_due_since = None
+            self.invoice_paid(sub_id)
             self._change("subscription", sub, lambda s: s.update(status="active"))
             self.reschedule(sub_id)
             return sub

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     # Evaluation recomputes only contacts whose inputs moved; everyone at least this often.
     recompute_full_every: int = Field(default=7 * 86400, ge=3600)
     redeliver_every: int = Field(default=60, ge=1)
+    # Months of MRR and stage history rebuilt from Stripe's invoices at the first full sync
+    # (and on `sync --history`); 0 turns it off (the report then starts from an opening balance).
+    history_months: int = Field(default=24, ge=0, le=120)
 
     # Processes.
     worker_threads: int = Field(default=4, ge=1, le=64)

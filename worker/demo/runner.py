@@ -52,6 +52,9 @@ class DemoConfig:
     reminder_holdout: int = 30              # percent
     save_holdout: int = 50
     max_rps: float = 1000.0                 # the local sandbox, not Stripe
+    # Months of history the first sync rebuilds from the generated account's invoices, so the
+    # report is complete from day one (HISTORY_MONTHS; 0: off).
+    history_months: int = 24
 
 
 @dataclass
@@ -63,6 +66,7 @@ class DemoResult:
     account: dict
     end: datetime
     timings: dict[str, float]
+    first_day: Report | None = None  # the report right after the first sync and the baseline
 
 
 def run_demo(config: DemoConfig, progress: Progress | None = None, workdir: Path | None = None) -> DemoResult:
@@ -86,6 +90,7 @@ def _run(config: DemoConfig, progress: Progress | None, workdir: Path) -> DemoRe
         try:
             days = _Days(config, sandbox, behaviour, settings, store)
             days.pipeline()   # the first sync is the full backfill; this evaluation is the baseline
+            first_day = build_report(store, current_rules(settings), now=sandbox.clock.now)
             days.timings["setup"] = time.perf_counter() - started
             days.run(progress)
             tick = time.perf_counter()
@@ -94,7 +99,8 @@ def _run(config: DemoConfig, progress: Progress | None, workdir: Path) -> DemoRe
             days.timings["report"] = time.perf_counter() - tick
         finally:
             store.engine.dispose()
-    return DemoResult(config, report, truth, dict(sink.received), account, sandbox.clock.now, days.timings)
+    return DemoResult(config, report, truth, dict(sink.received), account, sandbox.clock.now, days.timings,
+                      first_day)
 
 
 class _Days:
@@ -105,7 +111,8 @@ class _Days:
         self.config, self.sandbox, self.behaviour = config, sandbox, behaviour
         self.settings, self.store = settings, store
         self.api = StripeApi.connect(API_KEY, sandbox.url, max_rps=config.max_rps)
-        self.source = current_rules(settings).source
+        rules = current_rules(settings)
+        self.source, self.stages = rules.source, rules.stages
         self.timings = dict.fromkeys(("setup", "customers", "advance", "sync", "evaluate", "report"), 0.0)
 
     def run(self, progress: Progress | None) -> None:
@@ -121,7 +128,8 @@ class _Days:
         """Incremental sync over HTTP, then evaluate (deliver, measure) as of the virtual now."""
         now = self.sandbox.clock.now
         self._timed("sync", run_sync, self.store, self.api, self.source, full=False, now=now,
-                    reconcile_every=self.config.reconcile_every)
+                    reconcile_every=self.config.reconcile_every, history_months=self.config.history_months,
+                    stages=self.stages)
         self._timed("evaluate", run_evaluation, self.settings, now, store=self.store)
 
     def _timed(self, name: str, step: Callable, *args: object, **kwargs: object) -> None:

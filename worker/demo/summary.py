@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 from rich.table import Table
 
+from worker.core.money import format_minor
 from worker.demo.runner import DemoResult
+from worker.report.build import Report
 from worker.report.tables import interval, p_value_text, percent
 
 
@@ -83,3 +85,15 @@ def _signed(value: float | None) -> str:
     if value is None:
         return "—"
     return ("+" if value > 0 else "") + percent(value, 2)
+
+
+def day_one_line(report: Report) -> str:
+    """What the report showed on the demo's first day (history rebuilt from the invoices)."""
+    moving = [m for m in report.movements if any(m[k] for k in m if k != "month")]
+    if not moving:
+        return "Day one: no MRR movements before the first sync (history not rebuilt: HISTORY_MONTHS=0)."
+    new = sum(m["new"] for m in report.movements)
+    churn = sum(m["churn"] for m in report.movements)
+    return (f"Day one: the report already showed MRR movements in {len(moving)} of its {len(report.movements)} "
+            f"months, rebuilt from Stripe's invoices (new {format_minor(new, report.currency)}, "
+            f"churn {format_minor(churn, report.currency)}).")

@@ -40,7 +40,7 @@ from worker.logs import get_logger
 from worker.rules.model import RuleSet
 from worker.store.db import Store
 from worker.report.unlinked import Unlinked, how_to_link, unlinked_revenue
-from worker.store.models import ContactState, Delivery, Firing, Outcome
+from worker.store.models import ContactState, Delivery, Firing, Outcome, SyncState
 
 TRAILING = timedelta(days=365)
 RENEWAL_HORIZON = timedelta(days=90)
@@ -111,6 +111,10 @@ class Report:
     renewals: list[dict[str, Any]]
     unlinked: Unlinked = field(default_factory=Unlinked)  # customers linked to no contact
     how_to_link: str = ""
+    # Opening balances by month (`YYYY-MM` → minor units): MRR contacts already had where the
+    # history starts (rebuilt window start, or the baseline when none could be rebuilt). Shown
+    # in the tables and the page; not part of PRODUCT.md §8's JSON (and never "new").
+    opening: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """Exactly the `report --json` object of PRODUCT.md §8."""
@@ -166,13 +170,14 @@ def _build(session: Session, rules: RuleSet, now: datetime, since: datetime | No
     rows = _convertible(history_rows(session, until=now + timedelta(microseconds=1)), fx, skipped)
     months = report_months(now, since)
     total, by_stage = mrr_now(states, stage_names, fx)
+    movements, opening = _movements(rows, months, fx, _baseline_at(session))
     stage_counts = dict.fromkeys(stage_names, 0)
     for state in states:
         if state["stage"] in stage_counts:
             stage_counts[state["stage"]] += 1
     return Report(
         generated_at=now, currency=fx.currency, since=since, mrr_total=total, mrr_by_stage=by_stage,
-        movements=[{"month": month, **mrr_movements(rows, month, fx)} for month in months], stages=stage_counts,
+        movements=movements, stages=stage_counts, opening=opening,
         automations=_automations(session, rules, since),
         retention=revenue_retention(rows, now - TRAILING, now, fx),
         trial_conversion=trial_conversion(rows, now - TRAILING, now, *_trial_and_customer(rules)),
@@ -200,6 +205,26 @@ def _convertible(items: list, fx: FxTable, skipped: set[str]) -> list:
         if contact_id not in skipped:
             kept.append(item)
     return kept
+def _movements(rows: list, months: list[str], fx: FxTable,
+               baseline_at: datetime | None) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Movements per month (PRODUCT.md §8 keys) and the opening balances beside them."""
+    movements, opening = [], {}
+    for month in months:
+        found = mrr_movements(rows, month, fx, opening_until=baseline_at, with_opening=True)
+        amount = found.pop("opening")
+        if amount:
+            opening[month] = amount
+        movements.append({"month": month, **found})
+    return movements, opening
+
+
+def _baseline_at(session: Session) -> datetime | None:
+    """When the baseline evaluation ran: contacts first seen by it are an opening balance.
+    The time is stored to the second; its rows were observed within that second."""
+    row = session.get(SyncState, "evaluation")
+    if row is None or not row.value.get("baseline_at"):
+        return None
+    return parse_time(row.value["baseline_at"]) + timedelta(seconds=1) - timedelta(microseconds=1)
 
 
 def _states(session: Session) -> list[dict[str, Any]]:

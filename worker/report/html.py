@@ -122,6 +122,9 @@ def _movements_figure(report: Report) -> go.Figure:
     colors = {"new": "#2f9e44", "expansion": "#74b816", "reactivation": "#1c7ed6",
               "contraction": "#f59f00", "churn": "#e03131"}
     figure = go.Figure()
+    if report.opening:  # MRR already there where the history starts: not new business
+        figure.add_bar(name="opening balance", x=months, y=[major(report.opening.get(m, 0), money) for m in months],
+                       marker_color="#adb5bd")
     for kind, sign in signs.items():
         values = [sign * major(row[kind], money) for row in report.movements]
         figure.add_bar(name=kind, x=months, y=values, marker_color=colors[kind])

@@ -73,10 +73,13 @@ def _movements(report: Report) -> Table:
     table = Table(title=f"MRR movements by month ({report.currency.upper()})")
     kinds = ("new", "expansion", "contraction", "churn", "reactivation")
     table.add_column("month")
+    table.add_column("opening balance", justify="right")
     for kind in kinds:
         table.add_column(kind, justify="right")
     for row in report.movements:
-        table.add_row(row["month"], *(format_minor(row[k], report.currency) for k in kinds))
+        opening = report.opening.get(row["month"])
+        table.add_row(row["month"], format_minor(opening, report.currency) if opening else "",
+                      *(format_minor(row[k], report.currency) for k in kinds))
     return table
 
 

@@ -5,7 +5,8 @@ Groups:
                              StripePrice, StripeProduct — the mirror stores Stripe's own JSON
                              (`raw`, normalised: nested lists complete, prices with tiers,
                              discounts with coupons) plus the columns queries need.
-  sync bookkeeping           SyncState (cursor, resume points, last runs), Quarantine
+  sync bookkeeping           SyncState (cursor, resume points, last runs), Quarantine,
+                             StripeInvoice (subscription invoices read for history)
   computed state & history   ContactState (latest snapshot, the "previous" for diffs),
                              ContactHistory, SubscriptionHistory (each change at Stripe's time)
   automations                Firing (unique per automation × contact × occurrence: the outbox),
@@ -200,6 +201,9 @@ class ContactHistory(Base):
     mrr_native: Mapped[Json]  # {currency: minor} before FX, so FX-only moves can be told apart
     renewal_date: Mapped[datetime | None]
     cause: Mapped[str | None] = mapped_column(String(128))
+    # `observed` (computed from the mirror as it was synced) or `reconstructed` (rebuilt from
+    # Stripe's subscription dates and invoices at the first sync: worker.compute.reconstruct).
+    source: Mapped[str] = mapped_column(String(16), default="observed", server_default="observed")
 
 
 class SubscriptionHistory(Base):
@@ -219,6 +223,21 @@ class SubscriptionHistory(Base):
     cancel_at: Mapped[datetime | None]
     mrr_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
+    source: Mapped[str] = mapped_column(String(16), default="observed", server_default="observed")
+
+
+class StripeInvoice(Base):
+    """A subscription invoice read for history (worker.sync.history): Stripe's JSON, complete
+    (every line), plus the columns the reconstruction groups by."""
+
+    __tablename__ = "stripe_invoices"
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    subscription_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    customer_id: Mapped[str | None] = mapped_column(String(255))
+    created: Mapped[datetime]
+    status: Mapped[str | None] = mapped_column(String(32))
+    raw: Mapped[Json]
+    synced_at: Mapped[datetime]
 
 
 # --- automations: firings (outbox), deliveries, outcomes ----------------------------------

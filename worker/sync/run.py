@@ -48,6 +48,14 @@ class SyncReport:
     resumed: bool = False
     quarantined: list[Quarantined] = field(default_factory=list)
     missing_fx_rates: list[str] = field(default_factory=list)  # mirror currencies without a rate
+    # Day-one history (worker.sync.history): months rebuilt (0: not this run), invoices read,
+    # rebuilt rows written, contacts rebuilt, whether it resumed, contacts it could not rebuild.
+    history_months: int = 0
+    invoices: int = 0
+    history_rows: int = 0
+    history_contacts: int = 0
+    history_resumed: bool = False
+    history_problems: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k != "quarantined"}

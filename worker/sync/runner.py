@@ -26,12 +26,13 @@ from pathlib import Path
 from worker.compute.mirror import mirror_currencies
 from worker.core.money import FxTable, missing_rates
 from worker.logs import get_logger
-from worker.rules.model import SourceConfig
+from worker.rules.model import SourceConfig, StagesConfig
 from worker.settings import Settings
 from worker.store.db import Store, open_store
 from worker.stripe_api.ratelimit import shared_limiter
 from worker.stripe_api.transport import StripeApi
 from worker.sync.backfill import run_backfill
+from worker.sync.history import history_pending, run_history
 from worker.sync.incremental import apply_change, run_incremental
 from worker.sync.lock import SyncBusy, sync_lock  # noqa: F401  (SyncBusy: re-exported)
 from worker.sync.run import OnChanged, Progress, SyncReport, SyncRun, make_source
@@ -43,19 +44,29 @@ OBJECT_TYPES = ("customer", "subscription", "price", "product")
 
 def run_sync(store: Store, stripe: StripeApi, source_config: SourceConfig, *, full: bool, now: datetime,
              progress: Progress | None = None, on_changed: OnChanged | None = None,
-             reconcile_every: timedelta = RECONCILE_EVERY) -> SyncReport:
-    """One sync now: full backfill/reconcile or incremental; returns counts and quarantined objects."""
+             reconcile_every: timedelta = RECONCILE_EVERY, history_months: int = 0,
+             stages: StagesConfig | None = None, history: bool = False) -> SyncReport:
+    """One sync now: full backfill/reconcile or incremental; returns counts and quarantined objects.
+
+    With `history_months` > 0, the first full backfill (and any sync with `history=True`) is
+    followed by rebuilding `history_months` months of history from the invoices
+    (worker.sync.history; `stages` are the stage rules it stages contacts with); an
+    interrupted rebuild resumes at the next sync."""
     run = SyncRun(store=store, source=make_source(stripe, store), config=source_config, now=now,
                   on_changed=on_changed, progress=progress)
     requests_before, retries_before = stripe.requests, stripe.retries
     with sync_lock(store):
         with store.session() as session:
-            reason = needs_reconcile(load_status(session), now, every=reconcile_every)
+            status = load_status(session)
+            reason = needs_reconcile(status, now, every=reconcile_every)
+        first = status.last_full_at is None
         if full or reason:
             run.report.mode = "full"
             run.report.reason = reason or "asked for a full sync"
             run_backfill(run)
         run_incremental(run)
+        if history_months > 0 and (history or first or history_pending(run)):
+            run_history(run, history_months, stages or StagesConfig())
     run.report.missing_fx_rates = missing_fx_rates(store, source_config)
     run.report.requests = stripe.requests - requests_before
     run.report.retries = stripe.retries - retries_before
@@ -109,14 +120,17 @@ def api_from_settings(settings: Settings) -> StripeApi:
 
 
 def sync_from_settings(settings: Settings, *, full: bool, now: datetime, progress: Progress | None = None,
-                       on_changed: OnChanged | None = None) -> SyncReport:
+                       on_changed: OnChanged | None = None, history: bool = False) -> SyncReport:
     """`run_sync` with the store, client and source settings built from the settings."""
+    from worker.rules.live import current_rules
+
     api = api_from_settings(settings)
-    config = live_source_config(settings)
+    rules = current_rules(settings)  # the last good rules, like every job
     store = open_store(settings.database_url.get_secret_value())
     try:
-        return run_sync(store, api, config, full=full, now=now, progress=progress, on_changed=on_changed,
-                        reconcile_every=timedelta(seconds=settings.reconcile_every))
+        return run_sync(store, api, rules.source, full=full, now=now, progress=progress, on_changed=on_changed,
+                        reconcile_every=timedelta(seconds=settings.reconcile_every),
+                        history_months=settings.history_months, stages=rules.stages, history=history)
     finally:
         store.engine.dispose()
 

@@ -25,7 +25,8 @@ from worker.sync import SyncReport, sync_from_settings
 from worker.sync.runner import load_source_config
 
 PHASE_NAMES = {"products": "Products", "prices": "Prices", "customers": "Customers",
-               "subscriptions": "Subscriptions", "events": "Events", "objects": "Changed objects"}
+               "subscriptions": "Subscriptions", "events": "Events", "objects": "Changed objects",
+               "invoices": "Invoices (history)", "history": "Contacts' history rebuilt"}
 
 
 @app.command()
@@ -33,15 +34,22 @@ PHASE_NAMES = {"products": "Products", "prices": "Prices", "customers": "Custome
 def sync(
     full: bool = typer.Option(False, "--full", help="Full backfill/reconcile instead of incremental."),
     as_json: bool = typer.Option(False, "--json", help="Print the counts as one JSON object."),
+    history: bool = typer.Option(False, "--history", help="Rebuild HISTORY_MONTHS months of MRR and stage "
+                                 "history from Stripe's invoices now (done by the first full sync anyway)."),
 ) -> None:
     """Sync customers and subscriptions from Stripe now (incremental, or --full backfill/reconcile).
 
+    The first full sync also rebuilds HISTORY_MONTHS months of history from the invoices.
     Exits 1 when an object could not be read and was quarantined (the rest is synced).
     """
     settings = bootstrap()
     now = datetime.now(UTC)
+    if history and settings.history_months == 0:
+        err.print("HISTORY_MONTHS is 0, so --history has nothing to rebuild; set it (e.g. 24) to rebuild history.",
+                  markup=False, highlight=False)
+        raise typer.Exit(2)
     with _progress(enabled=err.is_terminal and not as_json) as progress:
-        report = sync_from_settings(settings, full=full, now=now, progress=progress)
+        report = sync_from_settings(settings, full=full, now=now, progress=progress, history=history)
     if as_json:
         out.print_json(json.dumps(report.to_json()))
     else:
@@ -79,6 +87,11 @@ def _print(report: SyncReport, fx: FxTable) -> None:
         f"  quarantined:    {len(report.quarantined)}",
         f"  Stripe requests: {report.requests} ({report.retries} retried)",
     ]
+    if report.history_months:
+        lines.insert(-1, f"  history:        {report.history_months} months rebuilt from {report.invoices} invoices "
+                         f"({report.history_rows} rows for {report.history_contacts} contacts"
+                         f"{', resumed' if report.history_resumed else ''})")
+        lines += [f"  history not rebuilt for {problem}" for problem in report.history_problems]
     for line in lines:
         out.print(line, markup=False, highlight=False)
     for item in report.quarantined:
