@@ -49,6 +49,17 @@ class Settings(BaseSettings):
     web_port: int | None = Field(default=None, ge=1, le=65535)
     leader_ttl_ms: int = Field(default=10_000, ge=200)
 
+    # The ops console (worker/console; docs/console.md): its own listener, behind a login.
+    console_host: str = "127.0.0.1"
+    console_port: int | None = Field(default=None, ge=1, le=65535)  # `web` uses 8001 when unset
+    console_users: SecretStr | None = None  # "name:argon2-hash" entries, ";" or whitespace apart
+    console_secret: SecretStr | None = None  # signs session cookies; random per process when unset
+    console_api_tokens: SecretStr | None = None  # "[name:]token" entries, "," or whitespace apart
+    metrics_token: SecretStr | None = None  # Bearer token Prometheus sends for /metrics
+    console_proxy_user_header: str | None = None  # e.g. X-Forwarded-User; off by default
+    console_trusted_proxies: str = "127.0.0.1,::1"  # peers whose proxy user header is believed
+    console_secure_cookie: bool = False  # set the cookie's Secure flag (console behind HTTPS)
+
     # Delivery (outbox): attempts before a delivery is dead, backoff base, how long a worker
     # holds a claimed delivery, and after how long a queued-but-unprocessed one is re-enqueued.
     delivery_max_attempts: int = Field(default=8, ge=1, le=100)
@@ -81,8 +92,13 @@ class Settings(BaseSettings):
 
     def secrets(self) -> list[str]:
         """The secret values to mask wherever they might appear in output."""
-        found = [self.stripe_api_key, self.stripe_webhook_secret, self.smtp_url]
-        return [s.get_secret_value() for s in found if s is not None and s.get_secret_value()]
+        found = [self.stripe_api_key, self.stripe_webhook_secret, self.smtp_url, self.console_secret,
+                 self.metrics_token]
+        values = [s.get_secret_value() for s in found if s is not None and s.get_secret_value()]
+        if self.console_api_tokens is not None:
+            values += [entry.rpartition(":")[2] for entry in
+                       self.console_api_tokens.get_secret_value().replace(",", " ").split()]
+        return values
 
     def require_stripe_key(self) -> str:
         """The Stripe key, or a ConfigError naming STRIPE_API_KEY."""

@@ -1,7 +1,10 @@
 """Assembling the long-running processes: `run` (all in one), `scheduler`, `web`.
 
 `run` is the embedded default: in-process broker (or Redis when REDIS_URL is set), worker
-threads, the scheduler, and the web server when WEB_PORT is set. SIGTERM or Ctrl-C stops it
+threads, the scheduler, the public web listener when WEB_PORT is set and the console listener
+when CONSOLE_PORT is set. `web` serves both listeners: the public one (webhook, /healthz) on
+WEB_HOST:WEB_PORT (default 8000) and the console on CONSOLE_HOST:CONSOLE_PORT (default
+127.0.0.1:8001). SIGTERM or Ctrl-C stops it
 cleanly: scheduler first (no new work), then web, then the workers finish what they hold.
 """
 
@@ -72,6 +75,23 @@ def build_web(settings: Settings, *, workers_in_process: bool):  # noqa: ANN201
                       extra_routes=webhook_routes(settings, enqueue_refetch, utc_now))
 
 
+def build_console(settings: Settings, *, workers_in_process: bool):  # noqa: ANN201
+    """The console app (worker.console). A re-driven delivery is sent at once when a worker can
+    read the queue; otherwise the reconciler of the `run`/`scheduler` process picks it up."""
+    from worker.console.app import create_console_app  # noqa: PLC0415
+
+    enqueue = None
+    if workers_in_process or not settings.embedded:
+        from worker import tasks  # noqa: PLC0415
+
+        def enqueue(ids: list[int]) -> None:
+            for delivery_id in ids:
+                tasks.deliver.send(delivery_id)
+
+    store = open_store(settings.database_url.get_secret_value())
+    return create_console_app(settings, store, clock=utc_now, enqueue=enqueue)
+
+
 def _stop_on_signals(stop: threading.Event) -> None:
     def handler(signum, _frame) -> None:  # noqa: ANN001
         log.info("stopping", signal=signal.Signals(signum).name)
@@ -90,24 +110,29 @@ def run_all(settings: Settings) -> None:
     stop = threading.Event()
     _stop_on_signals(stop)
     web_server = _start_web(settings) if settings.web_port else None
+    console_server = _serve_in_thread(build_console(settings, workers_in_process=True), settings.console_host,
+                                      settings.console_port, "console") if settings.console_port else None
     workers.start()
     scheduler.start()
-    log.info("started", embedded=settings.embedded, web_port=settings.web_port,
+    log.info("started", embedded=settings.embedded, web_port=settings.web_port, console_port=settings.console_port,
              worker_threads=settings.worker_threads)
     while not stop.wait(0.5):
         pass
     scheduler.shutdown()
-    if web_server is not None:
-        web_server.should_exit = True
+    for server in (web_server, console_server):
+        if server is not None:
+            server.should_exit = True
     workers.stop(timeout=10_000)
     log.info("stopped")
 
 
 def _start_web(settings: Settings) -> uvicorn.Server:
-    config = uvicorn.Config(build_web(settings, workers_in_process=True), host=settings.web_host, port=settings.web_port,
-                            log_config=None, access_log=False)
-    server = uvicorn.Server(config)
-    threading.Thread(target=server.run, name="web", daemon=True).start()
+    return _serve_in_thread(build_web(settings, workers_in_process=True), settings.web_host, settings.web_port, "web")
+
+
+def _serve_in_thread(app, host: str, port: int, name: str) -> uvicorn.Server:  # noqa: ANN001
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False))
+    threading.Thread(target=server.run, name=name, daemon=True).start()
     return server
 
 
@@ -133,7 +158,16 @@ def run_scheduler(settings: Settings) -> None:
 
 
 def run_web(settings: Settings) -> None:
+    """Both listeners: the console in a thread, the public one in the main thread (signals)."""
     if not settings.embedded:
         install(make_broker(_redis_url(settings), namespace=settings.redis_namespace))
-    uvicorn.run(build_web(settings, workers_in_process=False), host=settings.web_host, port=settings.web_port or 8000,
-                log_config=None, access_log=False)
+    public = build_web(settings, workers_in_process=False)
+    console_port = settings.console_port or 8001
+    console = _serve_in_thread(build_console(settings, workers_in_process=False), settings.console_host,
+                               console_port, "console")
+    log.info("started", role="web", web_port=settings.web_port or 8000, console_host=settings.console_host,
+             console_port=console_port)
+    try:
+        uvicorn.run(public, host=settings.web_host, port=settings.web_port or 8000, log_config=None, access_log=False)
+    finally:
+        console.should_exit = True

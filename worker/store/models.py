@@ -165,9 +165,9 @@ class ContactState(Base):
     __tablename__ = "contact_state"
     contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"), primary_key=True)
     stage: Mapped[str | None] = mapped_column(String(64), index=True)
-    mrr_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    mrr_minor: Mapped[int] = mapped_column(BigInteger, default=0, index=True)  # console sort
     currency: Mapped[str] = mapped_column(String(3))
-    renewal_date: Mapped[datetime | None]
+    renewal_date: Mapped[datetime | None] = mapped_column(index=True)  # console sort, at-risk
     snapshot: Mapped[Json]  # the full core snapshot, as worker.core serialises it
     computed_at: Mapped[datetime]
     # What the snapshot was computed from (worker.compute.dirty): a digest of the contact's
@@ -245,7 +245,8 @@ class Delivery(Base):
     """One action of a firing, or one destination push; delivered at least once, keyed."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (Index("ix_deliveries_due", "state", "next_attempt_at"),)
+    __table_args__ = (Index("ix_deliveries_due", "state", "next_attempt_at"),
+                      Index("ix_deliveries_state_id", "state", "id"))  # the console's pages
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     firing_id: Mapped[int | None] = mapped_column(ForeignKey("firings.id"), index=True)
     contact_id: Mapped[str] = mapped_column(String(255), index=True)
@@ -276,4 +277,19 @@ class Outcome(Base):
     mrr_at_fire_minor: Mapped[int] = mapped_column(BigInteger)
     mrr_at_end_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
+    detail: Mapped[Json | None]
+
+
+# --- the console ----------------------------------------------------------------------------
+
+
+class AuditEntry(Base):
+    """One operator action from the console, the API or the CLI (re-drive, cancel): who, when, what."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(255))  # user name, "token:NAME", "proxy:NAME", "cli:USER"
+    action: Mapped[str] = mapped_column(String(64))  # delivery.retry | delivery.cancel
+    target: Mapped[str] = mapped_column(String(255))  # e.g. "delivery:42"
     detail: Mapped[Json | None]

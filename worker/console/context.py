@@ -1,0 +1,85 @@
+"""What every console handler shares: the store, the clock, the rules (reloaded when a rule
+file changes, with the last load result kept for the Rules page) and a short-lived report cache
+(the report reads every contact's history; building it on each page view would not scale)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from worker.errors import LifecycleError, RuleFileError
+from worker.logs import redact
+from worker.rules.model import RuleSet
+from worker.settings import Settings
+from worker.store.db import Store
+
+REPORT_TTL_S = 60.0
+
+
+@dataclass
+class LoadResult:
+    at: datetime
+    ok: bool
+    problems: list[str]
+
+
+@dataclass
+class ConsoleContext:
+    settings: Settings
+    store: Store
+    clock: Callable[[], datetime]
+    #: called with re-driven delivery ids to send them now (None: the reconciler picks them up)
+    enqueue: Callable[[list[int]], None] | None = None
+    last_load: LoadResult | None = None
+    _rules: RuleSet | None = None
+    _rules_key: tuple | None = None
+    _reports: dict[str | None, tuple[float, Any]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def rules(self) -> RuleSet:
+        """The rule set, re-read when a file in RULES_DIR changed; raises its LifecycleError."""
+        from worker.rules.loader import load_rules, rule_environment  # noqa: PLC0415
+
+        key = _folder_key(Path(self.settings.rules_dir))
+        with self._lock:
+            if self._rules is not None and key == self._rules_key:
+                return self._rules
+            try:
+                rules = load_rules(self.settings.rules_dir, rule_environment())
+            except LifecycleError as exc:
+                problems = exc.problems if isinstance(exc, RuleFileError) else [str(exc)]
+                self.last_load = LoadResult(self.clock(), False, [redact(p) for p in problems])
+                self._rules, self._rules_key = None, None
+                raise
+            self.last_load = LoadResult(self.clock(), True, [])
+            self._rules, self._rules_key = rules, key
+            self._reports.clear()
+            return rules
+
+    def report(self, since: datetime | None):
+        """The report (worker.report.build.Report), rebuilt at most every REPORT_TTL_S."""
+        from worker.report.build import build_report  # noqa: PLC0415
+
+        cache_key = since.isoformat() if since else None
+        rules = self.rules()
+        hit = self._reports.get(cache_key)
+        if hit is not None and time.monotonic() - hit[0] < REPORT_TTL_S:
+            return hit[1]
+        built = build_report(self.store, rules, now=self.clock(), since=since)
+        self._reports[cache_key] = (time.monotonic(), built)
+        return built
+
+
+def _folder_key(folder: Path) -> tuple:
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError:
+        return ("missing", str(folder))
+    return tuple((e.name, e.stat().st_mtime_ns, e.stat().st_size) for e in entries
+                 if e.name.endswith((".yaml", ".yml")))

@@ -1,0 +1,39 @@
+"""console: audit log, indexes for the console's sorted and paged queries
+
+Revision ID: 0002_console
+Revises: 0001
+"""
+from alembic import op
+import sqlalchemy as sa
+import worker.store.types
+from sqlalchemy.dialects import postgresql
+
+revision = '0002_console'
+down_revision = '0001'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        'audit_log',
+        sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+        sa.Column('at', worker.store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column('actor', sa.String(length=255), nullable=False),
+        sa.Column('action', sa.String(length=64), nullable=False),
+        sa.Column('target', sa.String(length=255), nullable=False),
+        sa.Column('detail', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+        sa.PrimaryKeyConstraint('id'),
+    )
+    op.create_index('ix_audit_log_at', 'audit_log', ['at'], unique=False)
+    op.create_index('ix_contact_state_mrr_minor', 'contact_state', ['mrr_minor'], unique=False)
+    op.create_index('ix_contact_state_renewal_date', 'contact_state', ['renewal_date'], unique=False)
+    op.create_index('ix_deliveries_state_id', 'deliveries', ['state', 'id'], unique=False)
+
+
+def downgrade() -> None:
+    op.drop_index('ix_deliveries_state_id', table_name='deliveries')
+    op.drop_index('ix_contact_state_renewal_date', table_name='contact_state')
+    op.drop_index('ix_contact_state_mrr_minor', table_name='contact_state')
+    op.drop_index('ix_audit_log_at', table_name='audit_log')
+    op.drop_table('audit_log')
