@@ -62,6 +62,7 @@ class World:
     dead_id: int
     pending_id: int
     contacts: int
+    contact_name: str | None = None
 
 
 def build_world(store, rules_dir, customers: int = 25) -> World:
@@ -81,13 +82,15 @@ def build_world(store, rules_dir, customers: int = 25) -> World:
     with store.session() as session:
         recompute(session, rules.source, rules.stages, now=NOW)
     with store.session() as session:
-        contact = session.scalars(select(Contact.id).order_by(Contact.id)).first()
+        contact, contact_name = session.execute(select(Contact.id, Contact.name).order_by(Contact.id)).first()
         count = len(session.scalars(select(Contact.id)).all())
         firing = History(session).fire("renewal-heads-up", contact, goal="renewal", at=NOW, deliveries=("dead", "pending"))
         rows = session.scalars(select(Delivery).where(Delivery.firing_id == firing.id).order_by(Delivery.id)).all()
         rows[0].last_error = "HTTP 500 from the receiver"
+        for row in rows:  # what the outbox writes: the automation and action index (params at send time)
+            row.payload, row.target = {"automation": "renewal-heads-up", "action_index": 0}, "renewal-heads-up#0"
         dead_id, pending_id = rows[0].id, rows[1].id
-    return World(store, rules_dir, contact, dead_id, pending_id, count)
+    return World(store, rules_dir, contact, dead_id, pending_id, count, contact_name)
 
 
 @pytest.fixture
