@@ -72,9 +72,15 @@ def test_api_accounts_are_the_objects_of_accounts_json_with_exact_mrr(console, w
     assert sum(a["mrr"]["amount_minor"] for a in expected) > 0
     one = console.get(f"/api/accounts/{expected[0]['contact_id']}", headers=BEARER).json()
     assert one == expected[0]
-    by_mrr = console.get("/api/accounts?sort=mrr&per_page=5", headers=BEARER).json()["accounts"]
-    assert [a["mrr"]["amount_minor"] for a in by_mrr] == sorted((a["mrr"]["amount_minor"] for a in expected),
-                                                               reverse=True)[:5]
+    from worker.core.money import FxTable
+    from worker.rules.loader import load_rules
+
+    fx = FxTable.from_config(load_rules(world.rules_dir, {}).source.mrr)
+    worth = {a["contact_id"]: fx.convert_minor(a["mrr"]["amount_minor"], a["mrr"]["currency"]) for a in expected}
+    by_mrr = console.get("/api/accounts?sort=mrr&per_page=5", headers=BEARER).json()
+    assert [worth[a["contact_id"]] for a in by_mrr["accounts"]] == sorted(worth.values(), reverse=True)[:5]
+    assert by_mrr["mrr_total_reporting"]["amount_minor"] == fx.rounded_total(
+        {t["currency"]: t["amount_minor"] for t in by_mrr["mrr_total"]})
     assert console.get("/api/accounts?stage=nonsense", headers=BEARER).status_code == 400
 
 

@@ -14,11 +14,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from decimal import Decimal
+
+from sqlalchemy import Numeric, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from worker.compute import compute_snapshots
 from worker.core.accounts import Explained
+from worker.core.money import FxTable
+from worker.errors import LifecycleError
 from worker.rules.model import RuleSet
 from worker.store.models import (
     Contact,
@@ -63,6 +67,7 @@ class AccountPage:
     mrr_total: dict[str, int]  # currency → minor units, over every matching contact
     problems: list[tuple[str, str]]
     query: AccountQuery
+    reporting: tuple[str, int] | None = None  # (currency, the totals converted and rounded), if FX allows
 
     @property
     def pages(self) -> int:
@@ -72,6 +77,8 @@ class AccountPage:
         return {"accounts": self.accounts, "total": self.total, "page": self.query.page,
                 "per_page": self.query.per_page, "pages": self.pages,
                 "mrr_total": [{"currency": c, "amount_minor": v} for c, v in sorted(self.mrr_total.items())],
+                "mrr_total_reporting": ({"currency": self.reporting[0], "amount_minor": self.reporting[1]}
+                                        if self.reporting else None),
                 "problems": [{"contact_id": c, "error": e} for c, e in self.problems]}
 
 
@@ -111,8 +118,22 @@ def at_risk_condition(now: datetime, days: int):  # noqa: ANN201
     return or_(renewing, Contact.id.in_(risky_subs))
 
 
-def _order(query: AccountQuery) -> list:
-    column = {"mrr": ContactState.mrr_minor, "renewal": ContactState.renewal_date,
+def reporting_mrr(fx: FxTable, currencies: list[str]):  # noqa: ANN201
+    """MRR in the reporting currency's minor unit, as SQL (exact Numeric factors from the FX
+    table), so contacts in different currencies sort by what they are worth. For ordering only."""
+    whens = []
+    for code in currencies:
+        try:
+            factor = fx.convert_minor(1, code)
+        except LifecycleError:
+            continue
+        exact = Decimal(factor.numerator) / Decimal(factor.denominator)
+        whens.append((ContactState.currency == code, ContactState.mrr_minor * literal(exact, Numeric(30, 12))))
+    return case(*whens, else_=ContactState.mrr_minor) if whens else ContactState.mrr_minor
+
+
+def _order(query: AccountQuery, mrr_column) -> list:  # noqa: ANN001
+    column = {"mrr": mrr_column, "renewal": ContactState.renewal_date,
               "name": Contact.name, "contact": Contact.id}[query.sort]
     ordered = column.desc() if query.descending else column.asc()
     return [ordered.nulls_last(), Contact.id.asc()]
@@ -127,13 +148,20 @@ def list_accounts(session: Session, rules: RuleSet, query: AccountQuery, *, now:
         select(ContactState.currency, func.sum(ContactState.mrr_minor))
         .select_from(Contact).join(ContactState, ContactState.contact_id == Contact.id)
         .where(*conditions).group_by(ContactState.currency)).all()
-    ids = list(session.scalars(base.order_by(*_order(query))
+    fx = FxTable.from_config(rules.source.mrr)
+    known = sorted({fx.currency.lower(), *(k.lower() for k in rules.source.mrr.fx_rates)})
+    ids = list(session.scalars(base.order_by(*_order(query, reporting_mrr(fx, known)))
                                .limit(query.per_page).offset((query.page - 1) * query.per_page)))
     problems: list[tuple[str, str]] = []
     computed = {e.snapshot.contact_id: e.snapshot for e in compute_snapshots(
         session, rules.source, rules.stages, now=now, contact_ids=ids, problems=problems)} if ids else {}
     accounts = [computed[i].to_json() for i in ids if i in computed]
-    return AccountPage(accounts, total, {c: int(v or 0) for c, v in sums if c}, problems, query)
+    totals = {c: int(v or 0) for c, v in sums if c}
+    try:
+        reporting = (fx.currency.lower(), fx.rounded_total(totals))
+    except LifecycleError:  # a currency without a rate: the per-currency totals still show
+        reporting = None
+    return AccountPage(accounts, total, totals, problems, query, reporting)
 
 
 def explain_account(session: Session, rules: RuleSet, contact_id: str, *, now: datetime) -> Explained | None:
