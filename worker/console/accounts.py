@@ -16,7 +16,7 @@ from typing import Any
 
 from decimal import Decimal
 
-from sqlalchemy import Numeric, and_, case, func, literal, or_, select
+from sqlalchemy import Numeric, case, func, literal, or_, select, union
 from sqlalchemy.orm import Session
 
 from worker.compute import compute_snapshots
@@ -38,6 +38,7 @@ SORTS = ("contact", "mrr", "renewal", "name")
 MAX_PER_PAGE = 200
 AT_RISK_STATUSES = ("past_due", "unpaid")
 LIVE_STATUSES = ("active", "trialing", "past_due", "unpaid", "incomplete")
+SCHEDULED_CANCEL = or_(StripeSubscription.cancel_at_period_end.is_(True), StripeSubscription.cancel_at.is_not(None))
 
 
 @dataclass
@@ -87,35 +88,45 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _conditions(query: AccountQuery, now: datetime) -> list:
+def _search(query: AccountQuery) -> list:
+    """The `q` condition on the contacts table (id prefix, name/email substring, customer id)."""
+    if not query.q:
+        return []
+    text = query.q.strip()[:200]
+    pattern = _like(text)
+    return [or_(
+        Contact.id == text,
+        func.lower(Contact.name).like(pattern, escape="\\"),
+        func.lower(Contact.email).like(pattern, escape="\\"),
+        Contact.id.like(text.replace("%", "").replace("_", "\\_") + "%", escape="\\"),
+        Contact.id.in_(select(StripeCustomer.contact_id).where(StripeCustomer.id == text)),
+    )]
+
+
+def _filters(query: AccountQuery, now: datetime, key) -> list:  # noqa: ANN001 - the contact id column
+    """Stage and at-risk conditions, on the stored state (`key`: the contact id column to test)."""
     found = []
-    if query.q:
-        text = query.q.strip()[:200]
-        pattern = _like(text)
-        found.append(or_(
-            Contact.id == text,
-            func.lower(Contact.name).like(pattern, escape="\\"),
-            func.lower(Contact.email).like(pattern, escape="\\"),
-            Contact.id.like(text.replace("%", "").replace("_", "\\_") + "%", escape="\\"),
-            Contact.id.in_(select(StripeCustomer.contact_id).where(StripeCustomer.id == text)),
-        ))
     if query.stage:
         found.append(ContactState.stage == query.stage)
     if query.at_risk_days is not None:
-        found.append(at_risk_condition(now, query.at_risk_days))
+        found.append(key.in_(at_risk_ids(now, query.at_risk_days)))
     return found
 
 
-def at_risk_condition(now: datetime, days: int):  # noqa: ANN201
-    """Cancellation scheduled, past due/unpaid, or renewing within `days` days."""
-    risky_subs = select(StripeCustomer.contact_id).join(
-        StripeSubscription, StripeSubscription.customer_id == StripeCustomer.id).where(
-        StripeSubscription.deleted.is_(False),
-        or_(StripeSubscription.status.in_(AT_RISK_STATUSES),
-            and_(StripeSubscription.status.in_(LIVE_STATUSES),
-                 or_(StripeSubscription.cancel_at_period_end.is_(True), StripeSubscription.cancel_at.is_not(None)))))
-    renewing = and_(ContactState.renewal_date >= now, ContactState.renewal_date <= now + timedelta(days=days))
-    return or_(renewing, Contact.id.in_(risky_subs))
+def at_risk_ids(now: datetime, days: int):  # noqa: ANN201
+    """Contact ids with a cancellation scheduled, a past-due/unpaid subscription, or a renewal
+    within `days` days: a UNION of index-friendly selects (an OR across joins scans everything)."""
+    def linked(*where) -> Any:  # noqa: ANN401
+        return (select(StripeCustomer.contact_id)
+                .join(StripeSubscription, StripeSubscription.customer_id == StripeCustomer.id)
+                .where(StripeSubscription.deleted.is_(False), StripeCustomer.contact_id.is_not(None), *where))
+
+    return union(
+        select(ContactState.contact_id).where(ContactState.renewal_date >= now,
+                                              ContactState.renewal_date <= now + timedelta(days=days)),
+        linked(StripeSubscription.status.in_(AT_RISK_STATUSES)),
+        linked(SCHEDULED_CANCEL, StripeSubscription.status.in_(LIVE_STATUSES)),
+    )
 
 
 def reporting_mrr(fx: FxTable, currencies: list[str]):  # noqa: ANN201
@@ -132,36 +143,65 @@ def reporting_mrr(fx: FxTable, currencies: list[str]):  # noqa: ANN201
     return case(*whens, else_=ContactState.mrr_minor) if whens else ContactState.mrr_minor
 
 
-def _order(query: AccountQuery, mrr_column) -> list:  # noqa: ANN001
-    column = {"mrr": mrr_column, "renewal": ContactState.renewal_date,
-              "name": Contact.name, "contact": Contact.id}[query.sort]
-    ordered = column.desc() if query.descending else column.asc()
-    return [ordered.nulls_last(), Contact.id.asc()]
-
-
 def list_accounts(session: Session, rules: RuleSet, query: AccountQuery, *, now: datetime) -> AccountPage:
+    """One page of accounts and the totals over every match (see the module docstring)."""
     query.clamp()
-    conditions = _conditions(query, now)
-    base = select(Contact.id).outerjoin(ContactState, ContactState.contact_id == Contact.id).where(*conditions)
-    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
-    sums = session.execute(
-        select(ContactState.currency, func.sum(ContactState.mrr_minor))
-        .select_from(Contact).join(ContactState, ContactState.contact_id == Contact.id)
-        .where(*conditions).group_by(ContactState.currency)).all()
+    search = _search(query)
     fx = FxTable.from_config(rules.source.mrr)
-    known = sorted({fx.currency.lower(), *(k.lower() for k in rules.source.mrr.fx_rates)})
-    ids = list(session.scalars(base.order_by(*_order(query, reporting_mrr(fx, known)))
-                               .limit(query.per_page).offset((query.page - 1) * query.per_page)))
+    # Totals: from contact_state alone (a narrow index covers it) unless the search needs contacts.
+    stated = select(ContactState.currency, func.sum(ContactState.mrr_minor), func.count()).where(
+        *_filters(query, now, ContactState.contact_id), *search).group_by(ContactState.currency)
+    if search:
+        stated = stated.join(Contact, Contact.id == ContactState.contact_id)
+    sums = session.execute(stated).all()
+    with_state = sum(count for _, _, count in sums)
+    stateless = _stateless(query, now, search)
+    if query.stage:  # a stage is only known from the stored state
+        total = with_state
+    else:  # counted on the contacts' primary key (an index-only scan), stored state or not
+        risky = [Contact.id.in_(at_risk_ids(now, query.at_risk_days))] if query.at_risk_days is not None else []
+        total = session.scalar(select(func.count()).select_from(Contact).where(*search, *risky)) or 0
+    offset = (query.page - 1) * query.per_page
+    if query.sort in ("mrr", "renewal"):
+        ids = _page_by_state(session, query, now, search, fx, offset)
+        if len(ids) < query.per_page and not query.stage:  # then the contacts evaluation has not seen
+            ids += session.scalars(stateless.order_by(Contact.id).limit(query.per_page - len(ids))
+                                   .offset(max(0, offset - with_state))).all()
+    else:
+        column = Contact.name if query.sort == "name" else Contact.id
+        order = column.desc() if query.descending else column.asc()
+        base = select(Contact.id).where(*search, *_filters(query, now, Contact.id))
+        if query.stage:
+            base = base.join(ContactState, ContactState.contact_id == Contact.id)
+        ids = list(session.scalars(base.order_by(order.nulls_last(), Contact.id).limit(query.per_page).offset(offset)))
     problems: list[tuple[str, str]] = []
     computed = {e.snapshot.contact_id: e.snapshot for e in compute_snapshots(
         session, rules.source, rules.stages, now=now, contact_ids=ids, problems=problems)} if ids else {}
-    accounts = [computed[i].to_json() for i in ids if i in computed]
-    totals = {c: int(v or 0) for c, v in sums if c}
+    totals = {c: int(v or 0) for c, v, _ in sums if c}
     try:
         reporting = (fx.currency.lower(), fx.rounded_total(totals))
     except LifecycleError:  # a currency without a rate: the per-currency totals still show
         reporting = None
-    return AccountPage(accounts, total, totals, problems, query, reporting)
+    return AccountPage([computed[i].to_json() for i in ids if i in computed], total, totals, problems, query, reporting)
+
+
+def _stateless(query: AccountQuery, now: datetime, search: list):  # noqa: ANN202
+    """Contacts with no stored state yet (only before their first evaluation)."""
+    risky = [Contact.id.in_(at_risk_ids(now, query.at_risk_days))] if query.at_risk_days is not None else []
+    return select(Contact.id).where(~select(ContactState.contact_id).where(
+        ContactState.contact_id == Contact.id).exists(), *search, *risky)
+
+
+def _page_by_state(session: Session, query: AccountQuery, now: datetime, search: list, fx: FxTable,
+                   offset: int) -> list[str]:
+    known = sorted({fx.currency.lower(), *(k.lower() for k in fx.rates)})
+    column = reporting_mrr(fx, known) if query.sort == "mrr" else ContactState.renewal_date
+    order = column.desc() if query.descending else column.asc()
+    base = select(ContactState.contact_id).where(*_filters(query, now, ContactState.contact_id), *search)
+    if search:
+        base = base.join(Contact, Contact.id == ContactState.contact_id)
+    return list(session.scalars(base.order_by(order.nulls_last(), ContactState.contact_id)
+                                .limit(query.per_page).offset(offset)))
 
 
 def explain_account(session: Session, rules: RuleSet, contact_id: str, *, now: datetime) -> Explained | None:

@@ -64,6 +64,18 @@ class ConsoleContext:
 
     def report(self, since: datetime | None):
         """The report (worker.report.build.Report), rebuilt at most every REPORT_TTL_S."""
+        return self._cached(since)[0]
+
+    def report_figures(self, since: datetime | None) -> list[dict[str, Any]]:
+        """The Revenue page's chart data for that report, made once per build."""
+        entry = self._cached(since)
+        if entry[1] is None:
+            from worker.console.charts import report_figures  # noqa: PLC0415
+
+            entry[1] = report_figures(entry[0])
+        return entry[1]
+
+    def _cached(self, since: datetime | None) -> list:
         from worker.report.build import build_report  # noqa: PLC0415
 
         cache_key = since.isoformat() if since else None
@@ -71,9 +83,9 @@ class ConsoleContext:
         hit = self._reports.get(cache_key)
         if hit is not None and time.monotonic() - hit[0] < REPORT_TTL_S:
             return hit[1]
-        built = build_report(self.store, rules, now=self.clock(), since=since)
-        self._reports[cache_key] = (time.monotonic(), built)
-        return built
+        entry = [build_report(self.store, rules, now=self.clock(), since=since), None]
+        self._reports[cache_key] = (time.monotonic(), entry)
+        return entry
 
 
 def _folder_key(folder: Path) -> tuple:

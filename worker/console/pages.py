@@ -14,7 +14,7 @@ from starlette.routing import Route
 from worker.console import deliveries as dl
 from worker.console.accounts import explain_account, list_accounts, timeline
 from worker.console.api import BadParameter, account_query, actor_of, int_param
-from worker.console.charts import firings_figure, report_figures
+from worker.console.charts import firings_figure
 from worker.console.context import ConsoleContext
 from worker.console.explain import explain_automations
 from worker.console.render import render
@@ -163,7 +163,8 @@ def page_routes(ctx: ConsoleContext) -> list[Route]:
 
         since = parse_since(request.query_params.get("since"))
         report = await run_in_threadpool(ctx.report, since)
-        return render(request, "revenue.html", {"r": report, "figures": report_figures(report),
+        figures = await run_in_threadpool(ctx.report_figures, since)
+        return render(request, "revenue.html", {"r": report, "figures": figures,
                                                 "since": request.query_params.get("since", "")})
 
     async def rules_page(request: Request) -> Response:

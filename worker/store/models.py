@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -75,6 +76,10 @@ class StripeCustomer(Base):
 
 class StripeSubscription(Base):
     __tablename__ = "stripe_subscriptions"
+    # The console's at-risk view: subscriptions with a cancellation scheduled (few of them).
+    __table_args__ = (Index("ix_stripe_subscriptions_cancel_scheduled", "customer_id",
+                            postgresql_where=text("cancel_at_period_end OR cancel_at IS NOT NULL"),
+                            sqlite_where=text("cancel_at_period_end OR cancel_at IS NOT NULL")),)
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     customer_id: Mapped[str] = mapped_column(String(255), index=True)
     status: Mapped[str] = mapped_column(String(32), index=True)
@@ -163,9 +168,13 @@ class ContactState(Base):
     """A contact's latest computed snapshot: the 'previous' side of the next diff."""
 
     __tablename__ = "contact_state"
+    # The console's totals, stage filter and MRR sort read only these columns: a narrow index
+    # lets them skip the wide rows (the snapshot JSON) — index-only scans on PostgreSQL.
+    __table_args__ = (Index("ix_contact_state_console", "stage", "currency", "mrr_minor", "renewal_date",
+                            "contact_id"),)
     contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"), primary_key=True)
     stage: Mapped[str | None] = mapped_column(String(64), index=True)
-    mrr_minor: Mapped[int] = mapped_column(BigInteger, default=0, index=True)  # console sort
+    mrr_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     currency: Mapped[str] = mapped_column(String(3))
     renewal_date: Mapped[datetime | None] = mapped_column(index=True)  # console sort, at-risk
     snapshot: Mapped[Json]  # the full core snapshot, as worker.core serialises it

@@ -26,7 +26,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id'),
     )
     op.create_index('ix_audit_log_at', 'audit_log', ['at'], unique=False)
-    op.create_index('ix_contact_state_mrr_minor', 'contact_state', ['mrr_minor'], unique=False)
+    op.create_index('ix_contact_state_console', 'contact_state',
+                    ['stage', 'currency', 'mrr_minor', 'renewal_date', 'contact_id'], unique=False)
+    op.create_index('ix_stripe_subscriptions_cancel_scheduled', 'stripe_subscriptions', ['customer_id'], unique=False,
+                    postgresql_where=sa.text('cancel_at_period_end OR cancel_at IS NOT NULL'),
+                    sqlite_where=sa.text('cancel_at_period_end OR cancel_at IS NOT NULL'))
     op.create_index('ix_contact_state_renewal_date', 'contact_state', ['renewal_date'], unique=False)
     op.create_index('ix_deliveries_state_id', 'deliveries', ['state', 'id'], unique=False)
 
@@ -34,6 +38,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index('ix_deliveries_state_id', table_name='deliveries')
     op.drop_index('ix_contact_state_renewal_date', table_name='contact_state')
-    op.drop_index('ix_contact_state_mrr_minor', table_name='contact_state')
+    op.drop_index('ix_stripe_subscriptions_cancel_scheduled', table_name='stripe_subscriptions')
+    op.drop_index('ix_contact_state_console', table_name='contact_state')
     op.drop_index('ix_audit_log_at', table_name='audit_log')
     op.drop_table('audit_log')
