@@ -170,3 +170,43 @@ def test_trusted_proxy_header_is_off_by_default_and_only_believed_from_trusted_p
                                    world.store, clock=lambda: NOW)
     with TestClient(untrusted, follow_redirects=False) as client:  # peer "testclient" is not 127.0.0.1
         assert client.get("/api/accounts", headers=header).status_code == 401
+
+
+def test_at_risk_view_is_cancellation_scheduled_past_due_or_renewing_soon(console, world):
+    from datetime import datetime, timedelta
+
+    everyone = console.get("/api/accounts?per_page=200", headers=BEARER).json()["accounts"]
+
+    def risky(account) -> bool:
+        renewal = account["renewal_date"] and datetime.fromisoformat(account["renewal_date"].replace("Z", "+00:00"))
+        subs = account["subscriptions"]
+        return bool(renewal and NOW <= renewal <= NOW + timedelta(days=30)) or any(
+            s["status"] in ("past_due", "unpaid")
+            or (s["status"] in ("active", "trialing", "incomplete") and (s["cancel_at_period_end"] or s["cancel_at"]))
+            for s in subs)
+
+    expected = {a["contact_id"] for a in everyone if risky(a)}
+    got = console.get("/api/accounts?at_risk=1&days=30&per_page=200", headers=BEARER).json()
+    assert {a["contact_id"] for a in got["accounts"]} == expected and got["total"] == len(expected)
+    assert 0 < len(expected) < len(everyone)
+    stake = {}
+    for a in everyone:
+        if a["contact_id"] in expected:
+            stake[a["mrr"]["currency"]] = stake.get(a["mrr"]["currency"], 0) + a["mrr"]["amount_minor"]
+    assert {t["currency"]: t["amount_minor"] for t in got["mrr_total"]} == stake
+
+
+def test_contacts_not_yet_evaluated_are_listed_and_sort_last(console, world):
+    from sqlalchemy import delete, select
+
+    from worker.store.models import ContactState
+
+    with world.store.session() as session:
+        keep = session.scalars(select(ContactState.contact_id).order_by(ContactState.contact_id).limit(5)).all()
+        session.execute(delete(ContactState).where(ContactState.contact_id.not_in(keep)))
+    for sort in ("mrr", "renewal", "contact"):
+        pages = [console.get(f"/api/accounts?sort={sort}&per_page=7&page={n}", headers=BEARER).json() for n in (1, 2, 3, 4)]
+        ids = [a["contact_id"] for page in pages for a in page["accounts"]]
+        assert len(ids) == len(set(ids)) == world.contacts == pages[0]["total"], sort
+        if sort != "contact":
+            assert set(ids[:5]) == set(keep)  # those with a stored state first
