@@ -57,6 +57,8 @@ class Contact(Base):
 
 class StripeCustomer(Base):
     __tablename__ = "stripe_customers"
+    # customer → contact without reading the wide rows (the console's at-risk view, search).
+    __table_args__ = (Index("ix_stripe_customers_id_contact", "id", "contact_id"),)
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     contact_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id"), index=True)
     name: Mapped[str | None] = mapped_column(String(500))
@@ -74,12 +76,17 @@ class StripeCustomer(Base):
     written_at: Mapped[datetime | None]
 
 
+#: The partial index's condition; worker.console.accounts queries with the same predicate.
+SCHEDULED_CANCEL_SQL = "NOT deleted AND (cancel_at_period_end OR cancel_at IS NOT NULL)"
+
+
 class StripeSubscription(Base):
     __tablename__ = "stripe_subscriptions"
     # The console's at-risk view: subscriptions with a cancellation scheduled (few of them).
-    __table_args__ = (Index("ix_stripe_subscriptions_cancel_scheduled", "customer_id",
-                            postgresql_where=text("cancel_at_period_end OR cancel_at IS NOT NULL"),
-                            sqlite_where=text("cancel_at_period_end OR cancel_at IS NOT NULL")),)
+    __table_args__ = (Index("ix_stripe_subscriptions_cancel_scheduled", "customer_id", "status",
+                            postgresql_where=text(SCHEDULED_CANCEL_SQL), sqlite_where=text(SCHEDULED_CANCEL_SQL)),
+                      Index("ix_stripe_subscriptions_status_customer", "status", "customer_id",
+                            postgresql_where=text("NOT deleted"), sqlite_where=text("NOT deleted")))
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     customer_id: Mapped[str] = mapped_column(String(255), index=True)
     status: Mapped[str] = mapped_column(String(32), index=True)
@@ -171,12 +178,13 @@ class ContactState(Base):
     # The console's totals, stage filter and MRR sort read only these columns: a narrow index
     # lets them skip the wide rows (the snapshot JSON) — index-only scans on PostgreSQL.
     __table_args__ = (Index("ix_contact_state_console", "stage", "currency", "mrr_minor", "renewal_date",
-                            "contact_id"),)
+                            "contact_id"),
+                      Index("ix_contact_state_renewal", "renewal_date", "contact_id"))
     contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"), primary_key=True)
     stage: Mapped[str | None] = mapped_column(String(64), index=True)
     mrr_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     currency: Mapped[str] = mapped_column(String(3))
-    renewal_date: Mapped[datetime | None] = mapped_column(index=True)  # console sort, at-risk
+    renewal_date: Mapped[datetime | None]
     snapshot: Mapped[Json]  # the full core snapshot, as worker.core serialises it
     computed_at: Mapped[datetime]
     # What the snapshot was computed from (worker.compute.dirty): a digest of the contact's

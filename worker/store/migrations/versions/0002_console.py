@@ -28,16 +28,21 @@ def upgrade() -> None:
     op.create_index('ix_audit_log_at', 'audit_log', ['at'], unique=False)
     op.create_index('ix_contact_state_console', 'contact_state',
                     ['stage', 'currency', 'mrr_minor', 'renewal_date', 'contact_id'], unique=False)
-    op.create_index('ix_stripe_subscriptions_cancel_scheduled', 'stripe_subscriptions', ['customer_id'], unique=False,
-                    postgresql_where=sa.text('cancel_at_period_end OR cancel_at IS NOT NULL'),
-                    sqlite_where=sa.text('cancel_at_period_end OR cancel_at IS NOT NULL'))
-    op.create_index('ix_contact_state_renewal_date', 'contact_state', ['renewal_date'], unique=False)
+    scheduled = 'NOT deleted AND (cancel_at_period_end OR cancel_at IS NOT NULL)'
+    op.create_index('ix_stripe_subscriptions_cancel_scheduled', 'stripe_subscriptions', ['customer_id', 'status'],
+                    unique=False, postgresql_where=sa.text(scheduled), sqlite_where=sa.text(scheduled))
+    op.create_index('ix_contact_state_renewal', 'contact_state', ['renewal_date', 'contact_id'], unique=False)
+    op.create_index('ix_stripe_customers_id_contact', 'stripe_customers', ['id', 'contact_id'], unique=False)
+    op.create_index('ix_stripe_subscriptions_status_customer', 'stripe_subscriptions', ['status', 'customer_id'],
+                    unique=False, postgresql_where=sa.text('NOT deleted'), sqlite_where=sa.text('NOT deleted'))
     op.create_index('ix_deliveries_state_id', 'deliveries', ['state', 'id'], unique=False)
 
 
 def downgrade() -> None:
     op.drop_index('ix_deliveries_state_id', table_name='deliveries')
-    op.drop_index('ix_contact_state_renewal_date', table_name='contact_state')
+    op.drop_index('ix_stripe_subscriptions_status_customer', table_name='stripe_subscriptions')
+    op.drop_index('ix_stripe_customers_id_contact', table_name='stripe_customers')
+    op.drop_index('ix_contact_state_renewal', table_name='contact_state')
     op.drop_index('ix_stripe_subscriptions_cancel_scheduled', table_name='stripe_subscriptions')
     op.drop_index('ix_contact_state_console', table_name='contact_state')
     op.drop_index('ix_audit_log_at', table_name='audit_log')
