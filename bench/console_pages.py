@@ -8,8 +8,8 @@ cloned in SQL up to `--contacts`; every 10th contact gets a firing and a deliver
 delivered, pending, retrying and dead). Then it times, in-process through the ASGI app (server
 time: no network, no browser), `--requests` calls of every page and API call with varied
 parameters (random pages, searches, sorts, contacts) and prints the p50 and p95 of each.
-Goal (issue 17): every p95 < 300 ms. The report (Revenue, /report, /api/report) is cached for
-60 s; its first, uncached build is printed separately.
+Goal (issue 17): every p95 < 300 ms. The report (Revenue, /report, /api/report) is built in the
+background and cached (rebuilt every 5 minutes); its first build is printed separately.
 """
 
 from __future__ import annotations
@@ -179,9 +179,10 @@ def measure(url: str, rules_dir: Path, requests: int) -> bool:
     ok = True
     with TestClient(app, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
         start = time.perf_counter()
-        assert client.get("/revenue").status_code == 200
+        while client.get("/revenue").status_code != 200:  # the first build runs in the background
+            time.sleep(1)
         figure("console_report_uncached_ms", (time.perf_counter() - start) * 1000, "ms",
-               label="first (uncached) report build and its charts, once a minute at most")
+               label="first report build and its charts (background; rebuilt every 5 min while the old one shows)")
         for name, make in calls(contact_ids, names, dead).items():
             times = []
             for _ in range(requests):

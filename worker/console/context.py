@@ -1,6 +1,7 @@
 """What every console handler shares: the store, the clock, the rules (reloaded when a rule
 file changes, with the last load result kept for the Rules page) and a short-lived report cache
-(the report reads every contact's history; building it on each page view would not scale)."""
+(the report reads every contact's history; building it on each page view would not scale:
+it is rebuilt in the background every REPORT_TTL_S while the previous one is shown)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,21 @@ from pathlib import Path
 from typing import Any
 
 from worker.errors import LifecycleError, RuleFileError
-from worker.logs import redact
+from worker.logs import get_logger, redact
 from worker.rules.model import RuleSet
 from worker.settings import Settings
 from worker.store.db import Store
 
-REPORT_TTL_S = 60.0
+REPORT_TTL_S = 300.0  # a rebuild starts in the background after this; the old one is shown meanwhile
+REPORT_WAIT_S = 10.0  # how long a request waits for a first build before "being built, reload"
+log = get_logger("console")
+
+
+class ReportPending(LifecycleError):
+    """The report is being built for the first time; the page asks to reload shortly."""
+
+    def __init__(self) -> None:
+        super().__init__("The report is being built (it reads every contact's history); reload in a minute.")
 
 
 @dataclass
@@ -40,6 +50,8 @@ class ConsoleContext:
     _rules: RuleSet | None = None
     _rules_key: tuple | None = None
     _reports: dict[str | None, tuple[float, Any]] = field(default_factory=dict)
+    _building: dict[str | None, threading.Event] = field(default_factory=dict)
+    _build_error: LifecycleError | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def rules(self) -> RuleSet:
@@ -76,16 +88,45 @@ class ConsoleContext:
         return entry[1]
 
     def _cached(self, since: datetime | None) -> list:
-        from worker.report.build import build_report  # noqa: PLC0415
-
+        """Fresh: the cached entry. Stale: the cached entry, and one background rebuild starts.
+        None yet: a background build starts and is awaited up to REPORT_WAIT_S, then
+        ReportPending (the page says so) — a slow build never holds a request for minutes."""
         cache_key = since.isoformat() if since else None
         rules = self.rules()
-        hit = self._reports.get(cache_key)
-        if hit is not None and time.monotonic() - hit[0] < REPORT_TTL_S:
+        with self._lock:
+            hit = self._reports.get(cache_key)
+            if hit is not None and time.monotonic() - hit[0] < REPORT_TTL_S:
+                return hit[1]
+            building = self._building.get(cache_key)
+            if building is None:
+                building = self._building[cache_key] = threading.Event()
+                threading.Thread(target=self._build, args=(cache_key, since, rules, building),
+                                 name="console-report", daemon=True).start()
+        if hit is not None:
             return hit[1]
-        entry = [build_report(self.store, rules, now=self.clock(), since=since), None]
-        self._reports[cache_key] = (time.monotonic(), entry)
-        return entry
+        if not building.wait(REPORT_WAIT_S) or cache_key not in self._reports:
+            if self._build_error is not None:
+                raise self._build_error
+            raise ReportPending()
+        return self._reports[cache_key][1]
+
+    def _build(self, cache_key: str | None, since: datetime | None, rules: RuleSet, done: threading.Event) -> None:
+        from worker.report.build import build_report  # noqa: PLC0415
+
+        try:
+            entry = [build_report(self.store, rules, now=self.clock(), since=since), None]
+            self._build_error = None
+            with self._lock:
+                self._reports[cache_key] = (time.monotonic(), entry)
+        except LifecycleError as exc:
+            self._build_error = exc
+        except Exception as exc:  # noqa: BLE001 - a background thread reports, it does not die silently
+            log.error("console_report_failed", error=redact(repr(exc)))
+            self._build_error = LifecycleError(f"The report could not be built ({type(exc).__name__}).")
+        finally:
+            with self._lock:
+                self._building.pop(cache_key, None)
+            done.set()
 
 
 def _folder_key(folder: Path) -> tuple:

@@ -15,7 +15,7 @@ from worker.console import deliveries as dl
 from worker.console.accounts import explain_account, list_accounts, timeline
 from worker.console.api import BadParameter, account_query, actor_of, int_param
 from worker.console.charts import firings_figure
-from worker.console.context import ConsoleContext
+from worker.console.context import ConsoleContext, ReportPending
 from worker.console.explain import explain_automations
 from worker.console.render import render
 from worker.errors import LifecycleError, RuleFileError
@@ -42,6 +42,14 @@ def page(handler):  # noqa: ANN001, ANN201
 
 def _month(column, dialect: str):  # noqa: ANN001, ANN202
     return func.to_char(column, "YYYY-MM") if dialect == "postgresql" else func.strftime("%Y-%m", column)
+
+
+def _report_or_none(ctx: ConsoleContext):  # noqa: ANN202
+    """The cached report, or None while its first build runs (the outcome numbers wait)."""
+    try:
+        return ctx.report(None)
+    except ReportPending:
+        return None
 
 
 def page_routes(ctx: ConsoleContext) -> list[Route]:
@@ -85,9 +93,9 @@ def page_routes(ctx: ConsoleContext) -> list[Route]:
     @page
     async def automations(request: Request) -> Response:
         rules = ctx.rules()
-        report = await run_in_threadpool(ctx.report, None)
-        return render(request, "automations.html", {"automations": rules.automations,
-                                                    "outcomes": {a.name: a for a in report.automations}})
+        report = await run_in_threadpool(_report_or_none, ctx)
+        return render(request, "automations.html", {"automations": rules.automations, "pending": report is None,
+                                                    "outcomes": {a.name: a for a in report.automations} if report else {}})
 
     @page
     async def automation(request: Request) -> Response:
@@ -112,8 +120,8 @@ def page_routes(ctx: ConsoleContext) -> list[Route]:
                         why = explain_automations(session, rules, acct.snapshot, now=ctx.clock(), names=[name])[0]
                 return rows, why, missing
         rows, why, missing = await run_in_threadpool(run)
-        report = await run_in_threadpool(ctx.report, None)
-        outcome = next((a for a in report.automations if a.name == name), None)
+        report = await run_in_threadpool(_report_or_none, ctx)
+        outcome = next((a for a in report.automations if a.name == name), None) if report else None
         return render(request, "automation.html", {
             "a": found, "outcome": outcome, "figure": firings_figure(rows), "why": why, "contact_id": contact_id,
             "missing": missing, "verdict": getattr(outcome, "verdict", None)})
