@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 
@@ -131,8 +132,18 @@ def _start_web(settings: Settings) -> uvicorn.Server:
 
 
 def _serve_in_thread(app, host: str, port: int, name: str) -> uvicorn.Server:  # noqa: ANN001
+    """Serve `app` from a thread; a listener that cannot start (port in use) is a ConfigError."""
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False))
-    threading.Thread(target=server.run, name=name, daemon=True).start()
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not server.started:
+        server.should_exit = True
+        variable = "CONSOLE_HOST/CONSOLE_PORT" if name == "console" else "WEB_HOST/WEB_PORT"
+        raise ConfigError(f"The {name} listener could not start on {host}:{port} (is the port in use?).",
+                          fix=f"Free the port or set {variable} to another address.")
     return server
 
 
