@@ -90,6 +90,9 @@ def test_search_by_name_email_and_stripe_customer_id(console, world):
         if text:
             found = console.get("/api/accounts", params={"q": text}, headers=BEARER).json()["accounts"]
             assert world.contact in [a["contact_id"] for a in found], text
+    nothing = console.get("/api/accounts", params={"q": "zz-no-such-contact"}, headers=BEARER).json()
+    assert nothing["total"] == 0 and nothing["accounts"] == [] and nothing["mrr_total"] == []
+    assert console.get("/api/accounts", params={"q": "%"}, headers=BEARER).json()["total"] == 0  # no wildcard
 
 
 def test_redrive_via_api_keeps_the_key_resets_to_pending_and_is_audited(console, world):
