@@ -1,6 +1,6 @@
 """Run every benchmark and write bench/results/latest.md (`make bench` = `python -m bench`).
 
-    python -m bench [--quick] [--only sync,mrr,evaluate,delivery,demo] [--out FILE]
+    python -m bench [--quick] [--only sync,mrr,evaluate,delivery,console,demo] [--out FILE]
 
 Each benchmark runs in its own subprocess at full size (the sizes its goals are stated for),
 or small with `--quick`. Their `FIGURE …` lines (bench/figures.py) become one markdown table,
@@ -48,6 +48,9 @@ BENCHES = (
           ("-m", "bench.evaluate", "--contacts", "100000"), ("-m", "bench.evaluate", "--contacts", "10000")),
     Bench("delivery", "webhook deliveries through Redis and two dramatiq worker processes (PostgreSQL outbox)",
           ("-m", "bench.delivery", "--count", "10000"), ("-m", "bench.delivery", "--count", "2000", "--rate", "0")),
+    Bench("console", "console pages and API calls, server time, 100,000 contacts (PostgreSQL)",
+          ("-m", "bench.console_pages", "--contacts", "100000"), ("-m", "bench.console_pages", "--contacts", "10000",
+                                                                   "--requests", "10")),
     Bench("demo", "`stripe-lifecycle demo`: generated account, day-by-day pipeline, report (timed from outside)",
           ("-m", "worker.cli.main", "demo"), ("-m", "worker.cli.main", "demo", "--customers", "300", "--days", "60")),
 )
