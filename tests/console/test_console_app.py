@@ -213,3 +213,35 @@ def test_contacts_not_yet_evaluated_are_listed_and_sort_last(console, world):
         assert len(ids) == len(set(ids)) == world.contacts == pages[0]["total"], sort
         if sort != "contact":
             assert set(ids[:5]) == set(keep)  # those with a stored state first
+
+
+def test_users_parse_argon2_and_bcrypt_entries_apart_by_semicolons_or_commas():
+    import bcrypt
+
+    from worker.console.auth import Access, hash_password, parse_users
+    from worker.errors import ConfigError
+
+    argon = hash_password("pass-one-1")
+    crypt = bcrypt.hashpw(b"pass-two-2", bcrypt.gensalt(rounds=4)).decode()
+    for raw in (f"ann:{argon};bob:{crypt}", f"ann:{argon},bob:{crypt}", f"ann:{argon} bob:{crypt}"):
+        users = parse_users(raw)
+        assert users == {"ann": argon, "bob": crypt}, raw
+        access = Access(users, {}, None)
+        assert access.check_password("ann", "pass-one-1") and access.check_password("bob", "pass-two-2")
+        assert not access.check_password("bob", "pass-one-1") and not access.check_password("eve", "pass-one-1")
+    with pytest.raises(ConfigError, match="CONSOLE_USERS entry 1"):
+        parse_users("ann:plaintext")
+
+
+def test_a_forged_or_foreign_session_cookie_is_refused(console, world):
+    from itsdangerous import TimestampSigner
+    import base64
+    import json as jsonlib
+
+    payload = base64.b64encode(jsonlib.dumps({"user": "ann", "csrf": "x"}).encode())
+    forged = TimestampSigner("not-the-console-secret").sign(payload).decode()
+    for cookie in (forged, "garbage", payload.decode()):
+        console.cookies.set("lifecycle_console", cookie)
+        assert console.get("/api/accounts").status_code == 401
+        assert console.get("/accounts").status_code == 303
+        assert console.post(f"/api/deliveries/{world.dead_id}/retry", headers={"X-CSRF-Token": "x"}).status_code == 401

@@ -25,7 +25,7 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from worker.console.auth import Access, access_from, refuse_unsafe_bind
+from worker.console.auth import MIN_TOKEN, Access, access_from, refuse_unsafe_bind
 from worker.console.context import ConsoleContext
 from worker.console.guard import ConsoleGuard, csrf_token
 from worker.console.render import render
@@ -57,6 +57,9 @@ def create_console_app(settings: Settings, store: Store, *, clock: Callable[[], 
     refuse_unsafe_bind(settings, access)
     if not access.users and not settings.console_proxy_user_header:
         log.warning("console_without_users", fix="Set CONSOLE_USERS to log in to the console pages.")
+    if access.weak_tokens():
+        log.warning("console_weak_api_tokens", tokens=access.weak_tokens(),
+                    fix=f"Use API tokens of at least {MIN_TOKEN} random characters.")
     secret = settings.console_secret.get_secret_value() if settings.console_secret else None
     if not secret:
         log.warning("console_secret_generated", reason="CONSOLE_SECRET is not set: sessions end when "

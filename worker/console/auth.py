@@ -9,6 +9,7 @@ slow without letting one attacker lock every user out from everywhere.
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 import threading
 import time
@@ -25,6 +26,8 @@ _HASHER = PasswordHasher()
 #: A hash nobody's password matches: a login for an unknown user costs the same time.
 _DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+_ENTRY_SPLIT = re.compile(r",(?=[^,:$\s]+:\$)")
+MIN_TOKEN = 16
 
 
 def hash_password(password: str) -> str:
@@ -33,16 +36,17 @@ def hash_password(password: str) -> str:
 
 
 def parse_users(raw: str | None) -> dict[str, str]:
-    """CONSOLE_USERS → {name: hash}. Entries are `name:hash`, apart by `;` or whitespace
-    (argon2 hashes contain commas)."""
+    """CONSOLE_USERS → {name: hash}. Entries are `name:hash` (argon2 or bcrypt), apart by `;`,
+    whitespace, or a comma before the next `name:$…` (argon2 hashes contain commas)."""
     users: dict[str, str] = {}
-    for index, entry in enumerate((raw or "").replace(";", " ").split(), start=1):
+    chunks = [part for chunk in (raw or "").replace(";", " ").split() for part in _ENTRY_SPLIT.split(chunk) if part]
+    for index, entry in enumerate(chunks, start=1):
         name, sep, hashed = entry.partition(":")
-        if not sep or not name or not hashed.startswith("$argon2"):
+        if not sep or not name or not hashed.startswith(("$argon2", "$2a$", "$2b$", "$2y$")):
             raise ConfigError(
-                f"CONSOLE_USERS entry {index} is not `name:argon2-hash`.",
-                fix="Make each entry with `stripe-lifecycle console-hash-password` and write it as "
-                "name:HASH; separate entries with `;`.")
+                f"CONSOLE_USERS entry {index} is not `name:hash` (an argon2 or bcrypt hash).",
+                fix="Make each entry with `stripe-lifecycle console-hash-password NAME` and separate "
+                "entries with `;`.")
         users[name] = hashed
     return users
 
@@ -52,10 +56,9 @@ def parse_tokens(raw: str | None) -> dict[str, str]:
     tokens: dict[str, str] = {}
     for index, entry in enumerate((raw or "").replace(",", " ").split(), start=1):
         name, sep, token = entry.rpartition(":")
-        if len(token) < 16:
-            raise ConfigError(f"CONSOLE_API_TOKENS entry {index} is shorter than 16 characters.",
-                              fix="Use long random tokens, e.g. `python -c 'import secrets; "
-                              "print(secrets.token_urlsafe(32))'`.")
+        if not token:
+            raise ConfigError(f"CONSOLE_API_TOKENS entry {index} has no token after `{name}:`.",
+                              fix="Write entries as name:token or token, apart by commas.")
         tokens[token] = name if sep and name else f"token#{index}"
     return tokens
 
@@ -105,10 +108,21 @@ class Access:
 
     def check_password(self, name: str, password: str) -> bool:
         hashed = self.users.get(name)
+        if hashed is not None and hashed.startswith("$2"):
+            import bcrypt  # noqa: PLC0415 - only for bcrypt entries
+
+            try:
+                return bcrypt.checkpw(password.encode()[:72], hashed.encode())
+            except ValueError:
+                return False
         try:
             return _HASHER.verify(hashed or _DUMMY_HASH, password) and hashed is not None
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
+
+    def weak_tokens(self) -> list[str]:
+        """Names of API tokens shorter than MIN_TOKEN characters (logged as a warning)."""
+        return [name for token, name in self.tokens.items() if len(token) < MIN_TOKEN]
 
     def token_name(self, token: str) -> str | None:
         found = None
