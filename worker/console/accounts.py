@@ -10,6 +10,7 @@ evaluation has not seen yet has no stored stage: it sorts last and matches no st
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,6 +37,7 @@ from worker.store.models import (
 
 SORTS = ("contact", "mrr", "renewal", "name")
 MAX_PER_PAGE = 200
+TOTALS_TTL_S = 30.0  # a filter's count and totals are reused this long while paging
 SEARCH_CAP = 5000  # a search matching more runs its condition in each query instead of an id list
 AT_RISK_STATUSES = ("past_due", "unpaid")
 LIVE_STATUSES = ("active", "trialing", "past_due", "unpaid", "incomplete")
@@ -72,6 +74,7 @@ class AccountPage:
     problems: list[tuple[str, str]]
     query: AccountQuery
     reporting: tuple[str, int] | None = None  # (currency, the totals converted and rounded), if FX allows
+    with_state: int = 0  # how many of the matches have a stored state (they page first by MRR/renewal)
 
     @property
     def pages(self) -> int:
@@ -150,28 +153,37 @@ def reporting_mrr(fx: FxTable, currencies: list[str]):  # noqa: ANN201
     return case(*whens, else_=ContactState.mrr_minor) if whens else ContactState.mrr_minor
 
 
-def list_accounts(session: Session, rules: RuleSet, query: AccountQuery, *, now: datetime) -> AccountPage:
-    """One page of accounts and the totals over every match (see the module docstring)."""
+def list_accounts(session: Session, rules: RuleSet, query: AccountQuery, *, now: datetime,
+                  memo: dict | None = None) -> AccountPage:
+    """One page of accounts and the totals over every match (see the module docstring).
+
+    `memo` (a dict the caller keeps) holds each filter's count and totals for TOTALS_TTL_S:
+    paging through one filter then costs only its page query."""
     query.clamp()
+    key = (query.q, query.stage, query.at_risk_days)
+    hit = memo.get(key) if memo is not None else None
+    if hit is not None and time.monotonic() - hit[0] < TOTALS_TTL_S:
+        return _page(session, rules, query, now=now, known=hit[1])
+    page = _page(session, rules, query, now=now, known=None)
+    if memo is not None:
+        if len(memo) > 256:
+            memo.clear()
+        memo[key] = (time.monotonic(), (page.total, page.mrr_total, page.reporting, page.with_state))
+    return page
+
+
+def _page(session: Session, rules: RuleSet, query: AccountQuery, *, now: datetime, known) -> AccountPage:  # noqa: ANN001
     search = _search(query)
     if search:  # one substring scan, then the counts, totals and page look the matches up by key
         matching = session.scalars(select(Contact.id).where(*search).limit(SEARCH_CAP + 1)).all()
         if len(matching) <= SEARCH_CAP:
             search = [Contact.id.in_(matching)] if matching else [Contact.id.is_(None)]
     fx = FxTable.from_config(rules.source.mrr)
-    # Totals: from contact_state alone (a narrow index covers it) unless the search needs contacts.
-    stated = select(ContactState.currency, func.sum(ContactState.mrr_minor), func.count()).where(
-        *_filters(query, now, ContactState.contact_id), *search).group_by(ContactState.currency)
-    if search:
-        stated = stated.join(Contact, Contact.id == ContactState.contact_id)
-    sums = session.execute(stated).all()
-    with_state = sum(count for _, _, count in sums)
+    if known is not None:
+        total, totals, reporting, with_state = known
+    else:
+        total, totals, reporting, with_state = _totals(session, query, now, search, fx)
     stateless = _stateless(query, now, search)
-    if query.stage:  # a stage is only known from the stored state
-        total = with_state
-    else:  # counted on the contacts' primary key (an index-only scan), stored state or not
-        risky = [Contact.id.in_(at_risk_ids(now, query.at_risk_days))] if query.at_risk_days is not None else []
-        total = session.scalar(select(func.count()).select_from(Contact).where(*search, *risky)) or 0
     offset = (query.page - 1) * query.per_page
     if query.sort in ("mrr", "renewal"):
         ids = _page_by_state(session, query, now, search, fx, offset)
@@ -188,12 +200,30 @@ def list_accounts(session: Session, rules: RuleSet, query: AccountQuery, *, now:
     problems: list[tuple[str, str]] = []
     computed = {e.snapshot.contact_id: e.snapshot for e in compute_snapshots(
         session, rules.source, rules.stages, now=now, contact_ids=ids, problems=problems)} if ids else {}
+    return AccountPage([computed[i].to_json() for i in ids if i in computed], total, totals, problems, query, reporting,
+                       with_state)
+
+
+def _totals(session: Session, query: AccountQuery, now: datetime, search: list, fx: FxTable) -> tuple:
+    """(matching contacts, MRR per currency, MRR in the reporting currency, how many have state)."""
+    # From contact_state alone (a narrow index covers it) unless the search needs contacts.
+    stated = select(ContactState.currency, func.sum(ContactState.mrr_minor), func.count()).where(
+        *_filters(query, now, ContactState.contact_id), *search).group_by(ContactState.currency)
+    if search:
+        stated = stated.join(Contact, Contact.id == ContactState.contact_id)
+    sums = session.execute(stated).all()
+    with_state = sum(count for _, _, count in sums)
+    if query.stage:  # a stage is only known from the stored state
+        total = with_state
+    else:  # counted on the contacts' primary key (an index-only scan), stored state or not
+        risky = [Contact.id.in_(at_risk_ids(now, query.at_risk_days))] if query.at_risk_days is not None else []
+        total = session.scalar(select(func.count()).select_from(Contact).where(*search, *risky)) or 0
     totals = {c: int(v or 0) for c, v, _ in sums if c}
     try:
         reporting = (fx.currency.lower(), fx.rounded_total(totals))
     except LifecycleError:  # a currency without a rate: the per-currency totals still show
         reporting = None
-    return AccountPage([computed[i].to_json() for i in ids if i in computed], total, totals, problems, query, reporting)
+    return total, totals, reporting, with_state
 
 
 def _stateless(query: AccountQuery, now: datetime, search: list):  # noqa: ANN202

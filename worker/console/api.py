@@ -86,7 +86,7 @@ def api_routes(ctx: ConsoleContext) -> list[Route]:
 
         def run() -> dict[str, Any]:
             with store.session() as session:
-                return list_accounts(session, rules, query, now=ctx.clock()).to_json()
+                return list_accounts(session, rules, query, now=ctx.clock(), memo=ctx.totals).to_json()
         return JSONResponse(await run_in_threadpool(run))
 
     def _account(contact_id: str, what: str) -> Any:

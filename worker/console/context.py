@@ -51,6 +51,7 @@ class ConsoleContext:
     _rules_key: tuple | None = None
     _reports: dict[str | None, tuple[float, Any]] = field(default_factory=dict)
     _building: dict[str | None, threading.Event] = field(default_factory=dict)
+    totals: dict = field(default_factory=dict)  # worker.console.accounts.list_accounts's memo
     _build_error: LifecycleError | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

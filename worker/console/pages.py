@@ -65,7 +65,7 @@ def page_routes(ctx: ConsoleContext) -> list[Route]:
 
         def run() -> Any:
             with store.session() as session:
-                return list_accounts(session, rules, query, now=ctx.clock())
+                return list_accounts(session, rules, query, now=ctx.clock(), memo=ctx.totals)
         found = await run_in_threadpool(run)
         return render(request, "accounts.html", {"page": found, "query": query, "stages": list(rules.stages.stages),
                                                  "params": dict(request.query_params),
