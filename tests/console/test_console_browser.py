@@ -115,10 +115,16 @@ def test_log_in_search_open_account_redrive_and_see_it_delivered(running, tmp_pa
                                ".map(id => document.querySelectorAll('#' + id + ' svg.main-svg').length)")
         assert all(count >= 1 for count in charts), charts
         page.screenshot(path=str(shots / "5-revenue.png"), full_page=True)
-        for path in ("/automations", "/automations/renewal-heads-up?contact_id=" + world.contact, "/rules"):
-            page.goto(base + path)
-            page.wait_for_load_state("load")
+        page.goto(f"{base}/automations")
+        assert "renewal-heads-up" in page.inner_text("main")
+        page.goto(f"{base}/automations/renewal-heads-up?contact_id={world.contact}")
+        page.wait_for_selector("#chart-firings svg.main-svg")
+        assert "does not fire" in page.inner_text("#verdict") or "fire" in page.inner_text("#verdict")
+        assert "within" in page.inner_text("main") and "if stage" in page.inner_text("main")
         page.screenshot(path=str(shots / "6-automation-why.png"), full_page=True)
+        page.goto(f"{base}/rules")
+        assert page.inner_text("#load-result").endswith("valid")
+        page.screenshot(path=str(shots / "7-rules.png"), full_page=True)
     assert watched.errors == []
     assert all(url.startswith(base + "/") for url in watched.requests), \
         [u for u in watched.requests if not u.startswith(base)]

@@ -68,9 +68,9 @@ def _checks(automation, occ: Occurrence) -> list[Check]:  # noqa: ANN001
     if automation.within is not None:
         span = occ.seconds_until if occ.seconds_until is not None else occ.seconds_since
         found.append(Check("within", within_holds(automation, occ),
-                           f"within {automation.within}; this occurrence is {_days(span)} away"
+                           f"within {_span(automation.within)}; this occurrence is {_days(span)} away"
                            if occ.seconds_until is not None else
-                           f"for at least {automation.within}; ongoing for {_days(span)}"))
+                           f"for at least {_span(automation.within)}; ongoing for {_days(span)}"))
     if automation.from_ is not None:
         found.append(Check("from", occ.from_stage in automation.from_,
                            f"from one of {list(automation.from_)}; was {occ.from_stage!r}"))
@@ -89,6 +89,13 @@ def _checks(automation, occ: Occurrence) -> list[Check]:  # noqa: ANN001
         found.append(Check(f"if metadata.{key}", occ.metadata.get(key) in values,
                            f"one of {list(values)}; is {occ.metadata.get(key)!r}"))
     return found
+
+
+def _span(span) -> str:  # noqa: ANN001 - a timedelta
+    seconds = int(span.total_seconds())
+    if seconds % 86400 == 0:
+        return f"{seconds // 86400} days"
+    return f"{seconds / 3600:g} hours" if seconds % 3600 == 0 else str(span)
 
 
 def _days(seconds: int | None) -> str:
