@@ -1,6 +1,6 @@
 """Run every benchmark and write bench/results/latest.md (`make bench` = `python -m bench`).
 
-    python -m bench [--quick] [--only sync,mrr,evaluate,delivery,contacts,demo] [--out FILE]
+    python -m bench [--quick] [--only sync,mrr,evaluate,delivery,contacts,console,demo] [--out FILE]
 
 Each benchmark runs in its own subprocess at full size (the sizes its goals are stated for),
 or small with `--quick`. Their `FIGURE …` lines (bench/figures.py) become one markdown table,
@@ -53,6 +53,9 @@ BENCHES = (
           ("-m", "bench.delivery", "--count", "10000"), ("-m", "bench.delivery", "--count", "2000", "--rate", "0")),
     Bench("contacts", "`contacts import`: a CSV streamed in batches into SQLite, new then updated rows",
           ("-m", "bench.contacts_import", "--rows", "200000"), ("-m", "bench.contacts_import", "--rows", "20000")),
+    Bench("console", "console pages and API calls, server time, 100,000 contacts (PostgreSQL)",
+          ("-m", "bench.console_pages", "--contacts", "100000"), ("-m", "bench.console_pages", "--contacts", "10000",
+                                                                   "--requests", "10")),
     Bench("demo", "`stripe-lifecycle demo`: generated account, day-by-day pipeline, report (timed from outside)",
           ("-m", "worker.cli.main", "demo"), ("-m", "worker.cli.main", "demo", "--customers", "300", "--days", "60")),
 )

@@ -70,6 +70,17 @@ class Settings(BaseSettings):
     # long a queued-but-unprocessed one is re-enqueued.
     delivery_retry_budget_s: float = Field(default=24 * 3600.0, gt=0, le=30 * 86400)
     delivery_max_attempts: int | None = Field(default=None, ge=1, le=10_000)
+
+    # The ops console (worker/console; docs/console.md): its own listener, behind a login.
+    console_host: str = "127.0.0.1"
+    console_port: int | None = Field(default=None, ge=1, le=65535)  # `web` uses 8001 when unset
+    console_users: SecretStr | None = None  # "name:argon2-hash" entries, ";" or whitespace apart
+    console_secret: SecretStr | None = None  # signs session cookies; random per process when unset
+    console_api_tokens: SecretStr | None = None  # "[name:]token" entries, "," or whitespace apart
+    metrics_token: SecretStr | None = None  # Bearer token Prometheus sends for /metrics
+    console_proxy_user_header: str | None = None  # e.g. X-Forwarded-User; off by default
+    console_trusted_proxies: str = "127.0.0.1,::1"  # peers whose proxy user header is believed
+    console_secure_cookie: bool = False  # set the cookie's Secure flag (console behind HTTPS)
     delivery_backoff_base_s: float = Field(default=10.0, gt=0, le=86400)
     delivery_backoff_max_s: float = Field(default=3600.0, gt=0)
     delivery_lease_s: float = Field(default=120.0, gt=0, le=86400)
@@ -138,10 +149,14 @@ class Settings(BaseSettings):
 
     def secrets(self) -> list[str]:
         """The secret values to mask wherever they might appear in output."""
-        found = [self.stripe_api_key, self.stripe_webhook_secret, self.smtp_url]
+        found = [self.stripe_api_key, self.stripe_webhook_secret, self.smtp_url, self.console_secret,
+                 self.metrics_token]
         values = [s.get_secret_value() for s in found if s is not None and s.get_secret_value()]
         for url in (self.database_url, self.redis_url, self.smtp_url):
             values += url_secrets(url.get_secret_value() if url is not None else None)
+        if self.console_api_tokens is not None:
+            values += [entry.rpartition(":")[2] for entry in
+                       self.console_api_tokens.get_secret_value().replace(",", " ").split()]
         return values
 
     def require_stripe_key(self) -> str:

@@ -21,6 +21,7 @@ from structlog.testing import capture_logs
 from worker.logs import MAX_LINE, configure_logging, get_logger, redact, register_secrets
 from worker.settings import load_settings
 from worker.web import app as web_app
+from worker.web import health as web_health
 from worker.web import webhook
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -82,17 +83,24 @@ def test_a_signed_event_with_a_huge_id_or_type_is_refused_before_anything_logs_i
 
 
 def test_a_huge_since_is_refused_before_it_reaches_a_message(tmp_path):
-    from worker.report.web import report_routes
+    """The report moved to the console listener (issue 17): its page and API refuse a huge
+    `since` with a short answer that never echoes it, and nothing logs it."""
+    from tests.console.conftest import TOKEN, console_settings
+    from worker.console.app import create_console_app
+    from worker.report.build import parse_since
     from worker.store.db import open_store
 
     store = open_store(f"sqlite:///{tmp_path / 'lc.db'}")
-    settings = load_settings(rules_dir=tmp_path)
-    app = Starlette(routes=report_routes(settings, store, lambda: NOW))
+    app = create_console_app(console_settings(tmp_path), store, clock=lambda: NOW)
+    huge = "2026-01-01" + "z" * 60_000
     with TestClient(app) as client, capture_logs() as logged:
-        answer = client.get("/report", params={"since": "2026-01-01" + "z" * 60_000})
+        answer = client.get("/api/report", params={"since": huge}, headers={"Authorization": f"Bearer {TOKEN}"})
     store.engine.dispose()
-    assert answer.status_code == 400 and len(answer.text) < 200 and "zzz" not in answer.text
+    assert answer.status_code == 400 and len(answer.text) < 400 and "zzz" not in answer.text
     assert all("zzz" not in str(e) for e in logged)
+    with pytest.raises(Exception) as refused:
+        parse_since(huge)
+    assert "zzz" not in str(refused.value)
 
 
 def test_health_probes_run_off_the_event_loop(tmp_path, monkeypatch):
@@ -100,15 +108,17 @@ def test_health_probes_run_off_the_event_loop(tmp_path, monkeypatch):
 
     seen = []
 
-    def probe(_store):  # noqa: ANN001
+    real_gather = web_health.gather
+
+    def probe(*args, **kwargs):  # noqa: ANN002, ANN003
         try:
             asyncio.get_running_loop()
             seen.append("on the loop")
         except RuntimeError:
             seen.append("in a thread")
-        return "ok"
+        return real_gather(*args, **kwargs)
 
-    monkeypatch.setattr(web_app, "_probe_database", probe)
+    monkeypatch.setattr(web_app, "gather", probe)
     store = open_store(f"sqlite:///{tmp_path / 'lc.db'}")
     app = web_app.create_app(load_settings(rules_dir=tmp_path), store, clock=lambda: NOW)
     with TestClient(app) as client:

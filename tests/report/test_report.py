@@ -146,34 +146,40 @@ def test_html_report_renders_in_headless_chromium_without_errors(cli, report_env
     assert screenshot.stat().st_size > 20_000
 
 
-def test_web_serves_the_same_report_page(report_store, rules_dir):
+def _console(settings, store):
     from starlette.testclient import TestClient
 
-    from worker.settings import load_settings
-    from worker.web.app import create_app
+    from worker.console.app import create_console_app
 
-    app = create_app(load_settings(rules_dir=rules_dir), report_store, clock=lambda: NOW)
-    with TestClient(app) as client:
+    token = "report-token-0123456789"
+    app = create_console_app(settings, store, clock=lambda: NOW)
+    return TestClient(app, headers={"Authorization": f"Bearer {token}"}), token
+
+
+def test_console_serves_the_report_page(report_store, rules_dir):
+    from worker.settings import load_settings
+
+    client, token = _console(load_settings(rules_dir=rules_dir, console_api_tokens=f"r:{'report-token-0123456789'}"),
+                             report_store)
+    with client:
         answer = client.get("/report")
         assert answer.status_code == 200
         assert answer.headers["content-type"].startswith("text/html")
-        assert "Plotly.newPlot" in answer.text and "renewal-heads-up" in answer.text
-        assert 'id="chart-success"' in answer.text
+        assert "renewal-heads-up" in answer.text and 'id="chart-success"' in answer.text
+        assert "/static/vendor/plotly.min.js" in answer.text and "Plotly.newPlot" not in answer.text
         assert "firings since 2026-06-01" in client.get("/report?since=2026-06-01").text
         assert client.get("/report?since=soon").status_code == 400  # a bad parameter is the client's error
+        assert client.get("/api/report").json()["automations"][0]["name"] == "renewal-heads-up"
 
 
-def test_web_report_with_broken_rules_answers_503_in_plain_words(report_store, tmp_path):
-    from starlette.testclient import TestClient
-
+def test_console_report_with_broken_rules_answers_503_in_plain_words(report_store, tmp_path):
     from worker.settings import load_settings
-    from worker.web.app import create_app
 
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "stages.yaml").write_text("stages: [not, a, mapping]\n")
-    app = create_app(load_settings(rules_dir=broken), report_store, clock=lambda: NOW)
-    with TestClient(app) as client:
+    client, _ = _console(load_settings(rules_dir=broken, console_api_tokens="r:report-token-0123456789"), report_store)
+    with client:
         answer = client.get("/report")
     assert answer.status_code == 503
-    assert "The report is unavailable" in answer.text and "Traceback" not in answer.text
+    assert "stages.yaml" in answer.text and "Traceback" not in answer.text

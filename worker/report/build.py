@@ -13,6 +13,8 @@ retention and trial conversion always cover the trailing 12 months.
 
 from __future__ import annotations
 
+import re
+
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -129,14 +131,20 @@ class Report:
         }
 
 
+#: what a report start date may look like (a date, or an ISO 8601 time): checked before use
+SINCE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ][0-9:.]{2,15}(?:Z|[+-]\d{2}:?\d{2})?)?")
+
+
 def parse_since(value: str | None) -> datetime | None:
     """`--since` / `?since=`: a date (midnight UTC) or a full ISO 8601 time; None when absent."""
     if value is None:
         return None
+    if not SINCE.fullmatch(value):  # checked first: an arbitrary string never reaches a message
+        raise ConfigError("The report start date (since) is not a date.", fix="Use e.g. --since 2026-01-01.")
     try:
         return parse_time(value)
     except ValueError:
-        raise ConfigError(f"The report start date (--since) {value!r} is not a date.",
+        raise ConfigError(f"The report start date (since) {value!r} is not a date.",
                           fix="Use e.g. --since 2026-01-01.") from None
 
 

@@ -1,7 +1,10 @@
 """Assembling the long-running processes: `run` (all in one), `scheduler`, `web`.
 
 `run` is the embedded default: in-process broker (or Redis when REDIS_URL is set), worker
-threads, the scheduler, and the web server when WEB_PORT is set. SIGTERM or Ctrl-C stops it
+threads, the scheduler, the public web listener when WEB_PORT is set and the console listener
+when CONSOLE_PORT is set. `web` serves both listeners: the public one (webhook, /healthz) on
+WEB_HOST:WEB_PORT (default 8000) and the console on CONSOLE_HOST:CONSOLE_PORT (default
+127.0.0.1:8001). SIGTERM or Ctrl-C stops it
 cleanly: scheduler first (no new work), then web, then the workers finish what they hold.
 """
 
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 
@@ -74,6 +78,25 @@ def build_web(settings: Settings, *, workers_in_process: bool):  # noqa: ANN201
                       extra_routes=webhook_routes(settings, enqueue_refetch, utc_now))
 
 
+def build_console(settings: Settings, *, workers_in_process: bool):  # noqa: ANN201
+    """The console app (worker.console). A re-driven delivery is sent at once when a worker can
+    read the queue; otherwise the reconciler of the `run`/`scheduler` process picks it up."""
+    from worker.console.app import create_console_app  # noqa: PLC0415
+
+    enqueue = None
+    if workers_in_process or not settings.embedded:
+        from worker import tasks  # noqa: PLC0415
+
+        def enqueue(ids: list[int]) -> None:
+            for delivery_id in ids:
+                tasks.deliver.send(delivery_id)
+
+    store = open_store(settings.database_url.get_secret_value())
+    url = _redis_url(settings)
+    return create_console_app(settings, store, clock=utc_now, enqueue=enqueue,
+                              redis_client=check_redis(url) if url else None)
+
+
 def _stop_on_signals(stop: threading.Event) -> None:
     def handler(signum, _frame) -> None:  # noqa: ANN001
         log.info("stopping", signal=signal.Signals(signum).name)
@@ -93,15 +116,18 @@ def run_all(settings: Settings) -> None:
     stop = threading.Event()
     _stop_on_signals(stop)
     web_server = _start_web(settings) if settings.web_port else None
+    console_server = _serve_in_thread(build_console(settings, workers_in_process=True), settings.console_host,
+                                      settings.console_port, "console") if settings.console_port else None
     workers.start()
     scheduler.start()
-    log.info("started", embedded=settings.embedded, web_port=settings.web_port,
+    log.info("started", embedded=settings.embedded, web_port=settings.web_port, console_port=settings.console_port,
              worker_threads=settings.worker_threads)
     while not stop.wait(0.5):
         pass
     scheduler.shutdown()
-    if web_server is not None:
-        web_server.should_exit = True
+    for server in (web_server, console_server):
+        if server is not None:
+            server.should_exit = True
     workers.stop(timeout=10_000)
     log.info("stopped")
 
@@ -126,10 +152,22 @@ def _add_heartbeat(broker: dramatiq.Broker, settings: Settings) -> None:
 
 
 def _start_web(settings: Settings) -> uvicorn.Server:
-    config = uvicorn.Config(build_web(settings, workers_in_process=True), host=settings.web_host, port=settings.web_port,
-                            log_config=None, access_log=False)
-    server = _Server(config)
-    threading.Thread(target=server.run, name="web", daemon=True).start()
+    return _serve_in_thread(build_web(settings, workers_in_process=True), settings.web_host, settings.web_port, "web")
+
+
+def _serve_in_thread(app, host: str, port: int, name: str) -> uvicorn.Server:  # noqa: ANN001
+    """Serve `app` from a thread; a listener that cannot start (port in use) is a ConfigError."""
+    server = _Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False))
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not server.started:
+        server.should_exit = True
+        variable = "CONSOLE_HOST/CONSOLE_PORT" if name == "console" else "WEB_HOST/WEB_PORT (or PORT)"
+        raise ConfigError(f"The {name} listener could not start on {host}:{port} (is the port in use?).",
+                          fix=f"Free the port or set {variable} to another address.")
     return server
 
 
@@ -155,12 +193,20 @@ def run_scheduler(settings: Settings) -> None:
 
 
 def run_web(settings: Settings) -> None:
+    """Both listeners: the console in a thread, the public one in the main thread (signals)."""
     if not settings.embedded:
         install(make_broker(_redis_url(settings), namespace=settings.redis_namespace))
     port = settings.web_port or 8000
+    console_port = settings.console_port or 8001
+    console = _serve_in_thread(build_console(settings, workers_in_process=False), settings.console_host,
+                               console_port, "console")
+    log.info("started", role="web", web_port=port, console_host=settings.console_host, console_port=console_port)
     server = _Server(uvicorn.Config(build_web(settings, workers_in_process=False), host=settings.web_host,
                                     port=port, log_config=None, access_log=False))
-    server.run()
+    try:
+        server.run()
+    finally:
+        console.should_exit = True
     if not server.started:
         raise ConfigError(f"The web server could not listen on {settings.web_host}:{port}.",
                           fix="Free the port or set WEB_PORT (or PORT) and WEB_HOST to an address this host has.")

@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -65,6 +66,8 @@ class Contact(Base):
 
 class StripeCustomer(Base):
     __tablename__ = "stripe_customers"
+    # customer → contact without reading the wide rows (the console's at-risk view, search).
+    __table_args__ = (Index("ix_stripe_customers_id_contact", "id", "contact_id"),)
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     contact_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id"), index=True)
     name: Mapped[str | None] = mapped_column(String(500))
@@ -82,8 +85,17 @@ class StripeCustomer(Base):
     written_at: Mapped[datetime | None]
 
 
+#: The partial index's condition; worker.console.accounts queries with the same predicate.
+SCHEDULED_CANCEL_SQL = "NOT deleted AND (cancel_at_period_end OR cancel_at IS NOT NULL)"
+
+
 class StripeSubscription(Base):
     __tablename__ = "stripe_subscriptions"
+    # The console's at-risk view: subscriptions with a cancellation scheduled (few of them).
+    __table_args__ = (Index("ix_stripe_subscriptions_cancel_scheduled", "customer_id", "status",
+                            postgresql_where=text(SCHEDULED_CANCEL_SQL), sqlite_where=text(SCHEDULED_CANCEL_SQL)),
+                      Index("ix_stripe_subscriptions_status_customer", "status", "customer_id",
+                            postgresql_where=text("NOT deleted"), sqlite_where=text("NOT deleted")))
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     customer_id: Mapped[str] = mapped_column(String(255), index=True)
     status: Mapped[str] = mapped_column(String(32), index=True)
@@ -172,6 +184,11 @@ class ContactState(Base):
     """A contact's latest computed snapshot: the 'previous' side of the next diff."""
 
     __tablename__ = "contact_state"
+    # The console's totals, stage filter and MRR sort read only these columns: a narrow index
+    # lets them skip the wide rows (the snapshot JSON) — index-only scans on PostgreSQL.
+    __table_args__ = (Index("ix_contact_state_console", "stage", "currency", "mrr_minor", "renewal_date",
+                            "contact_id"),
+                      Index("ix_contact_state_renewal", "renewal_date", "contact_id"))
     contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"), primary_key=True)
     stage: Mapped[str | None] = mapped_column(String(64), index=True)
     mrr_minor: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -272,7 +289,8 @@ class Delivery(Base):
     """One action of a firing, or one destination push; delivered at least once, keyed."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (Index("ix_deliveries_due", "state", "next_attempt_at"),)
+    __table_args__ = (Index("ix_deliveries_due", "state", "next_attempt_at"),
+                      Index("ix_deliveries_state_id", "state", "id"))  # the console's pages
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     firing_id: Mapped[int | None] = mapped_column(ForeignKey("firings.id"), index=True)
     contact_id: Mapped[str] = mapped_column(String(CONTACT_ID_LENGTH), index=True)
@@ -303,4 +321,19 @@ class Outcome(Base):
     mrr_at_fire_minor: Mapped[int] = mapped_column(BigInteger)
     mrr_at_end_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
+    detail: Mapped[Json | None]
+
+
+# --- the console ----------------------------------------------------------------------------
+
+
+class AuditEntry(Base):
+    """One operator action from the console, the API or the CLI (re-drive, cancel): who, when, what."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(255))  # user name, "token:NAME", "proxy:NAME", "cli:USER"
+    action: Mapped[str] = mapped_column(String(64))  # delivery.retry | delivery.cancel
+    target: Mapped[str] = mapped_column(String(255))  # e.g. "delivery:42"
     detail: Mapped[Json | None]

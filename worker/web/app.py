@@ -1,10 +1,12 @@
-"""The Starlette application: /healthz, /metrics, the Stripe webhook and the report page.
+"""The public listener's Starlette app: `GET /healthz` and `POST /stripe/webhook`, nothing else.
 
-Dependencies (store, Redis, clock, what a webhook enqueues) are passed in, so tests build the
-app against real local services without globals. Health logic lives in `worker.web.health`,
-metric content in `worker.web.metrics`; this module only mounts them. Every request writes
-one structured access line (`http_request`: method, path without its query string, status,
-duration in ms).
+Everything else (any other path, or another method on these paths) answers 404: the console,
+the report, /metrics and the JSON API live on the console listener (worker/console), behind a
+login. Dependencies (store, Redis, clock, what a webhook enqueues) are passed in, so tests build
+the app against real local services without globals. Health logic lives in `worker.web.health`,
+metric content in `worker.web.metrics`; this module only mounts them (`health_routes` serves
+both listeners: /healthz here, /metrics on the console). Every request writes one structured
+access line (`http_request`: method, path without its query string, status, duration in ms).
 """
 
 from __future__ import annotations
@@ -18,12 +20,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from worker.logs import get_logger
-from worker.report.web import report_routes
 from worker.settings import Settings
 from worker.store.db import Store
 from worker.web.health import UNHEALTHY, Thresholds, assess, gather
@@ -34,7 +35,8 @@ access_log = get_logger("web")
 
 def health_routes(settings: Settings, store: Store, *, clock: Callable[[], datetime],
                   redis_client: redis.Redis | None = None) -> tuple[list[Route], Callable]:
-    """`/healthz` and `/metrics` routes (mountable on either listener) and the facts reader."""
+    """`/healthz` and `/metrics` routes (the public listener mounts the first, the console the
+    second) and the facts reader."""
     started_at = clock()
     limits = Thresholds.from_settings(settings)
 
@@ -51,16 +53,33 @@ def health_routes(settings: Settings, store: Store, *, clock: Callable[[], datet
     async def metrics(_: Request) -> Response:
         return Response(await run_in_threadpool(generate_latest, registry), media_type=CONTENT_TYPE_LATEST)
 
-    return [Route("/healthz", healthz), Route("/metrics", metrics)], facts
+    return [Route("/healthz", healthz, methods=["GET"]), Route("/metrics", metrics, methods=["GET"])], facts
 
 
 def create_app(settings: Settings, store: Store, *, clock: Callable[[], datetime],
                redis_client: redis.Redis | None = None,
                extra_routes: list[Route] | None = None) -> Starlette:
+    """The public app; `extra_routes` are the webhook's (worker.web.webhook.webhook_routes)."""
     routes, _ = health_routes(settings, store, clock=clock, redis_client=redis_client)
-    app = Starlette(routes=[*routes, *report_routes(settings, store, clock), *(extra_routes or [])])
+    healthz = [r for r in routes if r.path == "/healthz"]
+    app = Starlette(routes=[*healthz, *(extra_routes or [])])
     app.add_middleware(AccessLog)
-    return app
+    allowed = {("GET", "/healthz"), ("HEAD", "/healthz"), *(("POST", r.path) for r in extra_routes or [])}
+    return _only(app, allowed)
+
+
+def _only(app: Starlette, allowed: set[tuple[str, str]]):  # noqa: ANN202
+    """404 (not 405) for every method and path outside `allowed`: the public port reveals nothing."""
+    not_found = PlainTextResponse("Not Found", status_code=404)
+
+    async def public(scope, receive, send) -> None:  # noqa: ANN001
+        if scope["type"] == "http" and (scope["method"], scope["path"]) not in allowed:
+            await not_found(scope, receive, send)
+            return
+        await app(scope, receive, send)
+
+    public.state = app.state  # type: ignore[attr-defined]
+    return public
 
 
 class AccessLog:
