@@ -92,6 +92,14 @@ def evaluate(tick: str) -> None:
 
 @dramatiq.actor(queue_name="evaluate", time_limit=30 * MINUTE_MS, **_periodic)
 @unit_of_work
+def evaluate_changes(tick: str) -> None:
+    """Evaluate the contacts syncs and re-fetches changed (queued in the database; a burst of
+    changes is one pass: the first message drains the queue, the others find it empty)."""
+    pipeline.evaluate_changes(settings(), _now())
+
+
+@dramatiq.actor(queue_name="evaluate", time_limit=30 * MINUTE_MS, **_periodic)
+@unit_of_work
 def measure(tick: str) -> None:
     pipeline.measure(settings(), _now())
 
@@ -122,5 +130,5 @@ def deliver_batch(delivery_ids: list[int]) -> None:
     pipeline.deliver_batch(settings(), delivery_ids, _now())
 
 
-ACTORS = (sync_events, full_reconcile, refetch, evaluate, measure, redeliver, deliver, deliver_batch)
+ACTORS = (sync_events, full_reconcile, refetch, evaluate, evaluate_changes, measure, redeliver, deliver, deliver_batch)
 PERIODIC = {a.actor_name: a for a in (sync_events, full_reconcile, evaluate, measure, redeliver)}
