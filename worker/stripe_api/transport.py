@@ -21,7 +21,7 @@ import stripe
 from worker.errors import StripeError
 from worker.logs import get_logger
 from worker.stripe_api.client import explain, make_client
-from worker.stripe_api.ratelimit import RateLimiter
+from worker.stripe_api.ratelimit import Limiter, RateLimiter, endpoint_of
 
 log = get_logger(__name__)
 Json = dict[str, Any]
@@ -43,7 +43,7 @@ class StripeApi:
 
     def __init__(self, client: stripe.StripeClient, api_base: str, *, max_rps: float = 20.0,
                  retry: RetryPolicy | None = None, sleep: Callable[[float], None] = time.sleep,
-                 limiter: RateLimiter | None = None, page_size: int = 100):
+                 limiter: Limiter | None = None, page_size: int = 100):
         self.client = client
         self.api_base = api_base
         self.limiter = limiter or RateLimiter(max_rps)
@@ -59,10 +59,10 @@ class StripeApi:
 
     def get(self, path: str, params: Json | None = None) -> Json:
         """GET `path` with `params`; the parsed JSON body. NotFound on 404."""
-        attempt = 0
+        attempt, endpoint = 0, endpoint_of(path)
         while True:
             attempt += 1
-            self.limiter.acquire()
+            self.limiter.acquire(endpoint)
             self.requests += 1
             try:
                 response = self.client.raw_request("get", path, **(params or {}))

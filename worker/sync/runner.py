@@ -82,9 +82,12 @@ def load_source_config(rules_dir: Path, env: Mapping[str, str]) -> SourceConfig:
 
 
 def api_from_settings(settings: Settings) -> StripeApi:
-    """The rate-limited client for STRIPE_API_KEY / STRIPE_API_BASE / STRIPE_MAX_RPS."""
-    return StripeApi.connect(settings.require_stripe_key(), settings.stripe_api_base,
-                             limiter=shared_limiter(settings.stripe_max_rps))
+    """The rate-limited client for STRIPE_API_KEY / STRIPE_API_BASE / STRIPE_MAX_RPS /
+    STRIPE_ENDPOINT_RPS; the budget is shared through Redis when REDIS_URL is set."""
+    redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
+    limiter = shared_limiter(settings.stripe_max_rps, settings.stripe_endpoint_rps, redis_url=redis_url,
+                             namespace=settings.redis_namespace)
+    return StripeApi.connect(settings.require_stripe_key(), settings.stripe_api_base, limiter=limiter)
 
 
 def sync_from_settings(settings: Settings, *, full: bool, now: datetime, progress: Progress | None = None,
