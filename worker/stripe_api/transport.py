@@ -11,6 +11,7 @@ other errors become a `StripeError` naming the request and the fix.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ class StripeApi:
         self._sleep = sleep
         self.requests = 0  # attempts made, for reports and tests
         self.retries = 0
+        self._count_lock = threading.Lock()  # a backfill requests from several threads
 
     @classmethod
     def connect(cls, api_key: str, api_base: str, *, max_rps: float = 20.0, **kwargs: Any) -> StripeApi:
@@ -63,7 +65,8 @@ class StripeApi:
         while True:
             attempt += 1
             self.limiter.acquire(endpoint)
-            self.requests += 1
+            with self._count_lock:
+                self.requests += 1
             try:
                 response = self.client.raw_request("get", path, **(params or {}))
                 data = response.data
@@ -75,7 +78,8 @@ class StripeApi:
                 delay = self._retry_delay(exc, attempt)
                 if delay is None:
                     raise self._final_error(exc, path) from None
-                self.retries += 1
+                with self._count_lock:
+                    self.retries += 1
                 log.info("stripe_retry", path=path, attempt=attempt, status=exc.http_status,
                          delay=round(delay, 3))
                 self._sleep(delay)
