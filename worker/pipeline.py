@@ -77,12 +77,18 @@ def full_reconcile(settings: Settings, now: datetime) -> None:
     _sync(settings, now, full=True)
 
 
-def refetch(settings: Settings, object_type: str, object_id: str, now: datetime) -> None:
-    """A webhook said an object changed: re-read it from Stripe, then evaluate its contacts."""
+def refetch(settings: Settings, object_type: str, object_id: str, now: datetime,
+            received_at: datetime | None = None) -> None:
+    """A webhook (received at `received_at`) said an object changed: re-read it from Stripe,
+    unless a sync that started after the webhook arrived already did; then evaluate its contacts."""
     from worker.delivery.service import store_for  # noqa: PLC0415
-    from worker.sync.runner import api_from_settings, load_source_config, refetch as refetch_object  # noqa: PLC0415
+    from worker.sync.runner import api_from_settings, load_source_config, read_since, refetch as refetch_object  # noqa: PLC0415,E501
     from worker.rules.loader import rule_environment  # noqa: PLC0415
 
+    if received_at is not None and read_since(store_for(settings), object_type, object_id, received_at):
+        log.info("refetch_skipped", object_type=object_type, object_id=object_id,
+                 reason="already read after the webhook arrived")
+        return
     report = refetch_object(store_for(settings), api_from_settings(settings), object_type, object_id, now,
                             _queue_changed(settings, now),
                             source_config=load_source_config(settings.rules_dir, rule_environment()))

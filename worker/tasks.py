@@ -80,8 +80,10 @@ def full_reconcile(tick: str) -> None:
 
 @dramatiq.actor(queue_name="sync", time_limit=5 * MINUTE_MS, max_retries=5)
 @unit_of_work
-def refetch(object_type: str, object_id: str) -> None:
-    pipeline.refetch(settings(), object_type, object_id, _now())
+def refetch(object_type: str, object_id: str, received_at: str | None = None) -> None:
+    """`received_at` (ISO, when the webhook arrived): skipped when a later read already saw it."""
+    when = datetime.fromisoformat(received_at) if received_at else None
+    pipeline.refetch(settings(), object_type, object_id, _now(), received_at=when)
 
 
 @dramatiq.actor(queue_name="evaluate", time_limit=30 * MINUTE_MS, **_periodic)

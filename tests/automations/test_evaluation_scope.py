@@ -179,3 +179,22 @@ def test_contact_times_hold_the_dates_time_triggers_read(sqlite_store):
         renewal = [("renewal_due", timedelta(days=7)), ("renewal_due", timedelta(days=19))]
         assert times.entering(session, renewal, NOW - DAY, NOW + DAY) == {"r1"}
         assert times.entering(session, renewal, NOW - DAY, NOW) == set()  # NOW+20d is past NOW+19d
+
+
+def test_a_webhook_for_an_object_read_since_it_arrived_is_not_fetched_again(world, monkeypatch):
+    from worker.sync import runner
+
+    world.sb.advance(timedelta(days=2))
+    _change_quantity(world, "b", 6)
+    first = world.sb.clock.now
+    received = first - timedelta(milliseconds=50)  # two webhooks for one change, both before the read
+    pipeline.refetch(world.settings, "subscription", world.subs["b"]["id"], first, received_at=received)
+    fetches = []
+    real = runner.refetch
+    monkeypatch.setattr(runner, "refetch", lambda *a, **k: fetches.append(a) or real(*a, **k))
+    pipeline.refetch(world.settings, "subscription", world.subs["b"]["id"], first + timedelta(seconds=1),
+                     received_at=received)
+    assert fetches == []  # the first read started after this webhook arrived
+    later = first + timedelta(seconds=2)
+    pipeline.refetch(world.settings, "subscription", world.subs["b"]["id"], later, received_at=later)
+    assert len(fetches) == 1  # a webhook that arrived after the last read is fetched

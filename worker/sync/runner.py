@@ -24,6 +24,8 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import select
+
 from worker.logs import get_logger
 from worker.rules.model import SourceConfig
 from worker.settings import Settings
@@ -44,7 +46,7 @@ def run_sync(store: Store, stripe: StripeApi, source_config: SourceConfig, *, fu
              progress: Progress | None = None, on_changed: OnChanged | None = None,
              reconcile_every: timedelta = RECONCILE_EVERY) -> SyncReport:
     """One sync now: full backfill/reconcile or incremental; returns counts and quarantined objects."""
-    run = SyncRun(store=store, source=make_source(stripe, store), config=source_config, now=now,
+    run = SyncRun(store=store, source=make_source(stripe, store, now, probe_again=full), config=source_config, now=now,
                   on_changed=on_changed, progress=progress)
     requests_before, retries_before = stripe.requests, stripe.retries
     with sync_lock(store):
@@ -68,10 +70,26 @@ def refetch(store: Store, stripe: StripeApi, object_type: str, object_id: str, n
     """Re-read one object (a webhook said it changed) and store it; `at` = the event's time."""
     if object_type not in OBJECT_TYPES:
         raise ValueError(f"cannot re-fetch a {object_type!r}; expected one of {', '.join(OBJECT_TYPES)}")
-    run = SyncRun(store=store, source=make_source(stripe, store), config=source_config or SourceConfig(),
+    run = SyncRun(store=store, source=make_source(stripe, store, now), config=source_config or SourceConfig(),
                   now=now, on_changed=on_changed)
     apply_change(run, object_type, object_id, at=at)
     return run.report
+
+
+_MODELS = {"customer": "StripeCustomer", "subscription": "StripeSubscription", "price": "StripePrice",
+           "product": "StripeProduct"}
+
+
+def read_since(store: Store, object_type: str, object_id: str, when: datetime) -> bool:
+    """Whether a sync that started at or after `when` already read this object: a webhook
+    received at `when` then needs no re-fetch of its own (a burst of events for one object
+    is one request, not one per event)."""
+    from worker.store import models  # noqa: PLC0415
+
+    model = getattr(models, _MODELS[object_type])
+    with store.session() as session:
+        synced_at = session.scalar(select(model.synced_at).where(model.id == object_id))
+    return synced_at is not None and synced_at >= when
 
 
 def load_source_config(rules_dir: Path, env: Mapping[str, str]) -> SourceConfig:

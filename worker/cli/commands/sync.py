@@ -74,7 +74,8 @@ def _print(report: SyncReport) -> None:
         f"  deleted:        {report.deleted}",
         f"  events applied: {report.events_applied}",
         f"  quarantined:    {len(report.quarantined)}",
-        f"  Stripe requests: {report.requests} ({report.retries} retried)",
+        f"  Stripe requests: {report.requests} ({report.retries} retried)"
+        + (f", {report.requests_per_change} per changed object" if report.requests_per_change else ""),
     ]
     for line in lines:
         out.print(line, markup=False, highlight=False)
