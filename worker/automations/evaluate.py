@@ -39,9 +39,11 @@ from worker.automations import scope
 from worker.automations.firing import Fired, Match, plan_firing, record_firings
 from worker.compute import times
 from worker.compute.history import recompute_pass
+from worker.core.money import MissingFxRate
 from worker.core.occurrences import Occurrence
 from worker.core.snapshot import ContactSnapshot, iso
 from worker.core.triggers import TriggerSettings, occurrences
+from worker.logs import get_logger
 from worker.rules.model import Automation, RuleSet
 from worker.store.db import Store
 from worker.store.models import ContactState, Firing, SyncState
@@ -49,6 +51,7 @@ from worker.store.models import ContactState, Firing, SyncState
 BASELINE_KEY = "evaluation"
 LOCK_KEY = "evaluation_lock"
 LAST_FULL_KEY = "last_full"
+log = get_logger("evaluate")
 
 
 class Matcher(Protocol):
@@ -125,7 +128,11 @@ def _evaluate(session: Session, rules: RuleSet, matcher: Matcher, *, now: dateti
     found: list[Occurrence] = []
     for contact_id, snapshot in snapshots.items():
         prev, new = changed.get(contact_id, (snapshot, snapshot))
-        found += occurrences(prev, new, now, settings, baseline=baseline)
+        try:
+            found += occurrences(prev, new, now, settings, baseline=baseline)
+        except MissingFxRate as exc:  # one contact's currency must not stop everyone's pass
+            log.error("contact_not_evaluated", contact_id=contact_id, error=str(exc))
+            continue
         if push_destinations is not None and contact_id in changed:
             result.destination_delivery_ids += push_destinations(session, prev, new, now)
     result.occurrences = len(found)
