@@ -85,7 +85,7 @@ def counting(endpoints: Counter):
 
 
 def backfill(url: str, database_url: str, rps: float, endpoint_rps: float, rules: Path) -> dict:
-    import worker.sync.runner as runner
+    from worker.sync import runner
 
     endpoints: Counter = Counter()
     ratelimit._shared.clear()
@@ -115,7 +115,7 @@ def peak_rss(args: list[str], env: dict) -> tuple[float, float]:
     """(peak RSS MB, wall s) of one CLI command in its own process."""
     started = time.perf_counter()
     done = subprocess.run(["/usr/bin/time", "-f", "MAXRSS %M", sys.executable, "-m", "worker.cli.main", *args],
-                          env=env, cwd=ROOT, capture_output=True, text=True)
+                          env=env, cwd=ROOT, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - started
     found = re.search(r"MAXRSS (\d+)", done.stderr)
     return (int(found.group(1)) / 1024 if found else float("nan")), elapsed

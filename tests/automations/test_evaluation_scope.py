@@ -9,10 +9,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from tests.automations.test_incremental_recompute import START, World
+from tests.automations.test_incremental_recompute import World
 from tests.triggers.builders import DAY, NOW, contact, sub
 from worker import pipeline
-from worker.automations import evaluate as evaluate_module, scope
+from worker.automations import evaluate as evaluate_module
+from worker.automations import scope
 from worker.compute import dirty, times
 from worker.settings import load_settings
 from worker.store.models import Contact, ContactTime, EvaluationQueue

@@ -114,7 +114,7 @@ def _evaluate(session: Session, rules: RuleSet, matcher: Matcher, *, now: dateti
     changed = {new.contact_id: (prev, new) for prev, new in recomputed.pairs if new.contact_id}
     looked_at = contact_ids
     if contact_ids is None:  # a scheduled pass: what changed, was queued, or entered a time window
-        looked_at, why_all = scope.scheduled_scope(
+        looked_at, _why_all = scope.scheduled_scope(
             session, rules.automations, recomputed=recomputed.snapshots.keys(), queued=queued,
             full_recompute=recomputed.plan is not None and recomputed.plan.full,
             baseline_pending=baseline, now=now)
