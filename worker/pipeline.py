@@ -24,10 +24,35 @@ def _after_sync(settings: Settings, report, now: datetime) -> None:  # noqa: ANN
         put_state(session, LAST_SYNC_KEY, {"at": now.isoformat(), "mode": report.mode}, now)
     log.info("synced", mode=report.mode, customers=report.customers, subscriptions=report.subscriptions,
              events=report.events_applied, quarantined=len(report.quarantined))
-    if report.customers_changed or report.subscriptions_changed or report.mode == "full":
-        from worker import tasks  # noqa: PLC0415
+    from worker import tasks  # noqa: PLC0415
 
+    if report.mode == "full":
         tasks.evaluate.send(tick=now.isoformat())
+    elif report.customers_changed or report.subscriptions_changed:
+        _evaluate_changes_soon(now)
+
+
+#: How long a changes pass waits, so the changes of a burst (webhooks, an events page) are one pass.
+COALESCE_MS = 250
+
+
+def _queue_changed(settings: Settings, now: datetime):  # noqa: ANN202
+    """`on_changed` for a sync or re-fetch: queue the changed contacts for a changes pass."""
+    from worker.automations.scope import queue_contacts  # noqa: PLC0415
+    from worker.delivery.service import store_for  # noqa: PLC0415
+
+    def on_changed(contact_ids, at) -> None:  # noqa: ANN001
+        if contact_ids:
+            with store_for(settings).session() as session:
+                queue_contacts(session, contact_ids, now)
+
+    return on_changed
+
+
+def _evaluate_changes_soon(now: datetime) -> None:
+    from worker import tasks  # noqa: PLC0415
+
+    tasks.evaluate_changes.send_with_options(kwargs={"tick": now.isoformat()}, delay=COALESCE_MS)
 
 
 def _sync(settings: Settings, now: datetime, *, full: bool) -> None:
@@ -35,7 +60,7 @@ def _sync(settings: Settings, now: datetime, *, full: bool) -> None:
     from worker.sync.runner import sync_from_settings  # noqa: PLC0415
 
     try:
-        report = sync_from_settings(settings, full=full, now=now)
+        report = sync_from_settings(settings, full=full, now=now, on_changed=_queue_changed(settings, now))
     except SyncBusy:
         log.info("sync_skipped", reason="another sync of this database is running")
         return
@@ -52,16 +77,29 @@ def full_reconcile(settings: Settings, now: datetime) -> None:
     _sync(settings, now, full=True)
 
 
-def refetch(settings: Settings, object_type: str, object_id: str, now: datetime) -> None:
-    """A webhook said an object changed: re-read it from Stripe, then evaluate."""
-    from worker import tasks  # noqa: PLC0415
+def refetch(settings: Settings, object_type: str, object_id: str, now: datetime,
+            received_at: datetime | None = None) -> None:
+    """A webhook (received at `received_at`) said an object changed: re-read it from Stripe,
+    unless a sync that started after the webhook arrived already did; then evaluate its contacts."""
     from worker.delivery.service import store_for  # noqa: PLC0415
-    from worker.sync.runner import api_from_settings, live_source_config, refetch as refetch_object  # noqa: PLC0415
+    from worker.sync.runner import api_from_settings, live_source_config, read_since, refetch as refetch_object  # noqa: PLC0415,E501
 
+    if received_at is not None and read_since(store_for(settings), object_type, object_id, received_at):
+        log.info("refetch_skipped", object_type=object_type, object_id=object_id,
+                 reason="already read after the webhook arrived")
+        return
     report = refetch_object(store_for(settings), api_from_settings(settings), object_type, object_id, now,
+                            _queue_changed(settings, now),
                             source_config=live_source_config(settings))
     if report.customers_changed or report.subscriptions_changed:
-        tasks.evaluate.send(tick=now.isoformat())
+        _evaluate_changes_soon(now)
+
+
+def evaluate_changes(settings: Settings, now: datetime) -> None:
+    """A changes pass: evaluate the contacts syncs and re-fetches queued (none queued: nothing)."""
+    from worker.automations.service import run_evaluation  # noqa: PLC0415
+
+    run_evaluation(settings, now, changes_only=True)
 
 
 def evaluate(settings: Settings, now: datetime) -> None:

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     stripe_api_base: str = DEFAULT_STRIPE_API_BASE
     stripe_webhook_secret: SecretStr | None = None
     stripe_max_rps: float = Field(default=20.0, gt=0, le=1000)
+    # Stripe's own limit per endpoint (requests/s), which holds whatever STRIPE_MAX_RPS allows.
+    stripe_endpoint_rps: float = Field(default=25.0, gt=0, le=1000)
     database_url: SecretStr = SecretStr("sqlite:///lifecycle.db")
     redis_url: SecretStr | None = None
     redis_namespace: str = Field(default="stripe-lifecycle", pattern=r"^[A-Za-z0-9_.:-]+$")

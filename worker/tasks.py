@@ -84,14 +84,24 @@ def full_reconcile(tick: str) -> None:
 
 @dramatiq.actor(queue_name="sync", time_limit=5 * MINUTE_MS, max_retries=5)
 @unit_of_work
-def refetch(object_type: str, object_id: str) -> None:
-    pipeline.refetch(settings(), object_type, object_id, _now())
+def refetch(object_type: str, object_id: str, received_at: str | None = None) -> None:
+    """`received_at` (ISO, when the webhook arrived): skipped when a later read already saw it."""
+    when = datetime.fromisoformat(received_at) if received_at else None
+    pipeline.refetch(settings(), object_type, object_id, _now(), received_at=when)
 
 
 @dramatiq.actor(queue_name="evaluate", time_limit=30 * MINUTE_MS, **_periodic)
 @unit_of_work
 def evaluate(tick: str) -> None:
     pipeline.evaluate(settings(), _now())
+
+
+@dramatiq.actor(queue_name="evaluate", time_limit=30 * MINUTE_MS, **_periodic)
+@unit_of_work
+def evaluate_changes(tick: str) -> None:
+    """Evaluate the contacts syncs and re-fetches changed (queued in the database; a burst of
+    changes is one pass: the first message drains the queue, the others find it empty)."""
+    pipeline.evaluate_changes(settings(), _now())
 
 
 @dramatiq.actor(queue_name="evaluate", time_limit=30 * MINUTE_MS, **_periodic)
@@ -126,5 +136,5 @@ def deliver_batch(delivery_ids: list[int]) -> None:
     pipeline.deliver_batch(settings(), delivery_ids, _now())
 
 
-ACTORS = (sync_events, full_reconcile, refetch, evaluate, measure, redeliver, deliver, deliver_batch)
+ACTORS = (sync_events, full_reconcile, refetch, evaluate, evaluate_changes, measure, redeliver, deliver, deliver_batch)
 PERIODIC = {a.actor_name: a for a in (sync_events, full_reconcile, evaluate, measure, redeliver)}

@@ -5,9 +5,12 @@ One pass, in one transaction:
      rows changed, a discount starting or ending, never computed; everything when the rules
      changed and at least weekly: worker.compute.dirty) — changed ones come back as
      (prev, new); a contact left alone would have recomputed to its stored snapshot;
-  2. occurrences for every contact — changes for the changed ones, time-based triggers and
-     still-scheduled cancellations for all (an unchanged contact is diffed against itself),
-     from the snapshots recompute just stored and, for the others, the stored ones;
+  2. occurrences — changes for the changed contacts, time-based triggers for the contacts the
+     pass looks at (an unchanged contact is diffed against itself): a scheduled pass looks at
+     the recomputed and queued contacts and those whose dates entered a trigger window, and
+     at everyone daily as a safety net; a changes pass at the contacts syncs and re-fetches
+     queued (worker.automations.scope); from the snapshots recompute just stored and, for
+     the others, the stored ones;
   3. match them against the automations (durable-rules, or the reference matcher);
   4. record each match once (worker.automations.firing) and queue destination pushes.
 A dry run does all of it and rolls back, so it lists exactly what would fire.
@@ -32,7 +35,9 @@ from sqlalchemy import Text, cast, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from worker.automations import scope
 from worker.automations.firing import Fired, Match, plan_firing, record_firings
+from worker.compute import times
 from worker.compute.history import recompute_pass
 from worker.core.occurrences import Occurrence
 from worker.core.snapshot import ContactSnapshot, iso
@@ -72,8 +77,10 @@ class Evaluation:
 
 def evaluate(store: Store, rules: RuleSet, matcher: Matcher, *, now: datetime,
              dry_run: bool = False, contact_ids: Sequence[str] | None = None,
-             push_destinations=None, full_every: timedelta | None = None) -> Evaluation:  # noqa: ANN001
-    """One evaluation pass as of `now`.
+             push_destinations=None, full_every: timedelta | None = None,  # noqa: ANN001
+             changes_only: bool = False) -> Evaluation:
+    """One evaluation pass as of `now`: a scheduled one, one over `contact_ids`, or with
+    `changes_only` one over the contacts syncs and re-fetches queued (worker.automations.scope).
 
     `push_destinations(session, prev, new, now) -> list[delivery id]` (optional) queues the
     destination pushes a contact's change calls for, in the same transaction."""
@@ -81,8 +88,14 @@ def evaluate(store: Store, rules: RuleSet, matcher: Matcher, *, now: datetime,
     session = store.sessions()
     try:
         _take_lock(session, now)
+        queued = scope.drain(session) if contact_ids is None else []
+        if changes_only:
+            if not queued:
+                session.rollback()
+                return Evaluation(dry_run=dry_run)
+            contact_ids = queued
         result = _evaluate(session, rules, matcher, now=now, dry_run=dry_run, contact_ids=contact_ids,
-                           push_destinations=push_destinations, full_every=full_every)
+                           push_destinations=push_destinations, full_every=full_every, queued=queued)
         session.rollback() if dry_run else session.commit()
         return result
     except BaseException:
@@ -94,13 +107,23 @@ def evaluate(store: Store, rules: RuleSet, matcher: Matcher, *, now: datetime,
 
 def _evaluate(session: Session, rules: RuleSet, matcher: Matcher, *, now: datetime, dry_run: bool,
               contact_ids: Sequence[str] | None, push_destinations,  # noqa: ANN001
-              full_every: timedelta | None = None) -> Evaluation:
+              full_every: timedelta | None = None, queued: Sequence[str] = ()) -> Evaluation:
     full_backfill_done = session.get(SyncState, LAST_FULL_KEY) is not None
     baseline = not _baseline_recorded(session)
     recomputed = recompute_pass(session, rules.source, rules.stages, contact_ids=contact_ids, now=now,
                                 full_every=full_every)
     changed = {new.contact_id: (prev, new) for prev, new in recomputed.pairs if new.contact_id}
-    snapshots = _current(session, contact_ids, recomputed.snapshots)
+    looked_at = contact_ids
+    if contact_ids is None:  # a scheduled pass: what changed, was queued, or entered a time window
+        looked_at, _why_all = scope.scheduled_scope(
+            session, rules.automations, recomputed=recomputed.snapshots.keys(), queued=queued,
+            full_recompute=recomputed.plan is not None and recomputed.plan.full,
+            baseline_pending=baseline, now=now)
+    snapshots = _current(session, looked_at, recomputed.snapshots)
+    if contact_ids is None:
+        if looked_at is None and not scope.times_filled(session):
+            times.write_times(session, list(snapshots.values()))
+        scope.remember(session, rules.automations, now=now, full=looked_at is None)
     settings = TriggerSettings.from_rules(rules)
     result = Evaluation(contacts=len(snapshots), changed=len(changed), baseline=baseline, dry_run=dry_run)
     found: list[Occurrence] = []
@@ -201,11 +224,9 @@ def _current(session: Session, contact_ids: Sequence[str] | None,
     be stale, whatever database it came from) and keeps only the texts the last pass saw."""
     global _PARSED
     query = select(ContactState.contact_id, cast(ContactState.snapshot, Text))
-    if contact_ids is not None:
-        query = query.where(ContactState.contact_id.in_(list(contact_ids)))
     known, seen = _PARSED, {}
     snapshots: dict[str, ContactSnapshot] = {}
-    for contact_id, text in session.execute(query):
+    for contact_id, text in _rows(session, query, contact_ids):
         snapshot = fresh.get(contact_id)
         if snapshot is None:
             snapshot = known.get(text)
@@ -219,6 +240,17 @@ def _current(session: Session, contact_ids: Sequence[str] | None,
 
 
 _PARSED: dict[str, ContactSnapshot] = {}
+
+
+def _rows(session: Session, query, contact_ids: Sequence[str] | set[str] | None):  # noqa: ANN001, ANN202
+    """The query's rows for every contact, or for these (500 ids per statement), in id order."""
+    if contact_ids is None:
+        yield from session.execute(query)
+        return
+    ids = sorted(contact_ids)
+    for start in range(0, len(ids), 500):
+        yield from session.execute(query.where(ContactState.contact_id.in_(ids[start:start + 500]))
+                                   .order_by(ContactState.contact_id))
 
 
 def _ensure_lock_row(store: Store, now: datetime) -> None:

@@ -59,14 +59,17 @@ def destination_pusher(rules: RuleSet):  # noqa: ANN201
 
 
 def run_evaluation(settings: Settings, now: datetime, *, dry_run: bool = False, store: Store | None = None,
-                   engine: str = "durable") -> Evaluation:
-    """Evaluate, then deliver (embedded) or enqueue (Redis) what fired, then measure outcomes."""
+                   engine: str = "durable", changes_only: bool = False) -> Evaluation:
+    """Evaluate, then deliver (embedded) or enqueue (Redis) what fired, then measure outcomes.
+    `changes_only`: only the contacts syncs and re-fetches queued (worker.automations.scope)."""
     rules = current_rules(settings)
     store = store or store_for(settings)
     result = evaluate(store, rules, live_matcher(rules, engine), now=now, dry_run=dry_run,
                       push_destinations=destination_pusher(rules),
-                      full_every=timedelta(seconds=settings.recompute_full_every))
-    log.info("evaluated", contacts=result.contacts, changed=result.changed, occurrences=result.occurrences,
+                      full_every=timedelta(seconds=settings.recompute_full_every), changes_only=changes_only)
+    if changes_only and not result.contacts:
+        return result  # the queue was empty: an earlier pass took these changes
+    log.info("evaluated", changes_only=changes_only, contacts=result.contacts, changed=result.changed, occurrences=result.occurrences,
              fired=len(result.fired), baseline=result.baseline, dry_run=dry_run)
     if dry_run:
         return result

@@ -70,7 +70,7 @@ def build_web(settings: Settings, *, workers_in_process: bool):  # noqa: ANN201
         if settings.embedded and not workers_in_process:
             pipeline.refetch(settings, object_type, object_id, utc_now())
         else:
-            tasks.refetch.send(object_type, object_id)
+            tasks.refetch.send(object_type, object_id, utc_now().isoformat())
 
     store = open_store(settings.database_url.get_secret_value())
     url = _redis_url(settings)

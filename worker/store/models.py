@@ -203,6 +203,28 @@ class ContactState(Base):
     recompute_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
+class ContactTime(Base):
+    """One date of a contact's stored snapshot that a time-based trigger reads (renewal date,
+    a trialing subscription's trial end, a past-due subscription's `status_since`), indexed so
+    a pass finds the contacts whose dates enter a trigger's window without reading everyone.
+    Rewritten with the snapshot (worker.compute.times)."""
+
+    __tablename__ = "contact_times"
+    __table_args__ = (Index("ix_contact_times_trigger_at", "trigger", "at"),)
+    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"), primary_key=True)
+    trigger: Mapped[str] = mapped_column(String(32), primary_key=True)
+    at: Mapped[datetime] = mapped_column(primary_key=True)
+
+
+class EvaluationQueue(Base):
+    """Contacts a sync or re-fetch changed and no evaluation pass has looked at yet: many
+    changes in a short window are one pass over their contacts (worker.automations.scope)."""
+
+    __tablename__ = "evaluation_queue"
+    contact_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    queued_at: Mapped[datetime]
+
+
 class ContactHistory(Base):
     """One row each time a contact's stage, MRR or renewal date changes."""
 

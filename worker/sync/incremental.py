@@ -144,6 +144,7 @@ class Fetched:
 
 def fetch(run: SyncRun, object_type: str, object_id: str, *, at: datetime | None) -> Fetched:
     """Re-fetch one object at the pinned API version."""
+    run.report.objects_refetched += 1
     return Fetched(object_type, object_id, at, run.source.retrieve(object_type, object_id))
 
 

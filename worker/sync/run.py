@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from worker.rules.model import SourceConfig
 from worker.store.db import Store
-from worker.store.models import StripePrice
+from worker.store.models import StripePrice, SyncState
 from worker.stripe_api.transport import StripeApi
 from worker.sync import limits, mirror, shapes
 from worker.sync.mirror import ChangedAt, Quarantined, WriteResult
@@ -45,6 +45,7 @@ class SyncReport:
     events_applied: int = 0
     requests: int = 0
     retries: int = 0
+    objects_refetched: int = 0  # changed objects re-read (from events, or a webhook)
     resumed: bool = False
     quarantined: list[Quarantined] = field(default_factory=list)
     missing_fx_rates: list[str] = field(default_factory=list)  # mirror currencies without a rate
@@ -60,7 +61,16 @@ class SyncReport:
     def to_json(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k != "quarantined"}
         data["quarantined"] = [q.__dict__ for q in self.quarantined]
+        data["requests_per_change"] = self.requests_per_change
         return data
+
+    @property
+    def requests_per_change(self) -> float | None:
+        """Stripe requests per changed object re-read (an incremental sync or a re-fetch);
+        None when nothing was re-read. A full sync's own paging is not a change."""
+        if not self.objects_refetched or self.mode == "full":
+            return None
+        return round(self.requests / self.objects_refetched, 3)
 
 
 @dataclass
@@ -150,5 +160,32 @@ def stored_price_reader(store: Store) -> Callable[[str], Json | None]:
     return read
 
 
-def make_source(api: StripeApi, store: Store) -> StripeSource:
-    return StripeSource(api, stored_price=stored_price_reader(store))
+SHAPE_KEY = "api_shape"
+
+
+class StoredShape:
+    """The API-shape probe's answer in SyncState (`api_shape`: {api_base, legacy}); another
+    API base (STRIPE_API_BASE changed) is probed again. A full sync probes afresh."""
+
+    def __init__(self, store: Store, now: datetime, *, fresh: bool = False):
+        self.store, self.now, self.fresh = store, now, fresh
+
+    def read(self, api_base: str) -> bool | None:
+        if self.fresh:
+            return None
+        with self.store.session() as session:
+            row = session.get(SyncState, SHAPE_KEY)
+            value = row.value if row is not None else {}
+        return bool(value["legacy"]) if value.get("api_base") == api_base and "legacy" in value else None
+
+    def write(self, api_base: str, legacy: bool) -> None:
+        from worker.sync.state import put_state  # noqa: PLC0415
+
+        with self.store.session() as session:
+            put_state(session, SHAPE_KEY, {"api_base": api_base, "legacy": legacy}, self.now)
+
+
+def make_source(api: StripeApi, store: Store, now: datetime, *, probe_again: bool = False) -> StripeSource:
+    """The source for one run; `probe_again` (a full sync) asks the API shape afresh."""
+    memo = StoredShape(store, now, fresh=probe_again)
+    return StripeSource(api, stored_price=stored_price_reader(store), shape_memo=memo)

@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import select
+
 from worker.compute.mirror import mirror_currencies
 from worker.core.money import FxTable, missing_rates
 from worker.logs import get_logger
@@ -52,7 +54,7 @@ def run_sync(store: Store, stripe: StripeApi, source_config: SourceConfig, *, fu
     followed by rebuilding `history_months` months of history from the invoices
     (worker.sync.history; `stages` are the stage rules it stages contacts with); an
     interrupted rebuild resumes at the next sync."""
-    run = SyncRun(store=store, source=make_source(stripe, store), config=source_config, now=now,
+    run = SyncRun(store=store, source=make_source(stripe, store, now, probe_again=full), config=source_config, now=now,
                   on_changed=on_changed, progress=progress)
     requests_before, retries_before = stripe.requests, stripe.retries
     with sync_lock(store):
@@ -91,10 +93,26 @@ def refetch(store: Store, stripe: StripeApi, object_type: str, object_id: str, n
     """Re-read one object (a webhook said it changed) and store it; `at` = the event's time."""
     if object_type not in OBJECT_TYPES:
         raise ValueError(f"cannot re-fetch a {object_type!r}; expected one of {', '.join(OBJECT_TYPES)}")
-    run = SyncRun(store=store, source=make_source(stripe, store), config=source_config or SourceConfig(),
+    run = SyncRun(store=store, source=make_source(stripe, store, now), config=source_config or SourceConfig(),
                   now=now, on_changed=on_changed)
     apply_change(run, object_type, object_id, at=at)
     return run.report
+
+
+_MODELS = {"customer": "StripeCustomer", "subscription": "StripeSubscription", "price": "StripePrice",
+           "product": "StripeProduct"}
+
+
+def read_since(store: Store, object_type: str, object_id: str, when: datetime) -> bool:
+    """Whether a sync that started at or after `when` already read this object: a webhook
+    received at `when` then needs no re-fetch of its own (a burst of events for one object
+    is one request, not one per event)."""
+    from worker.store import models  # noqa: PLC0415
+
+    model = getattr(models, _MODELS[object_type])
+    with store.session() as session:
+        synced_at = session.scalar(select(model.synced_at).where(model.id == object_id))
+    return synced_at is not None and synced_at >= when
 
 
 def load_source_config(rules_dir: Path, env: Mapping[str, str]) -> SourceConfig:
@@ -114,9 +132,12 @@ def live_source_config(settings: Settings) -> SourceConfig:
 
 
 def api_from_settings(settings: Settings) -> StripeApi:
-    """The rate-limited client for STRIPE_API_KEY / STRIPE_API_BASE / STRIPE_MAX_RPS."""
-    return StripeApi.connect(settings.require_stripe_key(), settings.stripe_api_base,
-                             limiter=shared_limiter(settings.stripe_max_rps))
+    """The rate-limited client for STRIPE_API_KEY / STRIPE_API_BASE / STRIPE_MAX_RPS /
+    STRIPE_ENDPOINT_RPS; the budget is shared through Redis when REDIS_URL is set."""
+    redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
+    limiter = shared_limiter(settings.stripe_max_rps, settings.stripe_endpoint_rps, redis_url=redis_url,
+                             namespace=settings.redis_namespace)
+    return StripeApi.connect(settings.require_stripe_key(), settings.stripe_api_base, limiter=limiter)
 
 
 def sync_from_settings(settings: Settings, *, full: bool, now: datetime, progress: Progress | None = None,

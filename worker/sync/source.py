@@ -12,12 +12,14 @@ and full coupons (with `applies_to` and `currency_options`) in every discount â€
 item and customer level. Each subscription is stored as one complete object, the storage
 contract the MRR code reads. It probes the server once: a server without `/v1/prices`
 (localstripe, API 2017) is read in the legacy dialect (plans, no `expand`).
+The probe's answer is remembered per API base (`ShapeMemo`), so it is asked once (again only on
+`sync --full`), not on every re-fetch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from worker.stripe_api.transport import NotFound, StripeApi
 from worker.sync import shapes
@@ -41,12 +43,23 @@ EVENT_TYPES = [
 ]
 
 
+class ShapeMemo(Protocol):
+    """Where the probe's answer is remembered (the store: worker.sync.run.StoredShape), so a
+    re-fetch or poll does not ask `GET /v1/prices?limit=1` again every time."""
+
+    def read(self, api_base: str) -> bool | None: ...
+
+    def write(self, api_base: str, legacy: bool) -> None: ...
+
+
 class StripeSource:
     """List and retrieve customers, subscriptions, prices, products and coupons, complete."""
 
-    def __init__(self, api: StripeApi, *, stored_price: Callable[[str], Json | None] = lambda _id: None):
+    def __init__(self, api: StripeApi, *, stored_price: Callable[[str], Json | None] = lambda _id: None,
+                 shape_memo: ShapeMemo | None = None):
         self.api = api
         self._stored_price = stored_price
+        self._memo = shape_memo
         self._legacy: bool | None = None
         self.prices: dict[str, Json] = {}
         self.coupons: dict[str, Json | None] = {}
@@ -54,12 +67,16 @@ class StripeSource:
     @property
     def legacy(self) -> bool:
         """True for a server that speaks the 2017 API (no /v1/prices): plans instead of prices."""
+        if self._legacy is None and self._memo is not None:
+            self._legacy = self._memo.read(self.api.api_base)
         if self._legacy is None:
             try:
                 self.api.get("/v1/prices", {"limit": 1})
                 self._legacy = False
             except NotFound:
                 self._legacy = True
+            if self._memo is not None:
+                self._memo.write(self.api.api_base, self._legacy)
         return self._legacy
 
     # --- lists -------------------------------------------------------------------------

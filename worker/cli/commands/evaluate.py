@@ -8,6 +8,7 @@ parameters rendered (secrets masked: `worker.automations.preview`); `--contact` 
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import typer
 from rich.table import Table
@@ -18,6 +19,10 @@ from worker.cli.app import app, bootstrap, guarded, out, parse_now
 from worker.errors import ConfigError
 from worker.rules.live import current_rules
 
+
+#: Rows of the fired table; a first pass over a large account fires thousands (the rest are
+#: counted per automation, and `--json` lists every one).
+TABLE_ROWS = 50
 
 @app.command()
 @guarded
@@ -45,10 +50,15 @@ def evaluate(
         return
     table = Table("automation", "contact", "trigger", "occurrence", "arm",
                   title="would fire" if dry_run else "fired")
-    for one in fired:
+    for one in fired[:TABLE_ROWS]:
         table.add_row(one.automation, one.contact_id, one.trigger, one.occurrence, one.arm)
     if fired:
         out.print(table)
+    if len(fired) > TABLE_ROWS:
+        counts = Counter(f.automation for f in fired)
+        out.print(f"… and {len(fired) - TABLE_ROWS} more (`--json` lists them all). Per automation: "
+                  + ", ".join(f"{name} {count}" for name, count in sorted(counts.items())) + ".",
+                  markup=False, highlight=False)
     if dry_run:
         _print_previews(settings, fired, at)
     verb = "would fire" if dry_run else "fired"

@@ -85,7 +85,8 @@ def _print(report: SyncReport, fx: FxTable) -> None:
         f"  deleted:        {report.deleted}",
         f"  events applied: {report.events_applied}",
         f"  quarantined:    {len(report.quarantined)}",
-        f"  Stripe requests: {report.requests} ({report.retries} retried)",
+        f"  Stripe requests: {report.requests} ({report.retries} retried)"
+        + (f", {report.requests_per_change} per changed object" if report.requests_per_change else ""),
     ]
     if report.history_months:
         lines.insert(-1, f"  history:        {report.history_months} months rebuilt from {report.invoices} invoices "
