@@ -204,3 +204,39 @@ def test_web_report_with_broken_rules_answers_503_in_plain_words(report_store, t
         answer = client.get("/report")
     assert answer.status_code == 503
     assert "The report is unavailable" in answer.text and "Traceback" not in answer.text
+
+
+def test_report_export_writes_assignments_and_outcomes_that_recompute_the_report(cli, report_env, tmp_path):
+    import csv
+
+    folder = tmp_path / "export"
+    done = cli("report", "--json", "--export", str(folder), AT, env=report_env)
+    assert done.returncode == 0, done.stderr
+    body = json.loads(done.stdout)  # still one JSON object on stdout
+    heads_up = body["automations"][0]
+    with (folder / "assignments.csv").open() as handle:
+        assignments = list(csv.DictReader(handle))
+    with (folder / "outcomes.csv").open() as handle:
+        outcomes = list(csv.DictReader(handle))
+    assert list(assignments[0]) == ["automation", "contact_id", "arm", "first_fired_at", "first_firing_id"]
+    assert list(outcomes[0]) == ["automation", "contact_id", "firing_id", "arm", "fired_at", "window_end",
+                                 "succeeded", "mrr_at_fire_minor", "mrr_at_end_minor", "currency", "counted"]
+    arms = [row["arm"] for row in assignments if row["automation"] == "renewal-heads-up"]
+    assert (arms.count("treated"), arms.count("holdout")) == (12, 5)
+    assert assignments[0]["first_fired_at"].endswith("Z")
+    counted = [row for row in outcomes if row["counted"] == "1"]
+    rates = {}
+    for arm in ("treated", "holdout"):
+        rows = [int(row["succeeded"]) for row in counted if row["arm"] == arm]
+        rates[arm] = sum(rows) / len(rows)
+        assert len(rows) == heads_up[arm]["measured"]
+        assert sum(int(r["mrr_at_fire_minor"]) for r in counted if r["arm"] == arm) == heads_up[arm]["mrr_at_fire_minor"]
+    assert rates["treated"] - rates["holdout"] == pytest.approx(heads_up["lift"])
+
+
+def test_report_export_to_an_unwritable_place_is_a_plain_error(cli, report_env, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    done = cli("report", "--export", str(blocker / "sub"), AT, env=report_env)
+    assert done.returncode != 0
+    assert "--export" in done.stderr + done.stdout and "Traceback" not in done.stderr
