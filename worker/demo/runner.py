@@ -24,8 +24,8 @@ from pathlib import Path
 
 from stripe_sandbox import Sandbox, generate_account
 from worker.automations.service import run_evaluation
-from worker.delivery.service import current_rules
 from worker.core.money import FxTable
+from worker.delivery.service import current_rules
 from worker.demo.behaviour import CustomerBehaviour, Effects
 from worker.demo.market import Market, MarketRates
 from worker.demo.rules import write_rules

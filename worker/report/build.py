@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from worker.compute.history import history_rows
+from worker.core.experiment import Analysis, Effect, analyse, q_values
 from worker.core.money import FxTable
 from worker.core.movements import months_between, mrr_movements
 from worker.core.revenue import (
@@ -33,13 +34,12 @@ from worker.core.revenue import (
     upcoming_renewals,
 )
 from worker.core.snapshot import iso, parse_time
-from worker.core.experiment import Analysis, Effect, analyse, q_values
 from worker.core.statistics import ArmMrr, arm_mrr, rate, wilson
 from worker.errors import ConfigError
-from worker.rules.model import RuleSet
-from worker.store.db import Store
 from worker.report.experiments import firing_rows, units_by_automation
 from worker.report.impact import fixed_horizon_json, mrr_impact_json
+from worker.rules.model import RuleSet
+from worker.store.db import Store
 from worker.store.models import ContactState, Delivery, Firing
 
 TRAILING = timedelta(days=365)

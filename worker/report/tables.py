@@ -72,11 +72,11 @@ def _automation(automation: AutomationReport, currency: str) -> Table:
     actions = automation.actions
     treated, holdout = automation.treated.mrr, automation.holdout.mrr
     caption = "\n".join([*verdict_lines(automation, currency),
-                          f"MRR retained / expanded: treated {amount(treated.retained, currency)} / "
+                          (f"MRR retained / expanded: treated {amount(treated.retained, currency)} / "
                           f"{amount(treated.expanded, currency)}, holdout {amount(holdout.retained, currency)} / "
-                          f"{amount(holdout.expanded, currency)} {currency.upper()}.",
-                          f"Actions: delivered {actions['delivered']}, retrying {actions['retrying']}, "
-                          f"dead {actions['dead']}."])
+                          f"{amount(holdout.expanded, currency)} {currency.upper()}."),
+                          (f"Actions: delivered {actions['delivered']}, retrying {actions['retrying']}, "
+                          f"dead {actions['dead']}.")])
     table = Table(title=f"{automation.name} (goal: {automation.goal or 'none'})", caption=caption,
                   caption_justify="left")
     for title in ("arm", "firings", "contacts", "measured", "won", "rate", "95% interval",
