@@ -133,6 +133,8 @@ def test_html_report_is_self_contained(report_store, rules):
     assert scripts and not any("src=" in tag for tag in scripts)  # everything inlined
     assert not re.search(r"<(link|img|iframe)\b[^>]*(href|src)=[\"']?https?:", page)
     assert "Plotly.newPlot" in page
+    assert 'class="verdict verdict-collecting"' in page   # the verdict row under the automation's arms
+    assert "Retained MRR impact per contact 41.67 [" in page and "always-valid" in page
     for chart in ("chart-movements", "chart-success", "chart-stages", "chart-renewals"):
         assert f'id="{chart}"' in page
 
