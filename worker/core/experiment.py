@@ -21,6 +21,8 @@ Per automation (`analyse`):
 
 `q_values` adds Benjamini–Hochberg across a report's automations (statsmodels).
 Money estimates are statistics: floats here, rounded to whole minor units by the report.
+statsmodels and scipy are imported where used: every CLI command imports the report module,
+and they take seconds to import.
 """
 
 from __future__ import annotations
@@ -31,14 +33,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-import statsmodels.api as sm
-from scipy.stats import chisquare, norm
-from statsmodels.stats.multitest import multipletests
-from statsmodels.stats.power import NormalIndPower
-from statsmodels.stats.proportion import proportion_effectsize
 
 from worker.core import sequential
-from worker.core.statistics import newcombe_interval, two_sided_p
+from worker.core.statistics import Z95, newcombe_interval, two_sided_p
 
 #: `collecting` until each arm has at least this many contacts measured.
 MIN_CONTACTS_PER_ARM = 30
@@ -81,14 +78,14 @@ class Effect:
 
     @property
     def fixed_ci95(self) -> tuple[float, float]:
-        half = norm.ppf(0.975) * math.sqrt(self.variance)
+        half = Z95 * math.sqrt(self.variance)
         return self.estimate - half, self.estimate + half
 
     @property
     def fixed_p_value(self) -> float:
         if self.variance <= 0:
             return 1.0 if self.estimate == 0 else 0.0
-        return float(2 * norm.sf(abs(self.estimate) / math.sqrt(self.variance)))
+        return math.erfc(abs(self.estimate) / math.sqrt(self.variance) / math.sqrt(2))
 
 
 def treatment_effect(y: Sequence[float], treated: Sequence[bool], covariate: Sequence[float] | None = None
@@ -96,6 +93,8 @@ def treatment_effect(y: Sequence[float], treated: Sequence[bool], covariate: Seq
     """Treated − holdout difference in mean y, Lin-adjusted for `covariate` when it varies; HC2.
 
     None when an arm has fewer than 2 contacts (no variance can be estimated)."""
+    from statsmodels.regression.linear_model import OLS
+
     y_arr, t_arr = np.asarray(y, dtype=float), np.asarray(treated, dtype=float)
     n_treated = int(t_arr.sum())
     if n_treated < 2 or len(t_arr) - n_treated < 2:
@@ -106,12 +105,14 @@ def treatment_effect(y: Sequence[float], treated: Sequence[bool], covariate: Seq
         centred = x - x.mean()
         if np.ptp(centred[t_arr == 1]) > 0 and np.ptp(centred[t_arr == 0]) > 0:
             columns += [centred, t_arr * centred]
-    fit = sm.OLS(y_arr, np.column_stack(columns)).fit(cov_type="HC2")
+    fit = OLS(y_arr, np.column_stack(columns)).fit(cov_type="HC2")
     return Effect(float(fit.params[1]), float(fit.cov_params()[1, 1]), len(y_arr))
 
 
 def srm_p_value(treated: int, holdout: int, holdout_share: float | None) -> float | None:
     """Chi-square goodness-of-fit p for the contacts per arm vs the configured share; None if untestable."""
+    from scipy.stats import chisquare
+
     total = treated + holdout
     if holdout_share is None or not 0 < holdout_share < 1 or total == 0:
         return None
@@ -121,6 +122,8 @@ def srm_p_value(treated: int, holdout: int, holdout_share: float | None) -> floa
 
 def q_values(p_values: Sequence[float | None]) -> list[float | None]:
     """Benjamini–Hochberg q-values over the non-null p-values (None stays None)."""
+    from statsmodels.stats.multitest import multipletests
+
     present = [(i, p) for i, p in enumerate(p_values) if p is not None]
     found: list[float | None] = [None] * len(p_values)
     if present:
@@ -133,6 +136,9 @@ def q_values(p_values: Sequence[float | None]) -> list[float | None]:
 def contacts_needed(base_rate: float | None, holdout_share: float | None, lift: float = STATED_LIFT,
                     power: float = POWER) -> dict | None:
     """Contacts per arm to detect `lift` at `base_rate` with `power`: always-valid and fixed-horizon."""
+    from scipy.stats import norm
+    from statsmodels.stats.proportion import proportion_effectsize
+
     if base_rate is None or holdout_share is None or not 0 < holdout_share < 1:
         return None
     target = base_rate + lift if base_rate + lift <= 1 else base_rate - lift
@@ -154,6 +160,8 @@ def contacts_needed(base_rate: float | None, holdout_share: float | None, lift: 
 
 
 def _treated_needed(effect: float, ratio: float, alpha: float, power: float) -> float:
+    from statsmodels.stats.power import NormalIndPower
+
     return float(NormalIndPower().solve_power(effect_size=effect, alpha=alpha, power=power, ratio=ratio))
 
 
