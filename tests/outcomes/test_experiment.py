@@ -160,3 +160,11 @@ def test_each_contact_counts_once_with_its_first_firing_in_the_period():
     assert units["c3"].succeeded is False
     since = {u.contact_id for u in units_by_automation(rows, T0 + 20 * day)["a"]}
     assert since == {"c3"}   # c1 and c2 entered before the period: a later firing carries earlier exposure
+
+
+def test_tiny_or_degenerate_arms_give_no_estimate_rather_than_nan():
+    assert treatment_effect([1.0, 0.0, 1.0], [True, False, True]) is None      # an arm of 1
+    effect = treatment_effect([5.0, 5.0, 3.0, 3.0], [True, True, False, False], [1.0, 2.0, 1.0, 2.0])
+    assert effect is not None and effect.estimate == pytest.approx(2.0) and math.isfinite(effect.variance)
+    same = analyse([Unit(f"c{i}", "treated" if i % 2 else "holdout", T0, True, 100, 100) for i in range(80)], 0.5)
+    assert same.lift.estimate == 0 and same.verdict == "inconclusive" and same.lift.p_value == 1.0

@@ -100,13 +100,29 @@ def treatment_effect(y: Sequence[float], treated: Sequence[bool], covariate: Seq
     if n_treated < 2 or len(t_arr) - n_treated < 2:
         return None
     columns = [np.ones_like(t_arr), t_arr]
-    if covariate is not None:
+    if covariate is not None and min(n_treated, len(t_arr) - n_treated) >= 4:
         x = np.asarray(covariate, dtype=float)
         centred = x - x.mean()
         if np.ptp(centred[t_arr == 1]) > 0 and np.ptp(centred[t_arr == 0]) > 0:
-            columns += [centred, t_arr * centred]
-    fit = OLS(y_arr, np.column_stack(columns)).fit(cov_type="HC2")
-    return Effect(float(fit.params[1]), float(fit.cov_params()[1, 1]), len(y_arr))
+            adjusted = _fit(OLS, y_arr, [*columns, centred, t_arr * centred])
+            if adjusted is not None:
+                return adjusted
+    return _fit(OLS, y_arr, columns)
+
+
+def _fit(ols, y: np.ndarray, columns: list[np.ndarray]) -> Effect | None:
+    """The arm coefficient with its HC2 variance; None when it is not finite (a degenerate design)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fit = ols(y, np.column_stack(columns)).fit(cov_type="HC2")
+        estimate, variance = float(fit.params[1]), float(fit.cov_params()[1, 1])
+    if not (math.isfinite(estimate) and math.isfinite(variance)) or variance < 0:
+        return None
+    tolerance = 1e-9 * (float(np.abs(y).max()) + 1)   # rounding noise of a perfect fit is not an effect
+    if abs(estimate) < tolerance:
+        estimate = 0.0
+    if variance < tolerance * tolerance:
+        variance = 0.0
+    return Effect(estimate, variance, len(y))
 
 
 def srm_p_value(treated: int, holdout: int, holdout_share: float | None) -> float | None:
