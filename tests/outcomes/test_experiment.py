@@ -1,6 +1,7 @@
 """The contact-level estimators against second implementations and published formulas.
 
-- lift: statsmodels OLS with HC2 on a binary arm = the unpooled (Welch) variance, closed form;
+- lift: the closed-form difference in means with the unpooled (Welch) variance = statsmodels
+  OLS on the arm with HC2 = the textbook p(1−p)/(n−1) formula;
 - MRR impact: Lin's (2013) interacted regression = the difference of the two arms' own
   regressions evaluated at the pooled mean of the covariate, with HC2 variances added (numpy);
 - confidence sequence: the formula of Waudby-Smith et al. (2021) Theorem 2.2 as printed, and
@@ -16,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+import statsmodels.api as sm
 from scipy.stats import chi2, norm
 
 from worker.core import sequential
@@ -33,11 +35,14 @@ from worker.report.experiments import FiringRow, units_by_automation
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def test_rate_lift_variance_is_the_welch_variance():
+def test_rate_lift_is_ols_with_hc2_and_the_welch_variance():
     rng = np.random.default_rng(1)
     treated = rng.random(300) < 0.3
     y = (rng.random(300) < np.where(treated, 0.6, 0.5)).astype(float)
     effect = treatment_effect(y, treated)
+    fit = sm.OLS(y, sm.add_constant(treated.astype(float))).fit(cov_type="HC2")
+    assert effect.estimate == pytest.approx(fit.params[1])
+    assert effect.variance == pytest.approx(fit.cov_params()[1, 1])
     p1, p0 = y[treated].mean(), y[~treated].mean()
     n1, n0 = treated.sum(), (~treated).sum()
     assert effect.estimate == pytest.approx(p1 - p0)
