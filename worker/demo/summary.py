@@ -7,9 +7,8 @@ from dataclasses import dataclass
 
 from rich.table import Table
 
-from worker.core.money import format_minor
 from worker.demo.runner import DemoResult
-from worker.report.tables import interval, p_value_text, percent
+from worker.report.tables import amount, interval, p_value_text, percent
 
 
 @dataclass(frozen=True)
@@ -77,9 +76,10 @@ def summary_table(result: DemoResult) -> Table:
     rows = lift_rows(result)
     money = result.report.currency
     table = Table(title="Holdout results by contact (treated − holdout): TRUE vs MEASURED")
-    table.add_column("")
+    table.add_column("", no_wrap=True)
     for row in rows:
-        table.add_column(row.automation, justify="right", no_wrap=True)
+        table.add_column(row.automation, justify="right", overflow="fold")
+    unit = money.upper()
     yes_no = {True: "yes", False: "NO", None: "—"}
     figures = [
         ("contacts measured (treated / holdout)", lambda r: f"{r.treated[0]} / {r.holdout[0]}"),
@@ -92,13 +92,13 @@ def summary_table(result: DemoResult) -> Table:
         ("p-value (always-valid)", lambda r: p_value_text(r.p_value)),
         ("verdict", lambda r: r.verdict),
         ("interval holds the realised lift", lambda r: yes_no[r.covered]),
-        ("TRUE retained MRR / contact", lambda r: _money(r.mrr_true, money)),
+        (f"TRUE retained MRR / contact ({unit})", lambda r: _money(r.mrr_true, money)),
         ("MEASURED retained MRR / contact", lambda r: _money(r.mrr_measured, money)),
         ("95% interval", lambda r: _money_interval(r.mrr_ci95, money)),
         ("interval holds the realised impact", lambda r: yes_no[r.mrr_covered]),
-        ("TRUE total incremental MRR", lambda r: _money(r.mrr_total_true, money)),
-        ("MEASURED total [95% interval]", lambda r: f"{_money(r.mrr_total, money)} "
-                                                    f"{_money_interval(r.mrr_total_ci95, money)}"),
+        (f"TRUE total incremental MRR ({unit})", lambda r: _money(r.mrr_total_true, money)),
+        ("MEASURED total", lambda r: _money(r.mrr_total, money)),
+        ("95% interval", lambda r: _money_interval(r.mrr_total_ci95, money)),
     ]
     for label, cell in figures:
         table.add_row(label, *(cell(row) for row in rows))
@@ -125,8 +125,9 @@ def _signed(value: float | None) -> str:
 
 
 def _money(value: float | None, currency: str) -> str:
-    return "—" if value is None else format_minor(round(value), currency)
+    """Major units without the code (the row label names the currency)."""
+    return "—" if value is None else amount(round(value), currency)
 
 
 def _money_interval(bounds: tuple[int, int] | None, currency: str) -> str:
-    return "—" if bounds is None else f"[{format_minor(bounds[0], currency)}, {format_minor(bounds[1], currency)}]"
+    return "—" if bounds is None else f"[{amount(bounds[0], currency)}, {amount(bounds[1], currency)}]"
