@@ -2,19 +2,20 @@
 trial), trials that convert or not, upgrades and downgrades — what makes the simulated
 account look like a SaaS business rather than a shrinking list of identical customers.
 
-Arm-blind: nothing here looks at the automations. Every draw is a uniform number fixed by
-(seed, kind, object, day) (`CustomerBehaviour._draw`'s scheme), so it does not depend on
-which contacts were treated.
+Arm-blind: nothing here looks at the automations. Trial conversions use a uniform number
+fixed by (seed, subscription, trial end) (`CustomerBehaviour._draw`'s scheme), so they do
+not depend on which contacts were treated; sign-ups and plan changes use a generator seeded
+by (seed, day).
 
 - **sign-ups**: each day Poisson-like `initial customers × signups_per_month / 30` new
   customers (metadata `account_id`, so each is a contact) subscribe to a monthly licensed
   price in their currency, quantity 1–5; `trial_share` of them start a 14-day trial.
 - **trials**: a trialing subscription whose trial ends in the coming day converts with
   probability `trial_conversion`, else it is canceled (the trial is abandoned).
-- **plan changes**: each live active subscription upgrades with probability
-  `upgrade_rate / 30` a day (quantity +1..5 or a dearer price of the same interval) and
-  downgrades with `downgrade_rate / 30` (quantity −1 or a cheaper price), through the
-  sandbox's activity actions, so each one is a Stripe event.
+- **plan changes**: each day about `live active subscriptions × upgrade_rate / 30` of them,
+  drawn at random, upgrade (quantity +1..5 or a dearer price of the same interval) and
+  `× downgrade_rate / 30` downgrade (quantity −1 or a cheaper price), through the sandbox's
+  activity actions, so each one is a Stripe event.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ DAY = 86400
 
 @dataclass(frozen=True)
 class MarketRates:
-    signups_per_month: float = 0.04    # new customers a month, as a share of the initial customers
+    signups_per_month: float = 0.025   # new customers a month, as a share of the initial customers
     trial_share: float = 0.5           # of sign-ups that start on a trial
     trial_conversion: float = 0.6      # trials that become paying
     upgrade_rate: float = 0.03         # monthly chance a live subscription upgrades
@@ -58,12 +59,14 @@ class Market:
         with sandbox.lock:
             rng = random.Random(f"{self.seed}:market:{day}")
             subs = sandbox.store["subscription"].objects
+            live = []
             for sub_id in sorted(subs):
                 sub = subs[sub_id]
                 if sub["status"] == "trialing" and sub["trial_end"] and now < sub["trial_end"] <= now + DAY:
                     self._trial(sandbox, sub_id, sub["trial_end"])
                 elif sub["status"] == "active" and not sub["cancel_at"]:
-                    self._resize(sandbox, rng, sub, self._draw("resize", sub_id, day))
+                    live.append(sub)
+            self._plan_changes(sandbox, rng, live)
             expected = self.initial_customers * self.rates.signups_per_month / 30
             count = int(expected) + (rng.random() < expected - int(expected))
             for _ in range(count):
@@ -76,12 +79,17 @@ class Market:
         self.trials_dropped += 1
         sandbox.cancel_subscription(sub_id)
 
-    def _resize(self, sandbox: Sandbox, rng: random.Random, sub: dict, u: float) -> None:
-        up, down = self.rates.upgrade_rate / 30, self.rates.downgrade_rate / 30
-        if u < up and ACTIONS["upgrade"](sandbox, rng, sub):
-            self.upgrades += 1
-        elif up <= u < up + down and ACTIONS["downgrade"](sandbox, rng, sub):
-            self.downgrades += 1
+    def _plan_changes(self, sandbox: Sandbox, rng: random.Random, live: list[dict]) -> None:
+        """Today's upgrades and downgrades: counts with the expected rates, on random live subscriptions."""
+        for kind, monthly in (("upgrade", self.rates.upgrade_rate), ("downgrade", self.rates.downgrade_rate)):
+            expected = len(live) * monthly / 30
+            count = int(expected) + (rng.random() < expected - int(expected))
+            for sub in rng.sample(live, min(count, len(live))):
+                if ACTIONS[kind](sandbox, rng, sub):
+                    if kind == "upgrade":
+                        self.upgrades += 1
+                    else:
+                        self.downgrades += 1
 
     def _signup(self, sandbox: Sandbox, rng: random.Random) -> None:
         prices = sorted((p for p in sandbox.store["price"].objects.values()
