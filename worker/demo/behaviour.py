@@ -110,6 +110,7 @@ class CustomerBehaviour:
     _pending: dict[str, _Pending] = field(default_factory=dict)
     _stays: dict[str, int] = field(default_factory=dict)   # subscription → period end it renews
     _leaving: set[str] = field(default_factory=set)
+    _traits: dict[str, tuple[float, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # what reached the customers ----------------------------------------------------------
@@ -196,9 +197,12 @@ class CustomerBehaviour:
         """(churn risk r, responsiveness m) of a customer, fixed by the seed; (1, 1) when homogeneous."""
         if not self.effects.heterogeneous:
             return 1.0, 1.0
-        u = self._draw("risk", customer, 0)
-        risk = 0.4 if u < 0.6 else 1.2 if u < 0.9 else 3.5
-        return risk, 2 * self._draw("response", customer, 0)
+        found = self._traits.get(customer)
+        if found is None:
+            u = self._draw("risk", customer, 0)
+            found = self._traits[customer] = (0.4 if u < 0.6 else 1.2 if u < 0.9 else 3.5,
+                                              2 * self._draw("response", customer, 0))
+        return found
 
     def _draw(self, kind: str, sub_id: str, when: int) -> float:
         """A uniform number in [0, 1) fixed by (seed, kind, subscription, time)."""
