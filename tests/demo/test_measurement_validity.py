@@ -27,7 +27,7 @@ from worker.demo import DemoConfig, Effects, run_demo
 from worker.demo.summary import lift_rows
 from worker.store.db import open_store
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]   # 20 full pipeline runs per fixture
 SEEDS = range(1000, 1020)
 EFFECTS = Effects(renewal_churn=0.30, reminder_effect=0.50, notice_rate=0.010, save_base=0.10,
                   save_treated=0.60, decision_delay_days=5)
