@@ -22,7 +22,7 @@ from worker.core import sequential
 from worker.core.experiment import MIN_CONTACTS_PER_ARM, SRM_THRESHOLD, Unit, analyse
 from worker.core.statistics import z_test_p
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 RUNS = 500
 
 
