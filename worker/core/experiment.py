@@ -260,13 +260,3 @@ def decide(lift: Effect | None, measured: dict[str, int], srm: float | None) -> 
 
 def _arm(unit: Unit) -> str:
     return "holdout" if unit.arm == "holdout" else "treated"
-
-
-def first_firings(rows: Sequence[tuple[str, str, datetime, int]]) -> dict[str, tuple[str, datetime, int]]:
-    """{contact: (arm, fired_at, firing id)} of each contact's first firing, from (contact, arm, at, id) rows."""
-    found: dict[str, tuple[str, datetime, int]] = {}
-    for contact, arm, at, firing_id in rows:
-        current = found.get(contact)
-        if current is None or (at, firing_id) < (current[1], current[2]):
-            found[contact] = (arm, at, firing_id)
-    return found
