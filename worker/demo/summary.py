@@ -75,14 +75,15 @@ def summary_table(result: DemoResult) -> Table:
     """One column per automation, one row per figure (fits an 80-column terminal)."""
     rows = lift_rows(result)
     money = result.report.currency
-    table = Table(title="Holdout results by contact (treated − holdout): TRUE vs MEASURED")
+    table = Table(title="Holdout results by contact (treated − holdout): TRUE vs MEASURED",
+                  caption="T / H: treated / holdout; MRR kept = retained MRR, min(at window end, at firing)")
     table.add_column("", no_wrap=True)
     for row in rows:
-        table.add_column(row.automation, justify="right", overflow="fold")
+        table.add_column(row.automation, justify="right", overflow="fold", min_width=len(row.automation))
     unit = money.upper()
     yes_no = {True: "yes", False: "NO", None: "—"}
     figures = [
-        ("contacts measured (treated / holdout)", lambda r: f"{r.treated[0]} / {r.holdout[0]}"),
+        ("contacts measured (T / H)", lambda r: f"{r.treated[0]} / {r.holdout[0]}"),
         ("success rate treated", lambda r: percent(r.treated[1])),
         ("success rate holdout", lambda r: percent(r.holdout[1])),
         ("TRUE lift, configured", lambda r: _signed(r.expected)),
@@ -91,12 +92,12 @@ def summary_table(result: DemoResult) -> Table:
         ("95% interval (always-valid)", lambda r: interval(r.ci95)),
         ("p-value (always-valid)", lambda r: p_value_text(r.p_value)),
         ("verdict", lambda r: r.verdict),
-        ("interval holds the realised lift", lambda r: yes_no[r.covered]),
-        (f"TRUE retained MRR / contact ({unit})", lambda r: _money(r.mrr_true, money)),
-        ("MEASURED retained MRR / contact", lambda r: _money(r.mrr_measured, money)),
+        ("holds the realised lift", lambda r: yes_no[r.covered]),
+        (f"TRUE MRR kept / contact ({unit})", lambda r: _money(r.mrr_true, money)),
+        ("MEASURED MRR kept / contact", lambda r: _money(r.mrr_measured, money)),
         ("95% interval", lambda r: _money_interval(r.mrr_ci95, money)),
-        ("interval holds the realised impact", lambda r: yes_no[r.mrr_covered]),
-        (f"TRUE total incremental MRR ({unit})", lambda r: _money(r.mrr_total_true, money)),
+        ("holds the realised impact", lambda r: yes_no[r.mrr_covered]),
+        (f"TRUE total MRR impact ({unit})", lambda r: _money(r.mrr_total_true, money)),
         ("MEASURED total", lambda r: _money(r.mrr_total, money)),
         ("95% interval", lambda r: _money_interval(r.mrr_total_ci95, money)),
     ]
