@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from worker.compute.history import history_rows
+from worker.core.experiment import Analysis, Effect, analyse, q_values
 from worker.core.money import FxTable, MissingFxRate
 from worker.core.movements import months_between, mrr_movements
 from worker.core.revenue import (
@@ -36,13 +37,15 @@ from worker.core.revenue import (
     upcoming_renewals,
 )
 from worker.core.snapshot import iso, parse_time
-from worker.core.statistics import ArmMrr, Comparison, arm_mrr, compare_arms, rate, wilson
+from worker.core.statistics import ArmMrr, arm_mrr, rate, wilson
 from worker.errors import ConfigError
 from worker.logs import get_logger
+from worker.report.experiments import firing_rows, units_by_automation
+from worker.report.impact import fixed_horizon_json, mrr_impact_json
+from worker.report.unlinked import Unlinked, how_to_link, unlinked_revenue
 from worker.rules.model import RuleSet
 from worker.store.db import Store
-from worker.report.unlinked import Unlinked, how_to_link, unlinked_revenue
-from worker.store.models import ContactState, Delivery, Firing, Outcome, SyncState
+from worker.store.models import ContactState, Delivery, Firing, SyncState
 
 TRAILING = timedelta(days=365)
 RENEWAL_HORIZON = timedelta(days=90)
@@ -51,12 +54,16 @@ ACTION_STATES = ("delivered", "retrying", "dead")
 
 @dataclass
 class Arm:
-    """One arm of one automation: firings, measured outcomes, successes and MRR."""
+    """One arm of one automation. `fired` counts firings; the rest count CONTACTS (the unit):
+    `contacts` assigned in the period, `measured` / `succeeded` by their first firing's outcome,
+    `pairs` their (MRR at firing, MRR at window end)."""
 
     fired: int = 0
+    firings_measured: int = 0
+    contacts: int = 0
     measured: int = 0
     succeeded: int = 0
-    pairs: list[tuple[int, int]] = field(default_factory=list)  # (MRR at firing, at end) of measured
+    pairs: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def mrr(self) -> ArmMrr:
@@ -73,7 +80,8 @@ class Arm:
     def to_json(self) -> dict[str, Any]:
         mrr = self.mrr
         return {"fired": self.fired, "measured": self.measured, "succeeded": self.succeeded, "rate": self.rate,
-                "mrr_at_fire_minor": mrr.at_fire, "mrr_at_end_minor": mrr.at_end}
+                "mrr_at_fire_minor": mrr.at_fire, "mrr_at_end_minor": mrr.at_end, "contacts": self.contacts,
+                "firings_measured": self.firings_measured}
 
 
 @dataclass
@@ -83,18 +91,31 @@ class AutomationReport:
     treated: Arm
     holdout: Arm
     actions: dict[str, int]
+    holdout_share: float | None = None
+    analysis: Analysis | None = None
+    q_value: float | None = None
 
     @property
-    def comparison(self) -> Comparison:
-        return compare_arms(self.treated.succeeded, self.treated.measured,
-                            self.holdout.succeeded, self.holdout.measured)
+    def lift(self) -> Effect | None:
+        return self.analysis.lift if self.analysis else None
+
+    @property
+    def verdict(self) -> str:
+        return self.analysis.verdict if self.analysis else "collecting"
 
     def to_json(self) -> dict[str, Any]:
-        comparison = self.comparison
+        lift, analysis = self.lift, self.analysis
         return {"name": self.name, "goal": self.goal, "treated": self.treated.to_json(),
-                "holdout": self.holdout.to_json(), "lift": comparison.lift,
-                "lift_ci95": list(comparison.ci95) if comparison.ci95 else None,
-                "p_value": comparison.p_value, "actions": dict(self.actions)}
+                "holdout": self.holdout.to_json(), "lift": lift.estimate if lift else None,
+                "lift_ci95": list(lift.ci95) if lift else None,
+                "p_value": lift.p_value if lift else None, "actions": dict(self.actions),
+                "unit": "contact", "contacts": {"treated": self.treated.contacts, "holdout": self.holdout.contacts},
+                "verdict": self.verdict, "verdict_reason": analysis.reason if analysis else None,
+                "srm_p_value": analysis.srm_p_value if analysis else None, "q_value": self.q_value,
+                "holdout_share": self.holdout_share,
+                "fixed_horizon": fixed_horizon_json(analysis),
+                "mrr_impact": mrr_impact_json(analysis),
+                "contacts_needed": analysis.contacts_needed if analysis else None}
 
 
 @dataclass
@@ -257,18 +278,28 @@ def _automations(session: Session, rules: RuleSet, since: datetime | None) -> li
     reports: dict[str, AutomationReport] = {}
     for automation in rules.automations:
         reports[automation.name] = _empty(automation.name, automation.goal.kind if automation.goal else None)
-    query = select(Firing.automation, Firing.arm, Firing.goal, Outcome.succeeded, Outcome.mrr_at_fire_minor,
-                   Outcome.mrr_at_end_minor).outerjoin(Outcome, Outcome.firing_id == Firing.id)
-    if since is not None:
-        query = query.where(Firing.fired_at >= since)
-    for name, arm_name, goal, succeeded, at_fire, at_end in session.execute(query.order_by(Firing.id)):
-        report = reports.get(name) or reports.setdefault(name, _empty(name, (goal or {}).get("kind")))
-        arm = report.holdout if arm_name == "holdout" else report.treated
+        reports[automation.name].holdout_share = float(automation.holdout)
+    rows = firing_rows(session)
+    for row in rows:
+        if since is not None and row.fired_at < since:
+            continue
+        report = reports.get(row.automation) or reports.setdefault(row.automation, _empty(row.automation, row.goal))
+        arm = report.holdout if row.arm == "holdout" else report.treated
         arm.fired += 1
-        if succeeded is not None:
-            arm.measured += 1
-            arm.succeeded += bool(succeeded)
-            arm.pairs.append((at_fire, at_end))
+        arm.firings_measured += row.succeeded is not None
+    for name, units in units_by_automation(rows, since).items():
+        report = reports[name]   # it has firings in the period: its first one
+        for unit in units:
+            arm = report.holdout if unit.arm == "holdout" else report.treated
+            arm.contacts += 1
+            if unit.succeeded is not None:
+                arm.measured += 1
+                arm.succeeded += unit.succeeded
+                arm.pairs.append((unit.mrr_at_fire, unit.mrr_at_end))
+        report.analysis = analyse(units, report.holdout_share)
+    for report, q in zip(reports.values(), q_values([r.lift.p_value if r.lift else None for r in reports.values()]),
+                         strict=True):
+        report.q_value = q
     for name, state, count in _delivery_counts(session, since):
         if name in reports and state in ACTION_STATES:
             reports[name].actions[state] += count

@@ -19,7 +19,7 @@ from plotly.offline import get_plotlyjs
 from worker.core.money import exponent, format_minor
 from worker.core.statistics import as_float
 from worker.report.build import Report
-from worker.report.tables import amount, interval, p_value_text, percent, unlinked_note
+from worker.report.tables import amount, interval, percent, unlinked_note, verdict_lines
 
 _CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["sendDataToCloud"]}
 _LAYOUT = {"template": "plotly_white", "height": 380, "margin": {"l": 60, "r": 20, "t": 50, "b": 50}}
@@ -30,6 +30,7 @@ th,td{padding:4px 8px;border-bottom:1px solid #e4e7eb;text-align:right} th:first
 .kpis{display:flex;gap:16px;flex-wrap:wrap;margin:16px 0}
 .kpi{border:1px solid #e4e7eb;border-radius:6px;padding:10px 16px}
 .kpi b{display:block;font-size:1.4em} .chart{min-height:380px}
+.verdict td{background:#f8f9fa;color:#323f4b;text-align:left}
 """
 
 
@@ -91,21 +92,21 @@ def _kpis(report: Report) -> str:
 
 
 def _automation_table(report: Report) -> str:
-    head = ("automation", "goal", "arm", "fired", "measured", "succeeded", "rate", "95% interval",
-            "MRR at firing", "MRR at end", "retained", "expanded", "NRR", "lift", "lift 95% interval", "p-value")
+    head = ("automation", "goal", "arm", "firings", "contacts", "measured", "succeeded", "rate", "95% interval",
+            "MRR at firing", "MRR at end", "retained", "expanded", "NRR")
     rows = []
     for automation in report.automations:
-        comparison = automation.comparison
-        lift = "—" if comparison.lift is None else f"{comparison.lift * 100:+.1f} pts"
         for index, (arm_name, arm) in enumerate((("treated", automation.treated), ("holdout", automation.holdout))):
             mrr = arm.mrr
             cells = [automation.name if index == 0 else "", automation.goal or "—" if index == 0 else "", arm_name,
-                     str(arm.fired), str(arm.measured), str(arm.succeeded), percent(arm.rate), interval(arm.interval),
+                     str(arm.fired), str(arm.contacts), str(arm.measured), str(arm.succeeded), percent(arm.rate),
+                     interval(arm.interval),
                      *(amount(v, report.currency) for v in (mrr.at_fire, mrr.at_end, mrr.retained, mrr.expanded)),
-                     percent(as_float(mrr.nrr)),
-                     lift if index == 0 else "", interval(comparison.ci95) if index == 0 else "",
-                     p_value_text(comparison.p_value) if index == 0 else ""]
+                     percent(as_float(mrr.nrr))]
             rows.append("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>")
+        notes = "<br>".join(escape(line) for line in verdict_lines(automation, report.currency))
+        rows.append(f"<tr class=\"verdict verdict-{escape(automation.verdict)}\"><td colspan=\"{len(head)}\" "
+                    f"style=\"text-align:left\">{notes}</td></tr>")
     header = "".join(f"<th>{escape(h)}</th>" for h in head)
     body = "".join(rows) or f"<tr><td colspan=\"{len(head)}\">No automations.</td></tr>"
     return f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
