@@ -12,7 +12,9 @@ from starlette.testclient import TestClient
 from worker.runtime.heartbeat import Beacon, Heartbeats, record_success
 from worker.settings import load_settings
 from worker.store.db import open_store
-from worker.web.app import create_app
+from starlette.applications import Starlette
+
+from worker.web.app import health_routes
 from worker.web.health import Facts, Thresholds, assess
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
@@ -89,7 +91,8 @@ def test_healthz_reads_heartbeats_last_successes_and_rules_from_the_database(sql
     store = open_store(sqlite_url)
     clock = {"now": NOW}
     settings = load_settings(database_url=sqlite_url, rules_dir=rules, health_startup_grace_s=60)
-    app = create_app(settings, store, clock=lambda: clock["now"])
+    # /healthz (public listener) and /metrics (console listener) share one registry and one facts reader
+    app = Starlette(routes=health_routes(settings, store, clock=lambda: clock["now"])[0])
     with TestClient(app) as client:
         first = client.get("/healthz")
         assert first.status_code == 200 and first.json()["status"] == "degraded"

@@ -50,11 +50,12 @@ def test_the_readme_production_command_keeps_web_worker_and_scheduler_up(tmp_pat
     price = sb.create_price(sb.create_product("Pro")["id"], "usd", unit_amount=9900)
     customer = sb.create_customer(name="Acme", metadata={"account_id": "acme"})
     sb.create_subscription(customer["id"], [{"price": price["id"], "quantity": 1}])
-    port = _port()
+    port, console_port = _port(), _port()
     with sb:
         env = clean_env(STRIPE_API_KEY=sb.api_key, STRIPE_API_BASE=sb.url, DATABASE_URL=postgres_url,
                         REDIS_URL=redis_url, REDIS_NAMESPACE=redis_namespace, RULES_DIR=str(ROOT / "rules"),
-                        WEB_PORT=str(port), PORT=str(port), SYNC_EVERY="3600", EVALUATE_EVERY="3600",
+                        WEB_PORT=str(port), PORT=str(port), CONSOLE_PORT=str(console_port),
+                        METRICS_TOKEN="metrics-token-0123456789", SYNC_EVERY="3600", EVALUATE_EVERY="3600",
                         LEADER_TTL_MS="3000")
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         proc = subprocess.Popen(["sh", "-c", README_COMMAND], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
@@ -77,7 +78,9 @@ def test_the_readme_production_command_keeps_web_worker_and_scheduler_up(tmp_pat
             assert proc.poll() is None, "honcho stopped the stack"
             assert _health(base)[0] == 200
             assert httpx.get(f"{base}/healthz?probe=private-value", timeout=5).status_code == 200
-            metrics = httpx.get(f"{base}/metrics", timeout=5).text
+            assert httpx.get(f"{base}/metrics", timeout=5).status_code == 404  # public port: webhook and health only
+            metrics = httpx.get(f"http://127.0.0.1:{console_port}/metrics", timeout=5,
+                                headers={"Authorization": "Bearer metrics-token-0123456789"}).text
             assert 'lifecycle_stripe_requests_total{status_class="2xx"}' in metrics
             assert "lifecycle_scheduler_leader 1.0" in metrics and 'lifecycle_queue_depth{queue="deliver"}' in metrics
             beats = redis.Redis.from_url(redis_url).hgetall(f"{redis_namespace}:heartbeats")
