@@ -7,7 +7,7 @@ header may carry a token once `${ENV}` references are substituted.
 from __future__ import annotations
 
 import re
-from email.utils import getaddresses
+from email.utils import formataddr, getaddresses
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -53,8 +53,17 @@ def email_problem(value: str) -> str | None:
 
 
 def split_addresses(value: str) -> list[str]:
-    """`"a@x.io, B <b@y.io>"` → the addresses' header forms, one per recipient."""
-    return [part.strip() for part in value.split(",") if part.strip()]
+    """`"a@x.io, B <b@y.io>"` → the addresses' header forms, one per recipient.
+
+    Parsed with the standard library (RFC 5322), not by splitting on commas, so a quoted
+    display name holding a comma (`"Success, Customer" <cs@example.com>`) stays one address.
+    An unparseable part comes back as is, so `email_problem` can name it."""
+    if not value.strip():
+        return []
+    pairs = getaddresses([value])
+    if any(not address for _, address in pairs):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return [formataddr(pair) if pair[0] else pair[1] for pair in pairs]
 
 
 def _address_or_template(value: str) -> str:

@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from actions.base import ActionContext, ActionParams, ActionResult, PermanentFailure
 from actions.fields import HttpURL, Template
 from actions.http import scrub, seam_for
-from actions.templates import major_units, render_param
+from actions.templates import render_param
+from worker.core.money import major_units
 from worker.logs import register_secrets
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"

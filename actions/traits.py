@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from actions.templates import major_units
+from worker.core.money import major_units
 
 TRAIT_NAMES = ("stage", "mrr", "mrr_currency", "renewal_date", "plan", "status", "name", "email", "contact_type")
 DEFAULT_TRAITS = ("stage", "mrr", "renewal_date", "plan", "status")

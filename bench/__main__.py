@@ -1,6 +1,6 @@
 """Run every benchmark and write bench/results/latest.md (`make bench` = `python -m bench`).
 
-    python -m bench [--quick] [--only sync,mrr,evaluate,delivery,demo] [--out FILE]
+    python -m bench [--quick] [--only sync,mrr,evaluate,delivery,contacts,console,demo] [--out FILE]
 
 Each benchmark runs in its own subprocess at full size (the sizes its goals are stated for),
 or small with `--quick`. Their `FIGURE …` lines (bench/figures.py) become one markdown table,
@@ -42,12 +42,20 @@ class Bench:
 BENCHES = (
     Bench("sync", "full backfill from the Stripe sandbox over HTTP vs a bare stripe client; ingest only",
           ("-m", "bench.sync_backfill", "--customers", "50000"), ("-m", "bench.sync_backfill", "--customers", "2000")),
+    Bench("history", "day-one history: invoices paged and every contact rebuilt after the full backfill",
+          ("-m", "bench.history_backfill", "--customers", "50000"),
+          ("-m", "bench.history_backfill", "--customers", "2000")),
     Bench("mrr", "MRR + stage and whole contact snapshots in the pure core",
           ("-m", "bench.mrr_stages", "--contacts", "100000"), ("-m", "bench.mrr_stages", "--contacts", "10000")),
     Bench("evaluate", "one evaluation pass (triggers + matching), durable_rules vs the reference",
           ("-m", "bench.evaluate", "--contacts", "100000"), ("-m", "bench.evaluate", "--contacts", "10000")),
     Bench("delivery", "webhook deliveries through Redis and two dramatiq worker processes (PostgreSQL outbox)",
           ("-m", "bench.delivery", "--count", "10000"), ("-m", "bench.delivery", "--count", "2000", "--rate", "0")),
+    Bench("contacts", "`contacts import`: a CSV streamed in batches into SQLite, new then updated rows",
+          ("-m", "bench.contacts_import", "--rows", "200000"), ("-m", "bench.contacts_import", "--rows", "20000")),
+    Bench("console", "console pages and API calls, server time, 100,000 contacts (PostgreSQL)",
+          ("-m", "bench.console_pages", "--contacts", "100000"), ("-m", "bench.console_pages", "--contacts", "10000",
+                                                                   "--requests", "10")),
     Bench("demo", "`stripe-lifecycle demo`: generated account, day-by-day pipeline, report (timed from outside)",
           ("-m", "worker.cli.main", "demo"), ("-m", "worker.cli.main", "demo", "--customers", "300", "--days", "60")),
 )

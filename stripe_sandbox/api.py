@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from stripe_sandbox import invoice_render
 from stripe_sandbox.api_errors import ApiError, invalid, missing
 from stripe_sandbox.forms import as_list
 from stripe_sandbox.listing import PageRequest, created_range, page_index, page_sequence
@@ -22,11 +23,13 @@ if TYPE_CHECKING:
     from stripe_sandbox.sandbox import Sandbox
 
 EVENT_RETENTION = timedelta(days=30)
+NO_CUSTOMER_COUPON = "2025-09-30"  # first API version without `coupon` on customer writes
 SUB_STATUSES = {"active", "past_due", "unpaid", "canceled", "incomplete", "incomplete_expired",
                 "trialing", "paused", "all", "ended"}
 PATHS = {"customers": "customer", "subscriptions": "subscription", "prices": "price",
          "products": "product", "coupons": "coupon", "events": "event",
-         "subscription_items": "subscription_item"}
+         "subscription_items": "subscription_item", "invoices": "invoice"}
+_LINES = re.compile(r"^/v1/invoices/([^/]+)/lines/?$")
 _ROUTE = re.compile(r"^/v1/([a-z_]+)(?:/([^/]+))?/?$")
 
 
@@ -41,12 +44,19 @@ class Api:
         """Answer one request; a `Stripe-Version` older than 2025-03-31 gets legacy shapes."""
         if path.rstrip("/") == "/v1/account" and method == "GET":
             return 200, self.sb.account()
+        legacy = bool(version) and version < FIRST_CURRENT_SHAPE
+        lines = _LINES.match(path)
+        if lines and method == "GET":
+            with self.sb.lock:
+                return 200, invoice_render.invoice_lines(self.sb, lines.group(1), params, legacy)
         match = _ROUTE.match(path)
         if not match or match.group(1) not in PATHS:
             raise ApiError(404, f"Unrecognized request URL ({method}: {path}).")
         resource, obj_id = match.group(1), match.group(2)
         handler = self._handler(method, resource, obj_id)
-        legacy = bool(version) and version < FIRST_CURRENT_SHAPE
+        if method == "POST" and resource == "customers" and "coupon" in params and (version or "9") >= NO_CUSTOMER_COUPON:
+            # API 2025-09-30 removed `coupon` from customer create/update (older versions keep it)
+            raise invalid("Received unknown parameter: coupon", "coupon")
         with self.sb.lock:
             return 200, handler(PATHS[resource], obj_id, params, legacy)
 
@@ -71,6 +81,8 @@ class Api:
         renderer = self.sb.renderer
         if object_type == "event":
             return renderer.event_json(obj)
+        if object_type == "invoice":
+            return invoice_render.invoice_json(self.sb, obj, legacy, tree)
         if legacy:
             return renderer.legacy(object_type, renderer.render(object_type, obj, tree))
         if not tree:
@@ -86,6 +98,8 @@ class Api:
         renderer = self.sb.renderer
         if object_type == "event":
             parts = [renderer.event_json(o) for o in rows]
+        elif object_type == "invoice":
+            parts = [orjson.dumps(invoice_render.invoice_json(self.sb, o, legacy, tree)) for o in rows]
         elif legacy:
             parts = [orjson.dumps(renderer.legacy(object_type, renderer.render(object_type, o, tree)))
                      for o in rows]
@@ -126,6 +140,10 @@ class Api:
         items = self.sb.store["subscription_item"].objects
         return {items[i]["price"] for i in sub["items"] if i in items}
 
+    def _list_invoice(self, object_type: str, page: PageRequest, params: dict):
+        rows, more = invoice_render.list_invoices(self.sb, params)
+        return rows, more, "/v1/invoices"
+
     def _list_subscription_item(self, object_type: str, page: PageRequest, params: dict):
         sub_id = params.get("subscription")
         if not sub_id:
@@ -160,13 +178,20 @@ class Api:
     # customer writes ----------------------------------------------------------------------
     def _create_customer(self, _type: str, _id: None, params: dict, _legacy: bool) -> dict:
         fields = {k: params[k] for k in ("email", "name", "description", "phone") if k in params}
-        customer = self.sb.create_customer(metadata=params.get("metadata") or {}, **fields)
+        coupon = params.get("coupon") or None
+        if coupon is not None and self.sb.store.get("coupon", coupon) is None:
+            raise missing("coupon", coupon, "coupon")
+        customer = self.sb.create_customer(metadata=params.get("metadata") or {}, coupon=coupon, **fields)
         return self.sb.renderer.render("customer", customer)
 
     def _update_customer(self, _type: str, obj_id: str, params: dict, _legacy: bool) -> dict:
         if self.sb.store.get("customer", obj_id) is None or obj_id in self.sb.store.deleted_customers:
             raise missing("customer", obj_id)
         fields = {k: params[k] for k in ("email", "name", "description", "phone") if k in params}
+        if "coupon" in params:  # '' removes the discount, as Stripe's older versions did
+            if params["coupon"] and self.sb.store.get("coupon", params["coupon"]) is None:
+                raise missing("coupon", params["coupon"], "coupon")
+            self.sb.set_customer_coupon(obj_id, params["coupon"] or None)
         customer = self.sb.update_customer(obj_id, metadata=params.get("metadata"), **fields)
         return self.sb.renderer.render("customer", customer)
 

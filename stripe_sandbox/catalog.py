@@ -41,50 +41,97 @@ def price(obj_id: str, created: int, product_id: str, currency: str, *, interval
           interval_count: int = 1, unit_amount: int | None = None, tiers: list[dict] | None = None,
           tiers_mode: str | None = None, transform_quantity: dict | None = None,
           lookup_key: str | None = None, nickname: str | None = None,
-          usage_type: str = "licensed", metadata: dict | None = None) -> dict:
-    """A recurring price: per-unit (`unit_amount`) or tiered (`tiers` + `tiers_mode`)."""
+          usage_type: str = "licensed", metadata: dict | None = None,
+          unit_amount_decimal: str | None = None, currency_options: dict | None = None,
+          tax_behavior: str = "unspecified") -> dict:
+    """A recurring price: per-unit (`unit_amount`, or `unit_amount_decimal` for sub-cent
+    amounts) or tiered (`tiers` + `tiers_mode`). `currency_options` ({"eur": {"unit_amount":
+    900} | {"unit_amount_decimal": "9.5"} | {"tiers": [...]}}) prices it in other currencies;
+    like Stripe, the stored options include the default currency itself."""
     tiered = tiers is not None
+    if unit_amount_decimal is not None and unit_amount is None and not tiered:
+        decimal = str(unit_amount_decimal)
+        unit_amount = int(decimal) if decimal.isdigit() else None
+    else:
+        decimal = None if tiered or unit_amount is None else str(unit_amount)
+    default = {"custom_unit_amount": None, "tax_behavior": tax_behavior,
+               "tiers": [_tier(t) for t in tiers] if tiered else None,
+               "unit_amount": None if tiered else unit_amount, "unit_amount_decimal": decimal}
+    options = {currency: default}
+    for code, option in (currency_options or {}).items():
+        options[code.lower()] = _currency_option(option, tiered, tax_behavior)
     return {
         "id": obj_id, "object": "price", "active": True,
         "billing_scheme": "tiered" if tiered else "per_unit", "created": created,
-        "currency": currency, "custom_unit_amount": None, "livemode": False,
+        "currency": currency, "currency_options": options, "custom_unit_amount": None, "livemode": False,
         "lookup_key": lookup_key, "metadata": dict(metadata or {}), "nickname": nickname,
         "product": product_id,
         "recurring": {"interval": interval, "interval_count": interval_count, "meter": None,
                       "trial_period_days": None, "usage_type": usage_type},
-        "tax_behavior": "unspecified", "tiers": [_tier(t) for t in tiers] if tiered else None,
+        "tax_behavior": tax_behavior, "tiers": [_tier(t) for t in tiers] if tiered else None,
         "tiers_mode": tiers_mode if tiered else None, "transform_quantity": transform_quantity,
         "type": "recurring", "unit_amount": None if tiered else unit_amount,
-        "unit_amount_decimal": None if tiered or unit_amount is None else str(unit_amount),
+        "unit_amount_decimal": decimal,
     }
+
+
+def _currency_option(option: dict, tiered: bool, tax_behavior: str) -> dict:
+    """One entry of a price's `currency_options`, shaped like Stripe's (amounts as given)."""
+    if tiered != ("tiers" in option):
+        raise ValueError("a tiered price's currency options need `tiers`; a per-unit price's need an amount")
+    unit, decimal = option.get("unit_amount"), option.get("unit_amount_decimal")
+    if not tiered and decimal is None and unit is not None:
+        decimal = str(unit)
+    elif not tiered and unit is None and decimal is not None and str(decimal).isdigit():
+        unit = int(decimal)
+    return {"custom_unit_amount": None, "tax_behavior": option.get("tax_behavior", tax_behavior),
+            "tiers": [_tier(t) for t in option["tiers"]] if tiered else None,
+            "unit_amount": None if tiered else unit,
+            "unit_amount_decimal": None if tiered else (None if decimal is None else str(decimal))}
 
 
 def _tier(tier: dict) -> dict:
     unit, flat = tier.get("unit_amount"), tier.get("flat_amount")
+    unit_decimal = tier.get("unit_amount_decimal", None if unit is None else str(unit))
+    if unit is None and unit_decimal is not None and str(unit_decimal).isdigit():
+        unit = int(unit_decimal)
     return {"flat_amount": flat, "flat_amount_decimal": None if flat is None else str(flat),
-            "unit_amount": unit, "unit_amount_decimal": None if unit is None else str(unit),
+            "unit_amount": unit, "unit_amount_decimal": None if unit_decimal is None else str(unit_decimal),
             "up_to": tier.get("up_to")}
 
 
 def coupon(obj_id: str, created: int, *, percent_off: float | None = None,
            amount_off: int | None = None, currency: str | None = None,
            duration: str = "forever", duration_in_months: int | None = None,
-           name: str | None = None) -> dict:
+           name: str | None = None, applies_to: dict | None = None,
+           currency_options: dict | None = None) -> dict:
+    """A coupon. `applies_to={"products": [...]}` limits it to those products;
+    `currency_options={"eur": {"amount_off": 900}}` gives an `amount_off` coupon its amount in
+    other currencies (Stripe accepts them only with `amount_off`)."""
     if (percent_off is None) == (amount_off is None):
         raise ValueError("a coupon needs exactly one of percent_off or amount_off")
     if amount_off is not None and not currency:
         raise ValueError("an amount_off coupon needs a currency")
+    if currency_options and amount_off is None:
+        raise ValueError("currency_options are only supported with amount_off")
+    options = None
+    if amount_off is not None:
+        options = {code.lower(): {"amount_off": int(o["amount_off"])} for code, o in (currency_options or {}).items()}
+        options = {currency.lower(): {"amount_off": amount_off}, **options}
+    products = list((applies_to or {}).get("products") or [])
     return {
-        "id": obj_id, "object": "coupon", "amount_off": amount_off, "created": created,
-        "currency": currency if amount_off is not None else None, "duration": duration,
+        "id": obj_id, "object": "coupon", "amount_off": amount_off,
+        "applies_to": {"products": products} if applies_to is not None else None, "created": created,
+        "currency": currency if amount_off is not None else None, "currency_options": options,
+        "duration": duration,
         "duration_in_months": duration_in_months if duration == "repeating" else None,
         "livemode": False, "max_redemptions": None, "metadata": {}, "name": name,
         "percent_off": percent_off, "redeem_by": None, "times_redeemed": 0, "valid": True,
     }
 
 
-def discount(obj_id: str, coupon_obj: dict, customer_id: str, subscription_id: str,
-             start: datetime) -> dict:
+def discount(obj_id: str, coupon_obj: dict, customer_id: str, subscription_id: str | None,
+             start: datetime, subscription_item: str | None = None) -> dict:
     end = None
     if coupon_obj["duration"] == "repeating" and coupon_obj.get("duration_in_months"):
         end = to_ts(add_months(start, int(coupon_obj["duration_in_months"])))
@@ -92,7 +139,7 @@ def discount(obj_id: str, coupon_obj: dict, customer_id: str, subscription_id: s
         "id": obj_id, "object": "discount", "checkout_session": None, "customer": customer_id,
         "customer_account": None, "end": end, "invoice": None, "invoice_item": None,
         "promotion_code": None, "source": {"coupon": coupon_obj["id"], "type": "coupon"},
-        "start": to_ts(start), "subscription": subscription_id, "subscription_item": None,
+        "start": to_ts(start), "subscription": subscription_id, "subscription_item": subscription_item,
     }
 
 

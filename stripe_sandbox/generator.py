@@ -45,9 +45,12 @@ class _Batch:
 
 
 def generate_account(sandbox: Sandbox, customers: int = 100, seed: int = 0, *,
-                     emit_events: bool = False, many_items_every: int = 400) -> dict:
+                     emit_events: bool = False, many_items_every: int = 400,
+                     invoice_months: int = 24) -> dict:
     """Fill `sandbox` with a catalog and `customers` customers; returns counts by kind/status.
-    Same seed (and same sandbox `seed`) → same objects, ids included."""
+    Same seed (and same sandbox `seed`) → same objects, ids included. Each subscription's
+    past invoices of the last `invoice_months` months are made too (its items as they are
+    now; 0 for none)."""
     rng = random.Random(seed)
     with sandbox.lock, _no_cyclic_gc():
         plans = build_catalog(sandbox)
@@ -64,7 +67,12 @@ def generate_account(sandbox: Sandbox, customers: int = 100, seed: int = 0, *,
                 many = big and k == 0
                 _subscription(sandbox, rng, plans, batch, customer, many)
         _commit(sandbox, batch, emit_events)
-    return _summary(batch)
+        invoices = 0
+        if invoice_months > 0:
+            now = sandbox.clock.now
+            since = now - timedelta(days=invoice_months * 366 // 12)
+            invoices = sandbox.backfill_all(batch.subscriptions, since, now)
+    return {**_summary(batch), "invoices": invoices}
 
 
 @contextmanager

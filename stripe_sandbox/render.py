@@ -1,6 +1,14 @@
 """Rendering stored objects as Stripe JSON: references embedded or expanded, nested lists cut
-to their first page, price tiers only when expanded, and the legacy (pre-2025) shape for old
-event payloads.
+to their first page, *includable* fields only when expanded, and the legacy (pre-2025) shape
+for old event payloads.
+
+Includable fields (Stripe's reference: "This field is not included by default. To include it
+in the response, expand the … field"), the ones the project reads: price `tiers` and
+`currency_options` (and inside it `currency_options.<cur>.tiers`), coupon `applies_to` and
+`currency_options`. They are absent from a response unless the request expands them, also when
+the object is embedded (an item's price, a discount's coupon). The expansion depth limit is 4
+levels counting the `data.` of a list (`data.items.data.discounts` is the deepest a
+subscription list allows), as Stripe documents it.
 
 Stored objects hold references as ids (`subscription.items` is a list of item ids,
 `subscription.discounts` a list of discount ids, `item.price` a price id). `expand` arrives as
@@ -27,14 +35,14 @@ def expand_tree(paths: list[str], *, is_list: bool) -> ExpandTree:
     tree: ExpandTree = {}
     for path in paths:
         parts = path.split(".")
+        if len(parts) > MAX_EXPAND_DEPTH:  # counted before the list's `data.` is taken off
+            raise invalid(f"You cannot expand more than {MAX_EXPAND_DEPTH} levels of a property. "
+                          f"Property: {path}", "expand")
         if is_list:
             if parts[0] != "data" or len(parts) < 2:
                 raise invalid(f"This property cannot be expanded ({path}). You may want to try "
                               f"expanding 'data.{path}' instead.", "expand")
             parts = parts[1:]
-        if len(parts) > MAX_EXPAND_DEPTH:
-            raise invalid(f"You cannot expand more than {MAX_EXPAND_DEPTH} levels of a property. "
-                          f"Property: {path}", "expand")
         node = tree
         for part in parts:
             node = node.setdefault(part, {})
@@ -105,16 +113,31 @@ class Renderer:
         return obj_id if obj is None else self.render(object_type, obj, tree)
 
     def _customer(self, obj: dict, tree: ExpandTree) -> dict:
-        _check(tree, set(), "customer")
-        return dict(obj)
+        _check(tree, {"discount"}, "customer")
+        out = dict(obj)
+        # `discount` is always embedded (a discount object, not expandable); its own
+        # expandable fields (`discount.source.coupon`) follow the tree
+        out["discount"] = self.ref("discount", obj.get("discount"), tree.get("discount", {}))
+        return out
 
     def _price(self, obj: dict, tree: ExpandTree) -> dict:
-        _check(tree, {"tiers", "product"}, "price")
+        _check(tree, {"tiers", "product", "currency_options"}, "price")
         out = dict(obj)
         tiers = out.pop("tiers", None)
+        options = out.pop("currency_options", None)
         if "tiers" in tree:
             out["tiers"] = tiers
+        if "currency_options" in tree:
+            out["currency_options"] = _currency_options(options, tree["currency_options"])
         out["product"] = self.ref("product", obj["product"], tree.get("product"))
+        return out
+
+    def _coupon(self, obj: dict, tree: ExpandTree) -> dict:
+        _check(tree, set(INCLUDABLE["coupon"]), "coupon")
+        out = {k: v for k, v in obj.items() if k not in INCLUDABLE["coupon"]}
+        for name in INCLUDABLE["coupon"]:
+            if name in tree:
+                out[name] = obj.get(name)
         return out
 
     def _product(self, obj: dict, tree: ExpandTree) -> dict:
@@ -201,8 +224,27 @@ class Renderer:
             return None
         out = {k: v for k, v in disc.items() if k != "source"}
         coupon = self.store.get("coupon", disc["source"]["coupon"])
-        out["coupon"] = dict(coupon) if coupon else None
+        out["coupon"] = self.render("coupon", coupon) if coupon else None  # includables left out
         return out
+
+
+#: Includable fields per object type (absent unless expanded), as Stripe's reference marks them.
+INCLUDABLE = {"price": ("tiers", "currency_options"), "coupon": ("applies_to", "currency_options")}
+
+
+def _currency_options(options: dict | None, tree: ExpandTree) -> dict | None:
+    """A price's `currency_options`; each option's `tiers` only with `currency_options.<cur>.tiers`."""
+    if options is None:
+        return None
+    for currency, sub in tree.items():
+        _check(sub, {"tiers"}, f"price.currency_options.{currency}")
+    out = {}
+    for currency, option in options.items():
+        rendered = {k: v for k, v in option.items() if k != "tiers"}
+        if "tiers" in tree.get(currency, {}):
+            rendered["tiers"] = option.get("tiers")
+        out[currency] = rendered
+    return out
 
 
 def plan_mirror(price: dict) -> dict:

@@ -14,6 +14,7 @@ import orjson
 from stripe_sandbox import catalog
 from stripe_sandbox.clock import VirtualClock
 from stripe_sandbox.faults import Faults
+from stripe_sandbox.invoices import Invoicing
 from stripe_sandbox.render import FIRST_CURRENT_SHAPE, Renderer
 from stripe_sandbox.server import SandboxServer
 from stripe_sandbox.simulation import Simulation
@@ -24,7 +25,7 @@ from stripe_sandbox.webhooks import Webhooks
 CURRENT_API_VERSION = "2026-10-28.endive"
 
 
-class Sandbox(SubscriptionMutations, Simulation):
+class Sandbox(SubscriptionMutations, Simulation, Invoicing):
     """A Stripe API sandbox over real HTTP. See the package docstring for the interface."""
 
     def __init__(self, api_key: str = "sk_test_sandbox", start: datetime | None = None, *,
@@ -46,6 +47,7 @@ class Sandbox(SubscriptionMutations, Simulation):
         self._port = port
         self._server: SandboxServer | None = None
         Simulation.__init__(self)
+        self._invoicing_init()
 
     # lifecycle ------------------------------------------------------------------------------
     def start(self) -> str:
@@ -126,13 +128,39 @@ class Sandbox(SubscriptionMutations, Simulation):
     # customers ------------------------------------------------------------------------------
     def create_customer(self, *, email: str | None = None, name: str | None = None,
                         metadata: dict | None = None, description: str | None = None,
-                        phone: str | None = None) -> dict:
+                        phone: str | None = None, coupon: str | None = None) -> dict:
+        """A customer; `coupon` gives it a customer-level discount (`customer.discount`)."""
         with self.lock:
             obj = catalog.customer(self.store.new_id("customer"), self.clock.ts, email=email,
                                    name=name, metadata=metadata, description=description, phone=phone)
             self.store.add("customer", obj)
+            if coupon:
+                obj["discount"] = self._customer_discount(obj["id"], coupon)
             self.emit("customer.created", "customer", obj)
+            if coupon:
+                self.emit("customer.discount.created", "discount", self.store.get("discount", obj["discount"]))
             return obj
+
+    def set_customer_coupon(self, customer_id: str, coupon: str | None) -> dict:
+        """Apply `coupon` to the customer (replacing its discount), or remove it (None), with
+        Stripe's events: `customer.discount.created|updated|deleted` and `customer.updated`."""
+        with self.lock:
+            obj = self._get("customer", customer_id)
+            old = self.store.get("discount", obj["discount"]) if obj.get("discount") else None
+            new_id = self._customer_discount(customer_id, coupon) if coupon else None
+            self._change("customer", obj, lambda o: o.update(discount=new_id))
+            if new_id is not None:
+                kind = "customer.discount.updated" if old else "customer.discount.created"
+                self.emit(kind, "discount", self.store.get("discount", new_id))
+            elif old is not None:
+                self.emit("customer.discount.deleted", "discount", old)
+            return obj
+
+    def _customer_discount(self, customer_id: str, coupon_id: str) -> str:
+        disc = catalog.discount(self.store.new_id("discount"), self._get("coupon", coupon_id), customer_id,
+                                None, self.clock.now)
+        self.store.add("discount", disc, index=False)
+        return disc["id"]
 
     def update_customer(self, customer_id: str, *, metadata: dict | str | None = None,
                         **fields: object) -> dict:

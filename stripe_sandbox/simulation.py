@@ -149,14 +149,19 @@ class Simulation:
             state.past_due_since = self.clock.ts
         for item_id in sub["items"]:
             self._roll(item_id, trial_end, trial_end)
+        self.invoice_subscription(sub, "subscription_cycle")
 
     def _renew(self, sub: dict) -> None:
         now = self.clock.ts
         anchor = from_ts(sub["billing_cycle_anchor"])
+        rolled = False
         for item_id in sub["items"]:
             item = self.store.get("subscription_item", item_id)
             if item and item["current_period_end"] <= now:
                 self._roll(item_id, from_ts(item["current_period_end"]), anchor)
+                rolled = True
+        if rolled:
+            self.invoice_subscription(sub, "subscription_cycle")
 
     def _roll(self, item_id: str, start: datetime, anchor: datetime) -> None:
         """Give the item the period starting at `start`, ending on the anchored cycle."""

@@ -26,6 +26,8 @@ ID_PREFIX = {
     "coupon": "co",
     "discount": "di",
     "event": "evt",
+    "invoice": "in",
+    "line_item": "il",
 }
 
 
@@ -72,6 +74,7 @@ class ObjectStore:
         self._ids = itertools.count(1)
         self._tag = secrets.token_hex(3) if seed is None else f"{seed % 0xFFFFFF:06x}"
         self.by_customer: dict[str, list[str]] = {}
+        self.invoices_of: dict[str, list[str]] = {}  # subscription id → its invoice ids, oldest first
         self.deleted_customers: set[str] = set()
         self.generation = 0  # bumped on every change; rendered-JSON caches compare it
 

@@ -21,17 +21,22 @@ class SubscriptionMutations:
                             metadata: dict | None = None, cancel_at_period_end: bool = False,
                             cancel_at: datetime | None = None, trial_end_behavior: str = "active",
                             past_due_days: int | None = None, past_due_outcome: str | None = None,
-                            emit: bool = True) -> dict:
-        """A subscription of `items` ([{"price": id, "quantity": n}]), trialing if `trial_end`
-        is in the future. `trial_end_behavior`: status at trial end (active | past_due | paused)."""
+                            currency: str | None = None, emit: bool = True) -> dict:
+        """A subscription of `items` ([{"price": id, "quantity": n, "coupons": [ids]}]: item-level
+        coupons optional), trialing if `trial_end` is in the future. `currency`: the
+        subscription's, when not its prices' default (each price needs `currency_options` for
+        it, as Stripe requires). `trial_end_behavior`: status at trial end (active | past_due |
+        paused)."""
         with self.lock:
             sub = self.build_subscription(customer, items, trial_end=trial_end,
                                           coupons=[*([coupon] if coupon else []), *(coupons or [])],
-                                          metadata=metadata, created=self.clock.now)
+                                          metadata=metadata, created=self.clock.now, currency=currency)
             self.configure_subscription(sub["id"], trial_end_behavior=trial_end_behavior,
                                         past_due_days=past_due_days, past_due_outcome=past_due_outcome)
             if cancel_at_period_end or cancel_at:
                 self._schedule_cancel(sub, cancel_at_period_end, cancel_at)
+            # The first invoice: the first period, or 0.00 for the trial (as Stripe bills it).
+            self.invoice_subscription(sub, "subscription_create", free=sub["status"] == "trialing")
             if emit:
                 self.emit("customer.subscription.created", "subscription", sub)
             self.reschedule(sub["id"])
@@ -40,19 +45,25 @@ class SubscriptionMutations:
     def build_subscription(self, customer: str, items: list[dict], *, created: datetime,
                            trial_end: datetime | None = None, coupons: list[str] = (),
                            metadata: dict | None = None, status: str | None = None,
-                           index: bool = True) -> dict:
+                           index: bool = True, currency: str | None = None) -> dict:
         """Store a subscription (and its items and discounts) without emitting events."""
         store, now = self.store, self.clock.now
         if customer not in store["customer"].objects:
             raise KeyError(f"no customer {customer!r} in the sandbox")
         prices = [self._get("price", item["price"]) for item in items]
-        if not prices or len({p["currency"] for p in prices}) != 1:
-            raise ValueError("a subscription needs items whose prices share one currency")
+        if currency is None:
+            if not prices or len({p["currency"] for p in prices}) != 1:
+                raise ValueError("a subscription needs items whose prices share one currency")
+            currency = prices[0]["currency"]
+        currency = currency.lower()
+        for price in prices:
+            if price["currency"] != currency and currency not in (price.get("currency_options") or {}):
+                raise ValueError(f"price {price['id']} has no currency option for {currency}")
         trialing = trial_end is not None and trial_end > now
         anchor = trial_end if trial_end is not None else created
         sub_id = store.new_id("subscription")
         sub = catalog.subscription(
-            sub_id, to_ts(created), customer, prices[0]["currency"],
+            sub_id, to_ts(created), customer, currency,
             status=status or ("trialing" if trialing else "active"), anchor=anchor,
             trial_start=to_ts(created) if trial_end else None,
             trial_end=to_ts(trial_end) if trial_end else None, metadata=metadata)
@@ -60,6 +71,11 @@ class SubscriptionMutations:
             item_obj = catalog.subscription_item(
                 store.new_id("subscription_item"), to_ts(created), sub_id, price,
                 int(item.get("quantity", 1)), anchor, now, trial_end)
+            for coupon_id in item.get("coupons") or ():
+                disc = catalog.discount(store.new_id("discount"), self._get("coupon", coupon_id), customer,
+                                        None, created, subscription_item=item_obj["id"])
+                store.add("discount", disc, index=False)
+                item_obj["discounts"].append(disc["id"])
             store.add("subscription_item", item_obj, index=False)
             sub["items"].append(item_obj["id"])
         for coupon_id in coupons:
@@ -78,9 +94,15 @@ class SubscriptionMutations:
         with self.lock:
             sub = self._get("subscription", sub_id)
 
+            before = {i: (self.store.get("subscription_item", i)["price"],
+                          int(self.store.get("subscription_item", i).get("quantity") or 0)) for i in sub["items"]}
+
             def mutate(s: dict) -> None:
                 if items is not None:
                     self._apply_items(s, items)
+                    lines = self.proration_lines(s, before) if s["status"] in ("active", "past_due") else []
+                    if lines:  # invoiced at once (proration_behavior=always_invoice)
+                        self.invoice_subscription(s, "subscription_update", lines=lines)
                 if cancel_at_period_end is not None or cancel_at is not _UNSET:
                     self._schedule_cancel(s, bool(cancel_at_period_end),
                                           None if cancel_at is _UNSET else cancel_at)
@@ -155,6 +177,7 @@ class SubscriptionMutations:
             if sub["status"] in ENDED:
                 raise ValueError(f"{sub_id} is {sub['status']}")
             self.sub_state(sub_id).past_due_since = self.clock.ts
+            self.invoice_failed(sub_id)
             self._change("subscription", sub, lambda s: s.update(status="past_due"))
             self.reschedule(sub_id)
             return sub
@@ -166,6 +189,7 @@ class SubscriptionMutations:
             if sub["status"] in ENDED:
                 raise ValueError(f"{sub_id} is {sub['status']}")
             self.sub_state(sub_id).past_due_since = None
+            self.invoice_paid(sub_id)
             self._change("subscription", sub, lambda s: s.update(status="active"))
             self.reschedule(sub_id)
             return sub

@@ -103,7 +103,8 @@ def sqlite_store(sqlite_url) -> Iterator[Store]:
 # --- running the real command -------------------------------------------------------------
 
 _PRODUCT_VARS = ("STRIPE_", "DATABASE_URL", "REDIS_", "RULES_DIR", "LOG_", "SMTP_URL", "WEB_", "SYNC_", "DELIVERY_",
-                 "EVALUATE_", "MEASURE_", "RECONCILE_", "REDELIVER_", "LEADER_", "WORKER_")
+                 "EVALUATE_", "MEASURE_", "RECONCILE_", "REDELIVER_", "LEADER_", "WORKER_", "HISTORY_", "CONSOLE_",
+                 "METRICS_TOKEN", "HEALTH_", "PORT")
 
 
 def clean_env(**overrides: str) -> dict[str, str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, ParamSpec
 
 import dramatiq
@@ -49,7 +50,7 @@ def unit_of_work(func: Callable[P, None]) -> Callable[P, None]:
         except LifecycleError as exc:
             if exc.retryable:
                 raise
-            log.error("job_failed", error=str(exc))
+            log.error("job_failed", error=str(exc), problems=getattr(exc, "problems", None))
 
     return wrapper
 
@@ -76,16 +77,27 @@ def full_reconcile(tick: str) -> None:
 
 @dramatiq.actor(queue_name="sync", time_limit=5 * MINUTE_MS, max_retries=5)
 @unit_of_work
-def refetch(object_type: str, object_id: str) -> None:
+def refetch(object_type: str, object_id: str, received_at: str | None = None) -> None:
+    """`received_at` (ISO, when the webhook arrived): skipped when a later read already saw it."""
     rt = runtime()
-    sync.refetch_job(rt, object_type, object_id, rt.clock())
+    when = datetime.fromisoformat(received_at) if received_at else None
+    sync.refetch_job(rt, object_type, object_id, rt.clock(), when)
 
 
 @dramatiq.actor(queue_name="evaluate", time_limit=30 * MINUTE_MS, **_periodic)
 @unit_of_work
 def evaluate(tick: str) -> None:
     rt = runtime()
-    evaluation.run_evaluation(rt, rt.clock())
+    evaluation.evaluate_job(rt, rt.clock())
+
+
+@dramatiq.actor(queue_name="evaluate", time_limit=30 * MINUTE_MS, **_periodic)
+@unit_of_work
+def evaluate_changes(tick: str) -> None:
+    """Evaluate the contacts syncs and re-fetches changed (queued in the database; a burst of
+    changes is one pass: the first message drains the queue, the others find it empty)."""
+    rt = runtime()
+    evaluation.run_evaluation(rt, rt.clock(), changes_only=True)
 
 
 @dramatiq.actor(queue_name="evaluate", time_limit=30 * MINUTE_MS, **_periodic)
@@ -125,6 +137,6 @@ def deliver_batch(delivery_ids: list[int]) -> None:
     delivery.deliver(rt, delivery_ids, rt.clock())
 
 
-ACTORS = (sync_events, full_reconcile, refetch, evaluate, measure, redeliver, deliver, deliver_batch)
+ACTORS = (sync_events, full_reconcile, refetch, evaluate, evaluate_changes, measure, redeliver, deliver, deliver_batch)
 BY_NAME = {a.actor_name: a for a in ACTORS}
 PERIODIC = {a.actor_name: a for a in (sync_events, full_reconcile, evaluate, measure, redeliver)}

@@ -25,8 +25,10 @@ SHIPPED = Path(__file__).resolve().parents[2] / "rules"
 def test_a_contact_in_an_unconfigured_currency_does_not_stop_the_others(tmp_path):
     rules = tmp_path / "rules"
     rules.mkdir()
-    for name in ("stripe.yaml", "stages.yaml"):  # shipped fx_rates: eur, gbp — no jpy
+    for name in ("stripe.yaml", "stages.yaml"):
         shutil.copy(SHIPPED / name, rules / name)
+    stripe_yaml = rules / "stripe.yaml"  # fx_rates: eur, gbp — no jpy
+    stripe_yaml.write_text(stripe_yaml.read_text().replace(", jpy: 0.0067", ""))
     (rules / "automations.yaml").write_text(
         "automations:\n  - name: hello\n    on: renewal_due\n    within: 40 days\n"
         "    do:\n      - log: {message: hi}\n")
@@ -50,3 +52,32 @@ def test_a_contact_in_an_unconfigured_currency_does_not_stop_the_others(tmp_path
     skipped = [e for e in logged if e["event"] == "contact_not_computed"]
     assert len(skipped) == 1 and skipped[0]["contact_id"] == "mixed"
     assert "JPY" in skipped[0]["error"] and "fx_rates" in skipped[0]["error"]
+
+
+def test_a_contact_billed_only_in_an_unconfigured_currency_does_not_stop_the_pass(tmp_path):
+    """Its snapshot computes (in its own currency), but its triggers need the rate to the
+    reporting currency: that contact is skipped with the fix named, the others fire."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    for name in ("stripe.yaml", "stages.yaml"):
+        shutil.copy(SHIPPED / name, rules / name)
+    (rules / "automations.yaml").write_text(
+        "automations:\n  - name: hello\n    on: renewal_due\n    within: 40 days\n"
+        "    do:\n      - log: {message: hi}\n")
+    sb = Sandbox(api_key="sk_test_sandbox", start=START)
+    product = sb.create_product("Pro")
+    usd = sb.create_price(product["id"], "usd", unit_amount=1000)
+    jpy = sb.create_price(product["id"], "jpy", unit_amount=1500)
+    tokyo = sb.create_customer(metadata={"account_id": "tokyo"})
+    sb.create_subscription(tokyo["id"], [{"price": jpy["id"], "quantity": 1}])
+    fine = sb.create_customer(metadata={"account_id": "fine"})
+    sb.create_subscription(fine["id"], [{"price": usd["id"], "quantity": 1}])
+    store = open_store(f"sqlite:///{tmp_path / 'lc.db'}")
+    with sb:
+        run_sync(store, StripeApi.connect(sb.api_key, sb.url), load_rules(rules, {}).source, full=True, now=START)
+    settings = load_settings(database_url=str(store.engine.url), rules_dir=rules)
+    with capture_logs() as logged:
+        result = run_evaluation(Runtime(settings, store=store), START + timedelta(days=1))
+    assert [f.contact_id for f in result.fired] == ["fine"]
+    skipped = [e for e in logged if e["event"] == "contact_skipped"]
+    assert [e["contact_id"] for e in skipped] == ["tokyo"] and "fx_rates" in skipped[0]["error"]

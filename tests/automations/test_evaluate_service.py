@@ -135,9 +135,11 @@ class _Spy:
         return self.inner.match(occurrences)
 
 
-def test_occurrences_already_fired_for_every_listener_never_reach_the_engine(synced):
+def test_occurrences_already_fired_for_every_listener_never_reach_the_engine(synced, monkeypatch):
+    from worker.automations import scope
     from worker.automations.evaluate import evaluate
 
+    monkeypatch.setattr(scope, "FULL_EVERY", timedelta(0))  # every pass looks at every contact
     settings, store, rules_dir = synced
     rules = load_rules(rules_dir, {})
     now = START + timedelta(days=3)

@@ -211,6 +211,8 @@ def test_next_time_change_is_the_earliest_future_discount_start_or_end():
     assert next_time_change(subs, now) == datetime(2026, 1, 15, tzinfo=UTC)
     assert next_time_change(subs[2:], now) is None
     assert next_time_change([{"status": "active"}], now) is None
+    # a customer-level discount ending later also makes the contact due (its subscriptions inherit it)
+    assert next_time_change(subs[2:], now, [{"start": ts(1), "end": ts(12)}]) == datetime(2026, 1, 12, tzinfo=UTC)
 
 
 def test_firings_store_their_window_end(world):

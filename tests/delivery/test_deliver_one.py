@@ -77,8 +77,8 @@ def test_a_4xx_is_dead_at_once_with_the_reason(outbox, rules, make_settings, sin
     assert "HTTP 400" in row.last_error and "127.0.0.1" in row.last_error
     assert len(sink.received(None)) == 1
     scraped = generate_latest(make_registry(outbox.store, clock=lambda: T0)).decode()
-    assert 'lifecycle_deliveries{state="dead"} 1.0' in scraped  # reported
-    assert 'lifecycle_deliveries_dead{handler="webhook",kind="action"} 1.0' in scraped
+    assert 'lifecycle_deliveries_total{state="dead"} 1.0' in scraped  # reported
+    assert 'lifecycle_deliveries_dead_total{handler="webhook",kind="action"} 1.0' in scraped
 
 
 def test_a_delivery_is_dead_after_the_attempt_limit(outbox, rules, make_settings, sink):
@@ -167,3 +167,36 @@ def test_the_same_delivery_processed_twice_at_once_is_sent_once(any_outbox, rule
 
     assert sorted(results) == ["delivered", "leased"]
     assert len(sink.received(None)) == 1
+
+
+def test_a_one_hour_outage_is_retried_through_and_a_dead_receiver_ends_after_the_time_budget(
+        outbox, rules, make_settings, sink):
+    """Retries run by a time budget (default 24 h), not 8 attempts in ~21 minutes: capped
+    exponential backoff with jitter keeps trying through an hour-long outage."""
+    _, (first,) = outbox.fire("acme-1")
+    _, (second,) = outbox.fire("acme-2")
+    sink.always = 503
+    settings = make_settings(delivery_max_attempts=None)  # the defaults: 24 h budget, 1 h cap
+    assert settings.delivery_retry_budget_s == 24 * 3600 and settings.delivery_backoff_max_s == 3600
+
+    now, states = T0, []
+    while now < T0 + timedelta(hours=1):
+        states.append(deliver_one(outbox.store, rules, first, now=now, settings=settings))
+        now = outbox.row(first).next_attempt_at
+    assert set(states) == {"retrying"} and len(states) > 8  # still alive after an hour
+    sink.always = None
+    assert deliver_one(outbox.store, rules, first, now=now, settings=settings) == "delivered"
+
+    sink.always = 503
+    now, pauses, state = T0, [], "retrying"
+    while state == "retrying":
+        state = deliver_one(outbox.store, rules, second, now=now, settings=settings)
+        if state == "retrying":
+            due = outbox.row(second).next_attempt_at
+            pauses.append((due - now).total_seconds())
+            now = due
+    row = outbox.row(second)
+    assert state == "dead" and "24 h retry budget" in row.last_error
+    assert now - T0 <= timedelta(hours=24)
+    assert now - T0 >= timedelta(hours=22)  # the budget, not an attempt count, ended it
+    assert max(pauses) <= 3600 * 1.2  # capped (with ±20 % jitter)

@@ -17,6 +17,8 @@ def test_a_small_demo_prints_true_beside_measured_lift_and_writes_the_html_repor
     assert "Simulated 30 days of a Stripe account with 50 customers" in text
     assert "TRUE vs MEASURED" in text
     assert "renewal-reminder" in text and "cancellation-save" in text
+    assert "TRUE MRR kept / contact (USD)" in text and "MEASURED MRR kept / contact" in text
+    assert "verdict" in text and "sign-ups" in text and "upgrades" in text
     assert str(report) in text.replace("\n", "")
     page = report.read_text(encoding="utf-8")
     assert page.lstrip().lower().startswith("<!doctype html") and "renewal-reminder" in page

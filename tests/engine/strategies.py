@@ -11,11 +11,13 @@ from hypothesis import strategies as st
 
 from worker.core.occurrences import Occurrence
 from worker.rules.model import (
+    INTERVALS,
     TIME_TRIGGERS,
     TRIGGERS,
     Automation,
     Comparison,
     Conditions,
+    interval_token,
 )
 
 STAGES = ("trial", "customer", "churn", "paused")
@@ -70,6 +72,7 @@ conditions = st.builds(
     stage=_maybe(_stage_sets),
     mrr=_maybe(_comparisons),
     plan=_maybe(_names(PLANS, 1)),
+    interval=_maybe(_names(INTERVALS, 1)),
     metadata=_maybe(_metadata_conditions).map(lambda m: m or {}),
 )
 _micro_extra = st.sampled_from([0, 0, 1, 999_999])
@@ -100,7 +103,7 @@ _occurrence = st.builds(
     stage=st.none() | stage_names,
     from_stage=st.none() | stage_names, to_stage=st.none() | stage_names,
     mrr=mrr_values,
-    plans=_names(PLANS + ("other",)),
+    plans=_names(PLANS + ("other",) + tuple(interval_token(i) for i in INTERVALS)),
     metadata=st.dictionaries(st.sampled_from(META_KEYS + ("x",)),
                              st.sampled_from(META_VALUES + ("zzz",)), max_size=3),
     seconds_until=st.none() | seconds, seconds_since=st.none() | seconds,
@@ -135,7 +138,7 @@ def _near(draw, automation: Automation) -> Occurrence:
         from_stage=pick(automation.from_, draw(st.none() | stage_names)),
         to_stage=pick(automation.to, draw(st.none() | stage_names)),
         mrr=mrr,
-        plans=(pick(cond.plan, "other"),),
+        plans=(pick(cond.plan, "other"), interval_token(pick(cond.interval, draw(st.sampled_from(INTERVALS))))),
         metadata={k: draw(st.sampled_from(v)) for k, v in cond.metadata.items()},
         seconds_until=until, seconds_since=since,
     )

@@ -102,3 +102,31 @@ def test_a_malformed_now_is_a_usage_error_naming_the_option(cli, command, sqlite
     result = cli(command, "--now", "next tuesday", env={"DATABASE_URL": sqlite_url})
     assert result.returncode == 2
     assert "--now 'next tuesday' is not an ISO-8601 time" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_connect_names_every_missing_permission_of_a_restricted_key_and_the_webhook_events(cli):
+    """The sandbox answers a restricted key's requests as Stripe does (403 naming the
+    `rak_…` permission); connect probes every resource the sync reads and names each one."""
+    from datetime import datetime, timezone
+
+    from stripe_sandbox import Sandbox
+    from worker.sync.source import EVENT_TYPES
+
+    sb = Sandbox(api_key="sk_test_sandbox", start=datetime(2026, 11, 1, tzinfo=timezone.utc))
+    partial, full = "rk_test_partial0123456789", "rk_test_full0123456789"
+    sb.restricted_keys[partial] = {"customers:read", "prices:read", "events:read"}
+    sb.restricted_keys[full] = {f"{r}:read" for r in ("customers", "subscriptions", "subscription_items",
+                                                     "prices", "products", "coupons", "events")}
+    with sb:
+        short = cli("connect", env={"STRIPE_API_KEY": partial, "STRIPE_API_BASE": sb.url})
+        fine = cli("connect", env={"STRIPE_API_KEY": full, "STRIPE_API_BASE": sb.url})
+    assert short.returncode == 2, short.stdout
+    for resource, permission in (("Subscriptions", "rak_subscription_read"), ("Products", "rak_product_read"),
+                                 ("Coupons", "rak_coupon_read")):
+        assert f"{resource} ({permission})" in short.stderr, short.stderr
+    assert "lacks 4 permissions" in short.stderr and "Subscription items" in short.stderr
+    assert "Customers (" not in short.stderr and "Events (" not in short.stderr
+    assert partial not in short.stderr + short.stdout
+    assert fine.returncode == 0, fine.stderr
+    assert "restricted key" in fine.stdout and "all granted" in fine.stdout
+    assert all(event in fine.stdout for event in EVENT_TYPES)

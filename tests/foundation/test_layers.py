@@ -18,12 +18,13 @@ PACKAGES = ("worker", "actions")
 PURE_CORE = ("worker.core", "worker.errors", "worker.rules.model")
 # Adapters: one outside system each (ARCHITECTURE: "core + their one library").
 ADAPTERS = ("worker.stripe_api", "worker.store", "worker.engine", "worker.settings", "worker.logs",
-            "worker.runtime.broker", "worker.runtime.leader", "actions.http", "actions.smtp")
+            "worker.runtime.broker", "worker.runtime.leader", "worker.runtime.counters", "worker.urls",
+            "actions.http", "actions.smtp")
 # Besides the core and other adapters, the outbound seams of actions/ use its types and failures.
 ADAPTERS_MAY_USE = PURE_CORE + ADAPTERS + ("actions.base", "actions.failures")
 # What actions/ may use of worker/: core types, errors, the redacting log.
 ACTIONS_MAY_USE = ("worker.core", "worker.errors", "worker.logs")
-THIRD_PARTY_IN_CORE = ("pydantic",)
+THIRD_PARTY_IN_CORE = ("pydantic", "numpy", "scipy", "statsmodels")  # pure computation, no I/O
 
 
 def _is(module: str, prefixes: tuple[str, ...]) -> bool:

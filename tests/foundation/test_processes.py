@@ -114,15 +114,21 @@ def test_healthz_reports_database_and_last_sync_age(sqlite_url):
     now = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
     with store.session() as s:
         s.add(SyncState(key="last_sync", value={"at": "2026-11-25T11:58:00Z"}, updated_at=now))
+    from worker.console.app import create_console_app
+
     app = create_app(load_settings(), store, clock=lambda: now)
+    console = create_console_app(load_settings(metrics_token="m" * 20), store, clock=lambda: now)
     with TestClient(app) as client:
         health = client.get("/healthz")
-        metrics = client.get("/metrics")
+        assert client.get("/metrics").status_code == 404  # /metrics is on the console listener
+    with TestClient(console) as client:
+        metrics = client.get("/metrics", headers={"Authorization": "Bearer " + "m" * 20})
     assert health.status_code == 200
-    assert health.json() == {"database": "ok", "redis": "not configured",
-                             "last_sync_age_seconds": 120, "status": "ok"}
+    body = health.json()
+    assert (body["database"], body["redis"], body["last_sync_age_seconds"]) == ("ok", "not configured", 120)
+    assert body["status"] == "ok" and body["failed"] == [] and body["checks"]["sync"]["age_seconds"] == 120
     assert "lifecycle_sync_lag_seconds 120.0" in metrics.text
-    assert 'lifecycle_deliveries{state="dead"} 0.0' in metrics.text
+    assert 'lifecycle_deliveries_total{state="dead"} 0.0' in metrics.text
 
 
 @pytest.mark.redis
@@ -133,3 +139,4 @@ def test_healthz_is_unhealthy_when_redis_is_gone(sqlite_url):
     with TestClient(app) as client:
         health = client.get("/healthz")
     assert health.status_code == 503 and health.json()["redis"] == "unreachable"
+    assert health.json()["failed"] == ["redis"]

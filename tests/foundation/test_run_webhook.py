@@ -22,7 +22,7 @@ from sqlalchemy import select
 from stripe_sandbox import Sandbox
 from tests.conftest import clean_env, wait_until_healthy
 from worker.store.db import open_store
-from worker.store.models import StripeSubscription
+from worker.store.models import StripeSubscription, SyncState
 
 pytestmark = pytest.mark.slow
 SECRET = "whsec_testsecret0123456789"
@@ -50,13 +50,20 @@ def _stored(db_url: str, sub_id: str) -> StripeSubscription | None:
         store.engine.dispose()
 
 
+def _synced(db_url: str) -> bool:
+    store = open_store(db_url)
+    try:
+        with store.session() as s:
+            return s.get(SyncState, "last_sync") is not None
+    finally:
+        store.engine.dispose()
+
+
 def test_run_receives_a_signed_webhook_and_refetches_the_object(tmp_path):
     sb = Sandbox(api_key="sk_test_sandbox", start=datetime(2026, 11, 1, tzinfo=timezone.utc))
     product = sb.create_product("Pro")
     price = sb.create_price(product["id"], "usd", unit_amount=9900)
     customer = sb.create_customer(name="Acme", metadata={"account_id": "acme"})
-    sub = sb.create_subscription(customer["id"], [{"price": price["id"], "quantity": 2}])
-    event = sb.events("customer.subscription.created")[-1]
     port, db_url = _port(), f"sqlite:///{tmp_path / 'lc.db'}"
     with sb:
         env = clean_env(STRIPE_API_KEY=sb.api_key, STRIPE_API_BASE=sb.url, STRIPE_WEBHOOK_SECRET=SECRET,
@@ -67,6 +74,14 @@ def test_run_receives_a_signed_webhook_and_refetches_the_object(tmp_path):
         try:
             base = f"http://127.0.0.1:{port}"
             wait_until_healthy(base, proc, context=lambda: "")
+            # The scheduler syncs at once when it starts; the subscription appears after that
+            # sync, so only the webhook can bring it in before the next (a day away).
+            deadline = time.monotonic() + 30
+            while not _synced(db_url) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert _synced(db_url), "the first sync did not run at start"
+            sub = sb.create_subscription(customer["id"], [{"price": price["id"], "quantity": 2}])
+            event = sb.events("customer.subscription.created")[-1]
             body = json.dumps(event).encode()
             forged = httpx.post(f"{base}/stripe/webhook", content=body, headers=_signed(body, "whsec_wrong"))
             assert forged.status_code == 400

@@ -100,7 +100,7 @@ def test_plans_hold_price_ids_lookup_keys_and_product_names():
     p = price("2000", pid="price_pro_m", lookup_key="pro", product="prod_pro")
     s = contact_snapshot(INFO, [customer("cus_1")], [subscription(item(p))], preset="stripe", fx=FX, stages=RULES,
                          now=NOW, product_names={"prod_pro": "Pro plan"}).snapshot
-    assert s.subscriptions[0].plans == ("price_pro_m", "pro", "Pro plan")
+    assert s.subscriptions[0].plans == ("price_pro_m", "pro", "Pro plan", "interval:month")  # for `if: interval:`
 
 
 def test_json_entry_has_the_exact_contract_shape():

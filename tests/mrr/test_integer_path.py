@@ -45,7 +45,26 @@ def prices(draw, currency):
         if kind == "integer_field":
             p["unit_amount_decimal"] = None  # only the integer `unit_amount`
     p["recurring"]["interval_count"] = count
+    p["product"] = draw(st.sampled_from(PRODUCTS))
+    if draw(st.integers(0, 3)) == 0:  # a multi-currency price whose default is another currency
+        p = _in_other_default(p, currency, keep_option=draw(st.integers(0, 5)) > 0)
     return p
+
+
+PRODUCTS = ("prod_a", "prod_b")
+
+
+def _in_other_default(p, currency, *, keep_option):
+    """`p` re-expressed as a price whose default currency differs from the subscription's: its
+    amounts move into `currency_options[currency]`, the default gets other (wrong) amounts."""
+    option = {"unit_amount": p.get("unit_amount"), "unit_amount_decimal": p.get("unit_amount_decimal"),
+              "tax_behavior": p.get("tax_behavior"), "custom_unit_amount": None}
+    if p.get("tiers") is not None:
+        option["tiers"] = p["tiers"]
+    default = "eur" if currency != "eur" else "usd"
+    wrong = {"unit_amount": 7, "unit_amount_decimal": "7"} if p.get("tiers") is None else {"tiers": [tier(None, 7, 7)]}
+    return {**p, **wrong, "currency": default,
+            "currency_options": {default: {"unit_amount": 7}, **({currency: option} if keep_option else {})}}
 
 
 @st.composite
@@ -53,7 +72,7 @@ def discounts(draw, currency):
     duration = draw(st.sampled_from(["forever", "once", "repeating"]))
     if draw(st.booleans()):
         percent = draw(st.one_of(st.integers(0, 100), st.decimals(0, 100, places=2).map(float)))
-        c = coupon(percent, duration=duration)
+        c = coupon(percent, duration=duration, products=draw(st.sampled_from([None, None, ["prod_a"], list(PRODUCTS)])))
     else:
         other = draw(st.sampled_from([currency, currency.upper(), "usd", "eur"]))
         options = {currency: {"amount_off": draw(st.integers(0, 10**5))}} if draw(st.booleans()) else None
@@ -86,18 +105,21 @@ def subscriptions(draw):
     return sub
 
 
-def _outcome(sub, preset, explain):
+def _outcome(sub, preset, explain, customer_discount=None):
     try:
-        r = subscription_mrr(sub, preset, NOW, explain=explain)
+        r = subscription_mrr(sub, preset, NOW, explain=explain, customer_discount=customer_discount)
     except Exception as error:  # noqa: BLE001 — both paths must fail alike
         return type(error)
     return r.minor, r.exact, r.counted, r.currency
 
 
 @settings(max_examples=600, deadline=None)
-@given(subscriptions(), st.sampled_from(["stripe", "chartmogul"]))
-def test_integer_path_equals_the_exact_path_to_the_exact_value(sub, preset):
-    fast, explained = _outcome(sub, preset, False), _outcome(sub, preset, True)
+@given(subscriptions(), st.sampled_from(["stripe", "chartmogul"]), st.data())
+def test_integer_path_equals_the_exact_path_to_the_exact_value(sub, preset, data):
+    currency = sub["currency"]
+    customer_discount = data.draw(st.one_of(st.none(), discounts(currency).filter(lambda d: d.get("object") == "discount")))
+    fast = _outcome(sub, preset, False, customer_discount)
+    explained = _outcome(sub, preset, True, customer_discount)
     assert fast == explained
     if isinstance(fast, tuple):
         assert type(fast[0]) is int and type(fast[1]) in (int, Fraction)  # never a float

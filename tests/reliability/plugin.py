@@ -67,6 +67,34 @@ SCENARIOS: dict[str, tuple[str, ...]] = {
         "tests/foundation/test_run_webhook.py::test_run_receives_a_signed_webhook_and_refetches_the_object",
         "tests/reliability/test_webhook_attacks.py::",
     ),
+    "issue 15, item 2: a contact without an exchange rate is skipped, every other one evaluated": (
+        "tests/reliability/test_missing_fx.py::",
+        "tests/automations/test_bad_contact.py::test_a_contact_in_an_unconfigured_currency_does_not_stop_the_others",
+    ),
+    "issue 15, item 3: a typo in a live rule file stops no job (last good rules, FILE:LINE logged)": (
+        "tests/reliability/test_live_rule_typo.py::",
+    ),
+    "issue 15, item 4: Stripe objects validated at the boundary on PostgreSQL, the rest synced": (
+        "tests/reliability/test_stripe_boundary.py::",
+    ),
+    "issue 15, item 5: untrusted input bounded (redaction, event ids, query parameters, event loop)": (
+        "tests/reliability/test_untrusted_bounds.py::",
+    ),
+    "issue 15, item 6: rule files bounded (size, alias expansion, depth) as FILE:LINE": (
+        "tests/reliability/test_rule_file_bounds.py::",
+    ),
+    "issue 15, item 8: CSV import — unterminated quote, NUL bytes, streamed batches": (
+        "tests/reliability/test_csv_import_hardening.py::",
+    ),
+    "issue 15, items 9-11: configuration errors never leak a password; PORT honoured": (
+        "tests/reliability/test_config_errors.py::",
+    ),
+    "issue 15: fuzzing the webhook receiver, rule loader, CSV importer and Stripe object validator": (
+        "tests/reliability/test_fuzz.py::",
+    ),
+    "templates from rule files: unsafe or unrenderable refused by check, rendering bounded": (
+        "tests/reliability/test_template_limits.py::",
+    ),
     "no secret in any log line or output the suite produced": (
         "tests/reliability/test_secret_scan.py::",
     ),

@@ -87,7 +87,7 @@ def receiver(tmp_path_factory):
     log = folder / "web.log"
     with sb, open(log, "wb") as out:
         env = clean_env(STRIPE_API_KEY=KEY, STRIPE_API_BASE=sb.url, STRIPE_WEBHOOK_SECRET=SECRET,
-                        DATABASE_URL=db_url, RULES_DIR=str(RULES), WEB_PORT=str(port))
+                        DATABASE_URL=db_url, RULES_DIR=str(RULES), WEB_PORT=str(port), CONSOLE_PORT=str(_port()))
         proc = subprocess.Popen([sys.executable, "-m", "worker.cli.main", "web"], env=env, cwd=folder,
                                 stdout=out, stderr=subprocess.STDOUT)
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import re
 import shutil
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
-from scipy.stats import fisher_exact
+from scipy.stats import chisquare, fisher_exact
 
 from tests.outcomes.builders import DAY
 from tests.report.browser import load_page
@@ -24,16 +25,20 @@ from worker.report.html import render_html
 from worker.report.tables import render_tables
 
 AT = "--now=2026-06-15T12:00:00Z"
-ARM_KEYS = ["fired", "measured", "succeeded", "rate", "mrr_at_fire_minor", "mrr_at_end_minor"]
+ARM_KEYS = ["fired", "measured", "succeeded", "rate", "mrr_at_fire_minor", "mrr_at_end_minor", "contacts",
+            "firings_measured"]
 MOVEMENT_KEYS = ["month", "new", "expansion", "contraction", "churn", "reactivation"]
-AUTOMATION_KEYS = ["name", "goal", "treated", "holdout", "lift", "lift_ci95", "p_value", "actions"]
+AUTOMATION_KEYS = ["name", "goal", "treated", "holdout", "lift", "lift_ci95", "p_value", "actions",
+                   "unit", "contacts", "verdict", "verdict_reason", "srm_p_value", "q_value", "holdout_share",
+                   "fixed_horizon", "mrr_impact", "contacts_needed"]
 
 
 def test_report_json_via_the_command_has_exactly_the_contract_shape_and_numbers(cli, report_env):
     done = cli("report", "--json", AT, env=report_env)
     assert done.returncode == 0, done.stderr
     body = json.loads(done.stdout)  # stdout holds the JSON alone
-    assert list(body) == ["generated_at", "currency", "mrr", "stages", "automations"]
+    assert list(body) == ["generated_at", "currency", "mrr", "stages", "automations", "unlinked"]
+    assert body["unlinked"] == {"customers": 0, "customers_with_mrr": 0, "mrr_minor": 0, "unconverted": {}}
     assert body["generated_at"] == "2026-06-15T12:00:00Z"
     assert body["currency"] == "usd"
     assert list(body["mrr"]) == ["total_minor", "by_stage", "movements"]
@@ -55,19 +60,42 @@ def test_report_json_via_the_command_has_exactly_the_contract_shape_and_numbers(
         assert list(automation["actions"]) == ["delivered", "retrying", "dead"]
     heads_up, never = body["automations"]
     assert heads_up["goal"] == "renewal"
+    # one firing per contact here, so contacts == firings
     assert heads_up["treated"] == {"fired": 12, "measured": 9, "succeeded": 6, "rate": pytest.approx(6 / 9),
-                                   "mrr_at_fire_minor": 90000, "mrr_at_end_minor": 60000}
+                                   "mrr_at_fire_minor": 90000, "mrr_at_end_minor": 60000, "contacts": 12,
+                                   "firings_measured": 9}
     assert heads_up["holdout"] == {"fired": 5, "measured": 4, "succeeded": 1, "rate": 0.25,
-                                   "mrr_at_fire_minor": 40000, "mrr_at_end_minor": 10000}
+                                   "mrr_at_fire_minor": 40000, "mrr_at_end_minor": 10000, "contacts": 5,
+                                   "firings_measured": 4}
+    assert heads_up["unit"] == "contact" and heads_up["contacts"] == {"treated": 12, "holdout": 5}
     assert heads_up["lift"] == pytest.approx(6 / 9 - 0.25)
-    # expected counts below 5 → Fisher's exact test, checked against scipy
-    assert heads_up["p_value"] == pytest.approx(fisher_exact([[6, 3], [1, 3]])[1], rel=1e-9)
-    low, high = heads_up["lift_ci95"]
-    assert low < heads_up["lift"] < high and -1 <= low and high <= 1
+    # always-valid: Welch variance, confidence sequence of Waudby-Smith et al. (η for 1,000 contacts)
+    variance = (6 / 9) * (3 / 9) / 8 + 0.25 * 0.75 / 3
+    eta2 = (-2 * math.log(0.05) + math.log(-2 * math.log(0.05) + 1)) / 1000
+    n = 13
+    half = math.sqrt(variance * 2 * (n * eta2 + 1) / (n * eta2) * math.log(math.sqrt(n * eta2 + 1) / 0.05))
+    assert heads_up["lift_ci95"] == pytest.approx([6 / 9 - 0.25 - half, 6 / 9 - 0.25 + half])
+    z2 = (6 / 9 - 0.25) ** 2 / variance
+    assert heads_up["p_value"] == pytest.approx(min(1, math.sqrt(n * eta2 + 1) * math.exp(-z2 * n * eta2 / (2 * (n * eta2 + 1)))))
+    # fixed-horizon beside it: expected counts below 5 → Fisher's exact test, checked against scipy
+    assert heads_up["fixed_horizon"]["p_value"] == pytest.approx(fisher_exact([[6, 3], [1, 3]])[1], rel=1e-9)
+    assert heads_up["fixed_horizon"]["test"] == "fisher_exact"
+    assert heads_up["verdict"] == "collecting"  # fewer than 30 measured contacts per arm
+    assert heads_up["srm_p_value"] == pytest.approx(chisquare([12, 5], [17 * 0.9, 17 * 0.1]).pvalue)
+    assert heads_up["q_value"] == pytest.approx(heads_up["p_value"])  # the only automation with a p-value
+    impact = heads_up["mrr_impact"]
+    # everyone had 100.00 at firing: retained = 100.00 × success, so the impact is 100.00 × lift
+    assert impact["per_contact_minor"] == round(10000 * (6 / 9 - 0.25))
+    assert impact["total_minor"] == round(10000 * (6 / 9 - 0.25) * 9)
+    assert impact["per_contact_ci95_minor"][0] < impact["per_contact_minor"] < impact["per_contact_ci95_minor"][1]
+    assert impact["net_change"]["per_contact_minor"] == impact["per_contact_minor"]
+    needed = heads_up["contacts_needed"]
+    assert needed["treated"] > needed["fixed_horizon"]["treated"] > needed["fixed_horizon"]["holdout"]
     assert heads_up["actions"] == {"delivered": 10, "retrying": 1, "dead": 1}
     assert never["goal"] == "retention"
     assert never["treated"]["rate"] is None
     assert (never["lift"], never["lift_ci95"], never["p_value"]) == (None, None, None)
+    assert (never["verdict"], never["mrr_impact"], never["q_value"]) == ("collecting", None, None)
 
 
 def test_report_since_counts_only_later_firings_and_months(report_store, rules):
@@ -86,8 +114,9 @@ def test_report_tables_show_revenue_arms_and_lift(report_store, rules):
     text = console.file.getvalue()
     assert "150.00 USD" in text
     assert "renewal-heads-up (goal: renewal)" in text
-    assert re.search(r"treated\s.*\b12\b.*\b9\b.*\b6\b.*66\.7%", text)
-    assert re.search(r"Lift \+41\.7 points", text)
+    assert re.search(r"treated\s.*\b12\b.*\b12\b.*\b9\b.*\b6\b.*66\.7%", text)
+    assert re.search(r"Lift \+41\.7 points per contact, always-valid 95% interval", text)
+    assert "Verdict: COLLECTING" in text
     assert "Fisher's exact test" in text
     assert "delivered 10, retrying 1, dead 1" in text
     assert "MRR retained / expanded: treated 600.00 / 0.00, holdout 100.00 / 0.00 USD" in text
@@ -105,6 +134,8 @@ def test_html_report_is_self_contained(report_store, rules):
     assert scripts and not any("src=" in tag for tag in scripts)  # everything inlined
     assert not re.search(r"<(link|img|iframe)\b[^>]*(href|src)=[\"']?https?:", page)
     assert "Plotly.newPlot" in page
+    assert 'class="verdict verdict-collecting"' in page   # the verdict row under the automation's arms
+    assert "Retained MRR impact per contact 41.67 [" in page and "always-valid" in page
     for chart in ("chart-movements", "chart-success", "chart-stages", "chart-renewals"):
         assert f'id="{chart}"' in page
 
@@ -145,34 +176,76 @@ def test_html_report_renders_in_headless_chromium_without_errors(cli, report_env
     assert screenshot.stat().st_size > 20_000
 
 
-def test_web_serves_the_same_report_page(report_store, rules_dir):
+def _console(settings, store):
     from starlette.testclient import TestClient
 
-    from worker.settings import load_settings
-    from worker.web.app import create_app
+    from worker.console.app import create_console_app
 
-    app = create_app(load_settings(rules_dir=rules_dir), report_store, clock=lambda: NOW)
-    with TestClient(app) as client:
+    token = "report-token-0123456789"
+    app = create_console_app(settings, store, clock=lambda: NOW)
+    return TestClient(app, headers={"Authorization": f"Bearer {token}"}), token
+
+
+def test_console_serves_the_report_page(report_store, rules_dir):
+    from worker.settings import load_settings
+
+    client, token = _console(load_settings(rules_dir=rules_dir, console_api_tokens=f"r:{'report-token-0123456789'}"),
+                             report_store)
+    with client:
         answer = client.get("/report")
         assert answer.status_code == 200
         assert answer.headers["content-type"].startswith("text/html")
-        assert "Plotly.newPlot" in answer.text and "renewal-heads-up" in answer.text
-        assert 'id="chart-success"' in answer.text
+        assert "renewal-heads-up" in answer.text and 'id="chart-success"' in answer.text
+        assert "/static/vendor/plotly.min.js" in answer.text and "Plotly.newPlot" not in answer.text
         assert "firings since 2026-06-01" in client.get("/report?since=2026-06-01").text
-        assert client.get("/report?since=soon").status_code == 503
+        assert client.get("/report?since=soon").status_code == 400  # a bad parameter is the client's error
+        assert client.get("/api/report").json()["automations"][0]["name"] == "renewal-heads-up"
 
 
-def test_web_report_with_broken_rules_answers_503_in_plain_words(report_store, tmp_path):
-    from starlette.testclient import TestClient
-
+def test_console_report_with_broken_rules_answers_503_in_plain_words(report_store, tmp_path):
     from worker.settings import load_settings
-    from worker.web.app import create_app
 
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "stages.yaml").write_text("stages: [not, a, mapping]\n")
-    app = create_app(load_settings(rules_dir=broken), report_store, clock=lambda: NOW)
-    with TestClient(app) as client:
+    client, _ = _console(load_settings(rules_dir=broken, console_api_tokens="r:report-token-0123456789"), report_store)
+    with client:
         answer = client.get("/report")
     assert answer.status_code == 503
-    assert "The report is unavailable" in answer.text and "Traceback" not in answer.text
+    assert "stages.yaml" in answer.text and "Traceback" not in answer.text
+
+
+def test_report_export_writes_assignments_and_outcomes_that_recompute_the_report(cli, report_env, tmp_path):
+    import csv
+
+    folder = tmp_path / "export"
+    done = cli("report", "--json", "--export", str(folder), AT, env=report_env)
+    assert done.returncode == 0, done.stderr
+    body = json.loads(done.stdout)  # still one JSON object on stdout
+    heads_up = body["automations"][0]
+    with (folder / "assignments.csv").open() as handle:
+        assignments = list(csv.DictReader(handle))
+    with (folder / "outcomes.csv").open() as handle:
+        outcomes = list(csv.DictReader(handle))
+    assert list(assignments[0]) == ["automation", "contact_id", "arm", "first_fired_at", "first_firing_id"]
+    assert list(outcomes[0]) == ["automation", "contact_id", "firing_id", "arm", "fired_at", "window_end",
+                                 "succeeded", "mrr_at_fire_minor", "mrr_at_end_minor", "currency", "counted"]
+    arms = [row["arm"] for row in assignments if row["automation"] == "renewal-heads-up"]
+    assert (arms.count("treated"), arms.count("holdout")) == (12, 5)
+    assert assignments[0]["first_fired_at"].endswith("Z")
+    counted = [row for row in outcomes if row["counted"] == "1"]
+    rates = {}
+    for arm in ("treated", "holdout"):
+        rows = [int(row["succeeded"]) for row in counted if row["arm"] == arm]
+        rates[arm] = sum(rows) / len(rows)
+        assert len(rows) == heads_up[arm]["measured"]
+        assert sum(int(r["mrr_at_fire_minor"]) for r in counted if r["arm"] == arm) == heads_up[arm]["mrr_at_fire_minor"]
+    assert rates["treated"] - rates["holdout"] == pytest.approx(heads_up["lift"])
+
+
+def test_report_export_to_an_unwritable_place_is_a_plain_error(cli, report_env, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    done = cli("report", "--export", str(blocker / "sub"), AT, env=report_env)
+    assert done.returncode != 0
+    assert "--export" in done.stderr + done.stdout and "Traceback" not in done.stderr

@@ -25,7 +25,7 @@ def test_shipped_rules_load_cleanly_without_any_environment():
     assert rules.stages.precedence == ["customer", "trial", "churn"]
     assert rules.source.contacts.type == "account"
     assert rules.source.contacts.id_metadata_key == "account_id"
-    assert rules.source.mrr.fx_rates == {"eur": Decimal("1.08"), "gbp": Decimal("1.27")}
+    assert rules.source.mrr.fx_rates == {"eur": Decimal("1.08"), "gbp": Decimal("1.27"), "jpy": Decimal("0.0067")}
 
 
 def test_shipped_renewal_heads_up_reproduces_the_product_example():

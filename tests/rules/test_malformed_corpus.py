@@ -164,7 +164,7 @@ CASES: list[tuple[str, dict[str, str | None], list[str]]] = [
     # --- conditions ------------------------------------------------------------------------------
     ("if-unknown-condition", auto("  - name: x\n    on: canceled\n    if:\n      sgment: smb\n    do: [log]\n"), [
         "automations.yaml:5: automation 'x': if: unknown condition 'sgment'; conditions are stage, mrr, "
-        "plan, metadata and metadata.KEY",
+        "plan, interval, metadata and metadata.KEY",
     ]),
     ("if-unknown-stage", auto("  - name: x\n    on: canceled\n    if:\n      stage: [trial, custmer]\n    do: [log]\n"), [
         "automations.yaml:5: automation 'x': if: stage: unknown stage 'custmer'; did you mean 'customer'?",
@@ -185,7 +185,7 @@ CASES: list[tuple[str, dict[str, str | None], list[str]]] = [
         "automations.yaml:5: automation 'x': if: metadata.segment: expected a value or a list of values, got a mapping",
     ]),
     ("if-not-a-mapping", auto("  - name: x\n    on: canceled\n    if: customer\n    do: [log]\n"), [
-        "automations.yaml:4: automation 'x': if: expected a mapping of conditions (stage, mrr, plan, "
+        "automations.yaml:4: automation 'x': if: expected a mapping of conditions (stage, mrr, plan, interval, "
         "metadata, metadata.KEY), got text",
     ]),
     # --- actions ---------------------------------------------------------------------------------

@@ -43,6 +43,8 @@ class Fired:
     arm: str
     firing_id: int | None = None  # None in a dry run
     delivery_ids: tuple[int, ...] = field(default=(), compare=False)  # to enqueue after commit
+    #: A dry run's view of what the actions would render from: {"contact", "subscription"}.
+    context: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {"automation": self.automation, "contact_id": self.contact_id, "trigger": self.trigger,

@@ -29,6 +29,7 @@ from worker.delivery.service import deliver_all_due
 from worker.engine import Kind
 from worker.logs import get_logger
 from worker.outcomes import measure as measure_outcomes
+from worker.runtime.heartbeat import record_success
 from worker.rules.model import RuleSet
 
 if TYPE_CHECKING:
@@ -49,16 +50,19 @@ def destination_pusher(rules: RuleSet) -> PushDestinations | None:
 
 
 def run_evaluation(runtime: Runtime, now: datetime, *, dry_run: bool = False,
-                   engine: Kind = "durable") -> Evaluation:
-    """Evaluate, then deliver (in-process queue) or enqueue what fired, then measure outcomes."""
+                   engine: Kind = "durable", changes_only: bool = False) -> Evaluation:
+    """Evaluate, then deliver (in-process queue) or enqueue what fired, then measure outcomes.
+    `changes_only`: only the contacts syncs and re-fetches queued (worker.automations.scope)."""
     rules = runtime.rules()
     store = runtime.store()
     settings = runtime.settings
     result = evaluate(store, rules, runtime.matcher(rules, engine), now=now, dry_run=dry_run,
                       push_destinations=destination_pusher(rules),
-                      full_every=timedelta(seconds=settings.recompute_full_every))
-    log.info("evaluated", contacts=result.contacts, changed=result.changed, occurrences=result.occurrences,
-             fired=len(result.fired), baseline=result.baseline, dry_run=dry_run)
+                      full_every=timedelta(seconds=settings.recompute_full_every), changes_only=changes_only)
+    if changes_only and not result.contacts:
+        return result  # the queue was empty: an earlier pass took these changes
+    log.info("evaluated", changes_only=changes_only, contacts=result.contacts, changed=result.changed,
+             occurrences=result.occurrences, fired=len(result.fired), baseline=result.baseline, dry_run=dry_run)
     if dry_run:
         return result
     if runtime.queue.in_process:
@@ -71,8 +75,19 @@ def run_evaluation(runtime: Runtime, now: datetime, *, dry_run: bool = False,
     return result
 
 
+def evaluate_job(runtime: Runtime, now: datetime) -> Evaluation:
+    """The scheduled evaluation pass (every EVALUATE_EVERY seconds, and after a full sync); its
+    success is recorded for /healthz."""
+    result = run_evaluation(runtime, now)
+    record_success(runtime.store(), "evaluate", now, fired=len(result.fired))
+    return result
+
+
 def measure_job(runtime: Runtime, now: datetime) -> int:
-    """Write an Outcome for every firing whose goal window has ended as of `now` (the hourly job)."""
-    written = measure_outcomes(runtime.store(), runtime.rules(now), now=now)
+    """Write an Outcome for every firing whose goal window has ended as of `now` (the hourly
+    job), with the last good rules when a live edit broke a file; its success is recorded."""
+    store = runtime.store()
+    written = measure_outcomes(store, runtime.rules(now), now=now)
+    record_success(store, "measure", now, outcomes=written)
     log.info("measured", outcomes=written)
     return written

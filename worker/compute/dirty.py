@@ -73,30 +73,50 @@ class Plan:
         return self.ids is None
 
 
-def mirror_keys(session: Session) -> dict[str, str]:
-    """contact id → digest of its Contact row and Stripe customers and subscriptions.
+def mirror_keys(session: Session, contact_ids: Sequence[str] | None = None) -> dict[str, str]:
+    """contact id → digest of its Contact row and Stripe customers and subscriptions (of every
+    contact, or of these only: a targeted pass must not read everyone's rows).
 
     Every row counts with its id and stamps, so a change shows whatever the order of the stamps
     (a webhook re-fetch can commit a later stamp before a long reconcile commits its earlier
     one: a summary such as the latest stamp per contact would miss that). Runs every pass over
     every contact, so it reads plain rows (no ORM) in a fixed order and hashes each contact's
     rows as one string."""
+    if contact_ids is None:
+        return _mirror_keys(session, None)
+    ids = sorted(set(contact_ids))
+    keys: dict[str, str] = {}
+    for start in range(0, len(ids), 500):
+        keys.update(_mirror_keys(session, ids[start:start + 500]))
+    return keys
+
+
+def _mirror_keys(session: Session, ids: list[str] | None) -> dict[str, str]:
     connection = session.connection()
     parts: dict[str, list[str]] = defaultdict(list)
     query = select(Contact.id, Contact.type, Contact.name, Contact.email, _stored(Contact.updated_at))
+    if ids is not None:
+        query = query.where(Contact.id.in_(ids))
     for contact_id, *rest in connection.execute(query):
         parts[contact_id].append(repr(("contact", *rest)))
     owner: dict[str, str] = {}
     query = (select(StripeCustomer.id, StripeCustomer.contact_id, _stored(StripeCustomer.written_at),
                     _stored(StripeCustomer.changed_at), StripeCustomer.deleted)
              .where(StripeCustomer.contact_id.is_not(None)).order_by(StripeCustomer.id))
+    if ids is not None:
+        query = query.where(StripeCustomer.contact_id.in_(ids))
     for customer_id, contact_id, *rest in connection.execute(query):
         owner[customer_id] = contact_id
         parts[contact_id].append(repr(("customer", customer_id, *rest)))
     query = select(StripeSubscription.customer_id, StripeSubscription.id, _stored(StripeSubscription.written_at),
                    _stored(StripeSubscription.changed_at), StripeSubscription.deleted
                    ).order_by(StripeSubscription.id)
-    for row in connection.execute(query):
+    if ids is not None:
+        if not owner:
+            query = None
+        else:
+            query = query.where(StripeSubscription.customer_id.in_(sorted(owner)))
+    for row in connection.execute(query) if query is not None else ():
         contact_id = owner.get(row[0])
         if contact_id is not None:
             parts[contact_id].append(repr(("subscription", *row)))
@@ -126,6 +146,13 @@ def fingerprint(session: Session, source: SourceConfig, stages: StagesConfig) ->
     """Digest of everything outside a contact's rows that its snapshot depends on."""
     products = sorted(session.execute(select(StripeProduct.id, StripeProduct.name)))
     return _digest([("mrr", repr(source.mrr)), ("stages", repr(stages)), ("products", tuple(products))])
+
+
+def targeted(session: Session, contact_ids: Sequence[str]) -> Plan:
+    """A pass over these contacts only (a sync or re-fetch changed them): their digests, read
+    from their own rows; the rules' fingerprint and the full-pass clock are the scheduled
+    pass's business."""
+    return Plan(sorted(set(contact_ids)), mirror_keys(session, contact_ids))
 
 
 def plan(session: Session, source: SourceConfig, stages: StagesConfig, *, now: datetime,
@@ -160,11 +187,13 @@ def remember(session: Session, source: SourceConfig, stages: StagesConfig, done:
         row.value, row.updated_at = value, now
 
 
-def next_time_change(subscriptions: Sequence[dict[str, Any]], now: datetime) -> datetime | None:
-    """The earliest discount start or end after `now` among these raw subscriptions: when the
-    contact's MRR may change with no change in Stripe (both presets; a superset is harmless)."""
+def next_time_change(subscriptions: Sequence[dict[str, Any]], now: datetime,
+                     customer_discounts: Sequence[Any] = ()) -> datetime | None:
+    """The earliest discount start or end after `now` among these raw subscriptions and the
+    customers' own discounts: when the contact's MRR may change with no change in Stripe (both
+    presets; a superset is harmless)."""
     found: datetime | None = None
-    for sub in subscriptions:
+    for sub in [*subscriptions, {"discounts": list(customer_discounts)}]:
         discounts = list(discount_list(sub))
         for item in subscription_items(sub):
             if isinstance(item, dict):

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from worker.compute import dirty
+from worker.compute import dirty, times
 from worker.compute.snapshots import Computed, compute_contacts
 from worker.core.money import FxTable
 from worker.core.movements import mrr_movements
@@ -60,6 +60,7 @@ def _recompute(session: Session, source: SourceConfig, stages: StagesConfig, *,
         _store_state(session, item.state, new, now)
         _store_history(session, previous, new, item.at, now)
         pairs.append((previous, new))
+    times.write_times(session, [new for _, new in pairs])
     return pairs
 
 
@@ -79,8 +80,11 @@ def recompute_pass(session: Session, source: SourceConfig, stages: StagesConfig,
                    full_every: timedelta | None = None) -> Recomputed:
     """Recompute the contacts that need it (all of `contact_ids` when given), inside the
     caller's transaction; store what changed and what each snapshot was computed from."""
-    plan = dirty.plan(session, source, stages, now=now, full_every=full_every)
-    ids = contact_ids if contact_ids is not None else plan.ids
+    if contact_ids is not None:
+        plan = dirty.targeted(session, contact_ids)
+    else:
+        plan = dirty.plan(session, source, stages, now=now, full_every=full_every)
+    ids = plan.ids
     if ids is not None and not ids:
         dirty.remember(session, source, stages, plan, now=now)
         return Recomputed([], {}, plan)
@@ -92,6 +96,7 @@ def recompute_pass(session: Session, source: SourceConfig, stages: StagesConfig,
         result.snapshots[item.snapshot.contact_id] = stored
         if item.changed:
             result.pairs.append((item.previous, item.snapshot))
+    times.write_times(session, [new for _, new in result.pairs])
     _forget_failed(session, [contact_id for contact_id, _ in problems])
     if contact_ids is None:
         dirty.remember(session, source, stages, plan, now=now)

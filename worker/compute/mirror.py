@@ -46,14 +46,19 @@ class CustomerData:
 
 _CUSTOMER_COLUMNS = (StripeCustomer.id, StripeCustomer.name, StripeCustomer.email, StripeCustomer.metadata_,
                      StripeCustomer.created, StripeCustomer.deleted, StripeCustomer.contact_id,
-                     StripeCustomer.changed_at)
+                     StripeCustomer.changed_at,
+                     # the customer-level discount only (JSON path on both dialects), not all of `raw`
+                     StripeCustomer.raw["discount"].label("discount"))
 _SUBSCRIPTION_COLUMNS = (StripeSubscription.customer_id, StripeSubscription.raw, StripeSubscription.deleted,
                          StripeSubscription.changed_at)
 
 
 def _customer_dict(row: Any) -> dict[str, Any]:
-    return {"id": row.id, "name": row.name, "email": row.email, "metadata": row.metadata_ or {},
-            "created": int(row.created.timestamp()) if row.created else 0, "deleted": row.deleted}
+    found = {"id": row.id, "name": row.name, "email": row.email, "metadata": row.metadata_ or {},
+             "created": int(row.created.timestamp()) if row.created else 0, "deleted": row.deleted}
+    if row.discount:  # `customer.discount`: inherited by its subscriptions without discounts
+        found["discount"] = row.discount
+    return found
 
 
 def _subscription_dict(row: Any) -> dict[str, Any]:
@@ -105,6 +110,11 @@ def load_contacts(session: Session, contact_ids: Sequence[str] | None) -> dict[s
     else:
         rows = [r for part in chunks(contact_ids) for r in session.execute(query.where(Contact.id.in_(part)))]
     return {r.id: ContactInfo(r.id, r.type, r.name, r.email) for r in rows}
+
+
+def mirror_currencies(session: Session) -> set[str]:
+    """Every currency a stored subscription uses (lower case)."""
+    return {str(c).lower() for c in session.scalars(select(StripeSubscription.currency).distinct()) if c}
 
 
 def product_names(session: Session) -> dict[str, str]:

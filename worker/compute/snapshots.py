@@ -79,7 +79,8 @@ def compute_contacts(session: Session, source: SourceConfig, stages: StagesConfi
                 problems.append((contact_id, message))
             continue
         explained.snapshot, changed = _mark_change(explained.snapshot, previous, state, when)
-        found.append(Computed(explained, previous, when, changed, state, next_time_change(subscriptions, now)))
+        found.append(Computed(explained, previous, when, changed, state, next_time_change(subscriptions, now, [d.customer.get("discount") for d in data
+                                                                      if d.customer.get("discount")])))
     return found
 
 

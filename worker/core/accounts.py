@@ -64,7 +64,23 @@ def subscription_plans(sub: dict[str, Any], product_names: Mapping[str, str]) ->
         product = price.get("product")
         name = product.get("name") if isinstance(product, dict) else product_names.get(product or "")
         found.extend(v for v in (price.get("id"), price.get("lookup_key"), name) if v)
+    for item in subscription_items(sub):  # after the names: `plan` traits read the first entry
+        price = item.get("price") or item.get("plan") or {}
+        recurring = (price.get("recurring") or {}) if isinstance(price, dict) else {}
+        interval = recurring.get("interval") or (price.get("interval") if isinstance(price, dict) else None)
+        if isinstance(interval, str) and interval:
+            found.append(f"interval:{interval}")  # worker.rules.model.interval_token
     return tuple(dict.fromkeys(found))
+
+
+def customer_discounts(customers: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Customer id → its customer-level discount (`customer.discount`), for those that have one."""
+    return {c["id"]: c["discount"] for c in customers if isinstance(c.get("discount"), dict) and c.get("id")}
+
+
+def _customer_of(sub: dict[str, Any]) -> Any:
+    customer = sub.get("customer")
+    return customer.get("id") if isinstance(customer, dict) else customer
 
 
 def first_status_since(sub: dict[str, Any], at: datetime) -> datetime:
@@ -131,7 +147,10 @@ def contact_snapshot(info: ContactInfo, customers: Sequence[dict[str, Any]], sub
     names = product_names or {}
     before = {s.id: s for s in previous.subscriptions} if previous else {}
     subs = sorted(subscriptions, key=_created_key) if len(subscriptions) > 1 else subscriptions
-    results = [subscription_mrr(s, preset, now, explain=explain) for s in subs]
+    discounts = customer_discounts(customers)
+    results = [subscription_mrr(s, preset, now, explain=explain,
+                                customer_discount=discounts.get(_customer_of(s)) if discounts else None)
+               for s in subs]
     snaps = tuple(subscription_snapshot(s, r.minor, r.currency, before, names, at, status_history)
                   for s, r in zip(subs, results))
     label = info.contact_id or (customers[0].get("id") if customers else "the customer")

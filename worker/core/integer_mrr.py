@@ -8,6 +8,8 @@ percent or amount coupons. Here such a subscription's exact MRR is carried as on
 (numerator, denominator) pair of ints, so nothing is rounded early and nothing is allocated
 per step; `mrr.subscription_mrr` rounds it once, half to even, exactly as before.
 
+Prices in another currency than their default are read from their `currency_options` entry,
+and a subscription without discounts of its own takes its customer's, as in the general path.
 Anything else — decimal amounts (`"12.5"`), legacy `plan` shapes, inclusive tax rates,
 coupons restricted to products, a chartmogul `once` coupon, a malformed field — makes
 `integer_total` return None and the general path takes over (and reports any error in its
@@ -35,21 +37,24 @@ class _Unusual(Exception):
     """This subscription needs the general path."""
 
 
-def integer_total(sub: dict[str, Any], currency: str, preset: str, now: datetime) -> tuple[int, int] | None:
+def integer_total(sub: dict[str, Any], currency: str, preset: str, now: datetime,
+                  customer_discount: dict[str, Any] | None = None) -> tuple[int, int] | None:
     """The exact MRR of a counted subscription as (numerator, denominator > 0), or None when
-    the general path must compute it. `currency` is the subscription's (lower case)."""
+    the general path must compute it. `currency` is the subscription's (lower case);
+    `customer_discount` its customer's discount (used when it has none of its own)."""
     try:
-        return _total(sub, currency, preset, now)
+        return _total(sub, currency, preset, now, customer_discount)
     except Exception:  # noqa: BLE001 — unusual input: the general path reads it or reports it
         return None
 
 
-def _total(sub: dict[str, Any], currency: str, preset: str, now: datetime) -> tuple[int, int]:
+def _total(sub: dict[str, Any], currency: str, preset: str, now: datetime,
+           customer_discount: dict[str, Any] | None) -> tuple[int, int]:
     items = sub.get("items")
     raws = items.get("data") if type(items) is dict else None
     if not raws or type(raws) is not list:
         raise _Unusual  # legacy shapes (`plan` on the subscription, items as a bare list)
-    if preset != "stripe" and _has_discounts(sub, raws):
+    if preset != "stripe" and (customer_discount or _has_discounts(sub, raws)):
         _check_period_start(sub, raws)
     num, den = 0, 1
     first: tuple[int, int] | None = None  # monthly factor of the first counted item
@@ -57,6 +62,8 @@ def _total(sub: dict[str, Any], currency: str, preset: str, now: datetime) -> tu
         price = raw.get("price")
         if type(price) is not dict or not price:
             raise _Unusual
+        if price.get("currency") != currency:
+            price = _in_currency(price, currency)
         recurring = price.get("recurring")
         if type(recurring) is not dict or price.get("object") == "plan":
             raise _Unusual
@@ -84,9 +91,22 @@ def _total(sub: dict[str, Any], currency: str, preset: str, now: datetime) -> tu
             num += n
         else:
             num, den = num * d + n * den, den * d
-    if sub.get("discounts") or sub.get("discount"):
-        num, den = _subscription_discounts(sub, raws, first, num, den, currency, preset, now)
+    if sub.get("discounts") or sub.get("discount") or customer_discount:
+        num, den = _subscription_discounts(sub, raws, first, num, den, currency, preset, now, customer_discount)
     return num, den
+
+
+def _in_currency(price: dict[str, Any], currency: str) -> dict[str, Any]:
+    """The price's amounts in the subscription's currency: its `currency_options` entry when
+    that is not the default currency (no entry, or anything odd: the general path says why)."""
+    default = price.get("currency")
+    if type(default) is str and default.lower() == currency:
+        return price
+    option = (price.get("currency_options") or _NO_DISCOUNT).get(currency)
+    if type(option) is not dict:
+        raise _Unusual
+    return {**price, "unit_amount": option.get("unit_amount"), "unit_amount_decimal": option.get("unit_amount_decimal"),
+            "tiers": option.get("tiers"), "tax_behavior": option.get("tax_behavior") or price.get("tax_behavior")}
 
 
 def _has_discounts(sub: dict[str, Any], raws: list[Any]) -> bool:
@@ -188,14 +208,16 @@ def _discount_list(obj: dict[str, Any]) -> Any:
 
 
 def _subscription_discounts(sub: dict[str, Any], raws: list[Any], first: tuple[int, int] | None, num: int,
-                            den: int, currency: str, preset: str, now: datetime) -> tuple[int, int]:
+                            den: int, currency: str, preset: str, now: datetime,
+                            customer_discount: dict[str, Any] | None = None) -> tuple[int, int]:
     """Subscription-level coupons on the whole total (every item is eligible: coupons limited
-    to some products go to the general path). An amount is normalised with the first counted
-    item's factor, and a total of 0 stays 0, as in the general path."""
+    to some products go to the general path); the customer's discount instead when the
+    subscription has none of its own. An amount is normalised with the first counted item's
+    factor, and a total of 0 stays 0, as in the general path."""
     item_ids = {d.get("id") for raw in raws for d in _discount_list(raw) if isinstance(d, dict)}
-    for discount in _discount_list(sub):
-        if isinstance(discount, dict) and discount.get("id") in item_ids and discount.get("id"):
-            continue  # an item-level discount, already applied to its item
+    own = [d for d in _discount_list(sub)
+           if not (isinstance(d, dict) and d.get("id") and d.get("id") in item_ids)]  # item-level: done
+    for discount in own or ([customer_discount] if customer_discount else ()):
         effect = _effect(discount, currency, preset, now)
         if effect is not None and first is not None and num != 0:
             num, den = _apply(num, den, effect, *first)
@@ -222,8 +244,11 @@ def _effect(discount: Any, currency: str, preset: str, now: datetime) -> tuple[i
     coupon = discount.get("coupon") or (discount.get("source") or _NO_DISCOUNT).get("coupon")
     if discount.get("object") == "coupon":
         coupon, discount = discount, _NO_DISCOUNT
-    if type(coupon) is not dict or coupon.get("applies_to"):
+    if type(coupon) is not dict:
         raise _Unusual
+    applies_to = coupon.get("applies_to")
+    if applies_to and (type(applies_to) is not dict or applies_to.get("products")):
+        raise _Unusual  # limited to some products: the general path picks the eligible items
     percent, amount = coupon.get("percent_off"), _amount_off(coupon, currency)
     if percent is not None:
         pn, pd = _ratio(percent)

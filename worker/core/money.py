@@ -10,7 +10,7 @@ read through their shortest decimal text by `to_exact`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from fractions import Fraction
@@ -146,6 +146,9 @@ class FxTable:
         return cls(mrr_config.currency.lower(),
                    {k.lower(): Decimal(str(v)) for k, v in mrr_config.fx_rates.items()})
 
+    def has_rate(self, currency: str) -> bool:
+        return currency.lower() in self._exact
+
     def rate(self, currency: str, *, subject: str = "an amount") -> Exact:
         found = self._exact.get(currency)
         if found is not None:
@@ -183,3 +186,22 @@ class FxTable:
                 d *= 10**-shift
             num, den = (num + n, den) if d == den else (num * d + n * den, den * d)
         return round_ratio(num, den)
+
+
+def missing_rates(currencies: Iterable[str], fx: FxTable) -> list[str]:
+    """The currencies (upper case, sorted) that `fx` cannot convert into the reporting currency."""
+    return sorted({c.upper() for c in currencies if c and not fx.has_rate(c)})
+
+
+def missing_rates_text(missing: list[str], fx: FxTable) -> str:
+    """One sentence naming the currencies without a rate, and the fix."""
+    lines = ", ".join(f"{c.lower()}: <rate>" for c in missing)
+    return (f"No FX rate in stripe.yaml for {', '.join(missing)}: contacts with subscriptions in several "
+            f"currencies cannot be converted to {fx.currency.upper()}. Add them under mrr.fx_rates "
+            f"({lines}; 1 unit in {fx.currency.upper()}).")
+
+
+def major_units(minor: int, currency: str) -> Decimal:
+    """`1234, "usd"` → `Decimal("12.34")`, `"jpy"` → `1234`, `"bhd"` → `1.234`: exact, with the
+    currency's own number of decimals (the one table above)."""
+    return Decimal(int(minor)).scaleb(-exponent(currency))

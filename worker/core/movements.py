@@ -10,6 +10,12 @@ of a contact's MRR inside the month is one movement:
   bringing MRR to 0 is contraction, not churn);
 - churn: no counted subscription remains (the MRR it had is lost).
 
+A contact's **opening balance** is not a movement: the first row of a rebuilt history (cause
+`opening`, the MRR a contact already had when the history window starts) and, when history
+could not be rebuilt, a contact's first observed row written by the baseline evaluation
+(cause `first_seen`, `observed_at` at or before `opening_until`) are reported under `opening`
+in their month (`with_opening=True`), never as new business.
+
 Both sides of every change are valued with the same rates (`fx`), so a change of exchange
 rates alone is never a movement. Amounts are positive minor units of `fx.currency`, each
 category summed exactly and rounded half-even once.
@@ -61,9 +67,22 @@ def classify(before: Mapping[str, int], after: Mapping[str, int], ever_counted: 
     return None
 
 
+def _opening(row: Any, first: bool, opening_until: datetime | None) -> bool:
+    """Whether the row is a contact's opening balance (module docstring)."""
+    cause = _cause(row) or ""
+    if cause == "opening":
+        return True
+    if not first or opening_until is None or not cause.startswith("first_seen"):
+        return False
+    observed = row.get("observed_at") if isinstance(row, Mapping) else getattr(row, "observed_at", None)
+    return observed is not None and observed <= opening_until
+
+
 def mrr_movements(history_rows: Iterable[Any], month: str, fx: FxTable, *,
-                  include_first_seen: bool = True) -> dict[str, int]:
-    """New, expansion, contraction, churn and reactivation MRR of `month` (`YYYY-MM`).
+                  include_first_seen: bool = True, opening_until: datetime | None = None,
+                  with_opening: bool = False) -> dict[str, int]:
+    """New, expansion, contraction, churn and reactivation MRR of `month` (`YYYY-MM`); with
+    `with_opening`, also the opening balances dated in it (`opening`).
 
     A contact's first history row (`cause` "first_seen") is what the first sync found; with
     `include_first_seen=False` it only sets the starting point and is not new business."""
@@ -72,20 +91,26 @@ def mrr_movements(history_rows: Iterable[Any], month: str, fx: FxTable, *,
     for row in history_rows:
         if _field(row, "at") < end:
             by_contact[_field(row, "contact_id")].append(row)
-    totals = {kind: Fraction(0) for kind in KINDS}
+    totals = {kind: Fraction(0) for kind in (*KINDS, "opening")}
     for rows in by_contact.values():
         rows.sort(key=lambda r: _field(r, "at"))
         before: Mapping[str, int] = {}
         ever = False
-        for row in rows:
+        for index, row in enumerate(rows):
             after = _field(row, "mrr_native") or {}
             found_only = not include_first_seen and _cause(row) == "first_seen"
-            if _field(row, "at") >= start and not found_only:
+            in_month = _field(row, "at") >= start
+            if _opening(row, index == 0, opening_until):
+                if in_month:
+                    totals["opening"] += fx.value(after)
+            elif in_month and not found_only:
                 moved = classify(before, after, ever, fx)
                 if moved:
                     totals[moved[0]] += moved[1]
             ever = ever or bool(after)
             before = after
+    if not with_opening:
+        del totals["opening"]
     return {kind: round_minor(value) for kind, value in totals.items()}
 
 

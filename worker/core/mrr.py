@@ -6,10 +6,13 @@ converted into the reporting currency. `lines` (when asked for) explain every st
 quantity, tier slices, `transform_quantity`, interval factor, each discount, the status rule,
 taxes backed out, the rounding and FX — what `accounts --explain` prints.
 
-Order of a subscription's steps: each item's period amount → monthly (interval factor) →
-item-level discounts → subscription-level discounts (percent on each eligible item; amount
-shared among eligible items in proportion) → inclusive taxes backed out per item → sum →
-round. Metered items count 0; statuses outside the preset's counted set count 0.
+Order of a subscription's steps: each item's period amount (in the subscription's currency:
+a price's `currency_options` entry when that is not its default) → monthly (interval factor)
+→ item-level discounts → subscription-level discounts, or, when the subscription has none of
+its own, the customer's discount (`customer.discount`: Stripe's subscriptions inherit it) —
+percent on each eligible item; amount shared among eligible items in proportion; a coupon
+limited by `applies_to.products` only on those products → inclusive taxes backed out per item
+→ sum → round. Metered items count 0; statuses outside the preset's counted set count 0.
 """
 
 from __future__ import annotations
@@ -99,8 +102,11 @@ def price_of_or_none(item: dict[str, Any]) -> Any:
     return item.get("price") or item.get("plan")
 
 
-def subscription_mrr(sub: dict[str, Any], preset: str, now: datetime, *, explain: bool = False) -> MrrResult:
+def subscription_mrr(sub: dict[str, Any], preset: str, now: datetime, *, explain: bool = False,
+                     customer_discount: dict[str, Any] | None = None) -> MrrResult:
     """MRR of one subscription (raw Stripe JSON, either shape) under `preset` as of `now`.
+    `customer_discount`: its customer's `discount` (applies when the subscription has no
+    subscription-level discount of its own).
 
     Without `explain`, the common shapes go through `integer_total` (ints only); the rest, and
     every explained computation, through the general step-by-step path below."""
@@ -113,15 +119,15 @@ def subscription_mrr(sub: dict[str, Any], preset: str, now: datetime, *, explain
     if not explain:
         if status not in counted:
             return MrrResult(0, currency, [], False)
-        fast = integer_total(sub, currency, preset, now)
+        fast = integer_total(sub, currency, preset, now, customer_discount)
         if fast is not None:
             num, den = fast
             return MrrResult(round_ratio(num, den), currency, [], True, num, den)
-    return _general(sub, preset, now, currency, status, [] if explain else None)
+    return _general(sub, preset, now, currency, status, [] if explain else None, customer_discount)
 
 
 def _general(sub: dict[str, Any], preset: str, now: datetime, currency: str, status: str,
-             lines: list[str] | None) -> MrrResult:
+             lines: list[str] | None, customer_discount: dict[str, Any] | None = None) -> MrrResult:
     """The step-by-step exact computation (Fractions), explained line by line when asked."""
     if lines is not None:
         lines.append(f"subscription {sub.get('id')} ({status}, {currency.upper()}, customer {_customer_id(sub)}):")
@@ -132,11 +138,12 @@ def _general(sub: dict[str, Any], preset: str, now: datetime, currency: str, sta
         return MrrResult(0, currency, lines or [], False)
     raws = subscription_items(sub)
     # only a chartmogul `once` coupon needs the period start
-    period_start = _period_start(sub, raws) if preset == "chartmogul" and _has_discounts(sub, raws) else None
+    discounted = _has_discounts(sub, raws) or bool(customer_discount)
+    period_start = _period_start(sub, raws) if preset == "chartmogul" and discounted else None
     items = [_item(sub, raw, currency, preset, now, period_start, lines) for raw in raws]
     items = [i for i in items if i is not None]
-    if sub.get("discounts") or sub.get("discount"):
-        _subscription_discounts(sub, raws, items, currency, preset, now, period_start, lines)
+    if sub.get("discounts") or sub.get("discount") or customer_discount:
+        _subscription_discounts(sub, raws, items, currency, preset, now, period_start, lines, customer_discount)
     exact = _back_out_taxes(items, currency, lines)
     minor = round_minor(exact)
     if lines is not None:
@@ -165,11 +172,12 @@ def _period_start(sub: dict[str, Any], raws: list[dict[str, Any]]) -> datetime |
 
 def _item(sub: dict[str, Any], raw: dict[str, Any], currency: str, preset: str, now: datetime,
           period_start: datetime | None, lines: list[str] | None) -> _Item | None:
-    terms = price_terms(price_of(raw))
+    terms = price_terms(price_of(raw), currency)
     product = terms.product.get("id") if isinstance(terms.product, dict) else terms.product
     if lines is not None:
         every = describe_interval(terms) if terms.interval else "one-time"
-        lines.append(f"  item {raw.get('id')}: price {terms.id} ({every})")
+        option = f", {currency.upper()} amounts from its currency_options" if terms.from_option else ""
+        lines.append(f"  item {raw.get('id')}: price {terms.id} ({every}{option})")
     if terms.metered or terms.interval is None:
         if lines is not None:
             why = "metered (usage-based)" if terms.metered else "not recurring"
@@ -185,6 +193,11 @@ def _item(sub: dict[str, Any], raw: dict[str, Any], currency: str, preset: str, 
                      f" = {format_minor(item.amount, currency)}")
     for discount in disc.discount_list(raw) if raw.get("discounts") or raw.get("discount") else ():
         coupon = disc.read_coupon(discount, currency, f"item {raw.get('id')}")
+        if coupon.products is not None and product not in coupon.products:
+            if lines is not None:
+                lines.append(f"    {coupon.label(currency)}: not subtracted (applies only to products "
+                             f"{', '.join(sorted(coupon.products))})")
+            continue
         item.amount = _apply_one(coupon, [item], currency, preset, now, period_start, lines, factor)
     if raw.get("tax_rates") or sub.get("default_tax_rates"):
         item.tax_divisor, item.tax_note = _inclusive_taxes(sub, raw, terms.tax_behavior)
@@ -197,18 +210,29 @@ def _ratio(value: Fraction) -> str:
 
 def _subscription_discounts(sub: dict[str, Any], raws: list[dict[str, Any]], items: list[_Item], currency: str,
                             preset: str, now: datetime, period_start: datetime | None,
-                            lines: list[str] | None) -> None:
+                            lines: list[str] | None, customer_discount: dict[str, Any] | None = None) -> None:
     item_ids = {d.get("id") for raw in raws for d in disc.discount_list(raw)
                 if isinstance(d, dict)}
     factor = items[0].factor if items else 1
-    found = disc.discount_list(sub)
-    if lines is not None and found:
+    found = [d for d in disc.discount_list(sub)
+             if not (isinstance(d, dict) and d.get("id") and d.get("id") in item_ids)]  # item-level: done
+    owner = f"subscription {sub.get('id')}"
+    if customer_discount and not found:
+        found, owner = [customer_discount], f"customer {_customer_id(sub)}"
+        if lines is not None:
+            lines.append(f"  customer-level discount of {_customer_id(sub)} (the subscription has no "
+                         "discount of its own, so it inherits the customer's; on every eligible item):")
+    elif lines is not None and found:
         lines.append("  subscription-level discounts (on every eligible item):")
+        if customer_discount:
+            lines.append(f"    customer-level discount of {_customer_id(sub)}: not applied (the "
+                         "subscription's own discounts take precedence)")
     for discount in found:
-        if isinstance(discount, dict) and discount.get("id") in item_ids and discount.get("id"):
-            continue  # an item-level discount, already applied to its item
-        coupon = disc.read_coupon(discount, currency, f"subscription {sub.get('id')}")
+        coupon = disc.read_coupon(discount, currency, owner)
         eligible = [i for i in items if coupon.products is None or i.product in coupon.products]
+        if lines is not None and coupon.products is not None:
+            lines.append(f"    coupon {coupon.coupon_id} applies only to products "
+                         f"{', '.join(sorted(coupon.products))}: items {', '.join(str(i.id) for i in eligible) or 'none'}")
         _apply_one(coupon, eligible, currency, preset, now, period_start, lines, factor)
 
 

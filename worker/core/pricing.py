@@ -4,6 +4,12 @@ Reads Stripe's raw item JSON in both shapes: current (`item.price` with `recurri
 `unit_amount_decimal`, `transform_quantity`) and legacy (`item.plan` with `interval`,
 `amount_decimal`, `transform_usage`). All amounts are exact minor-unit `Fraction`s.
 
+Multi-currency prices: a subscription in a currency other than the price's default is billed
+from `price.currency_options[<its currency>]` (`unit_amount`, `unit_amount_decimal`, `tiers`,
+`tax_behavior`), Stripe's "Prices in multiple currencies"; `price_terms(price, currency)` reads
+that option, and a price without one for the subscription's currency is unreadable (never the
+default amount labelled in another currency).
+
 Tier rules (PRODUCT.md §5): `volume` charges every unit at the tier that holds the whole
 quantity, plus that tier's `flat_amount`; `graduated` charges each tier's slice at its own
 price, plus the `flat_amount` of every tier the quantity reaches. A quantity of 0 lies in the
@@ -54,6 +60,7 @@ class PriceTerms:
     tax_behavior: str | None
     product: Any  # id, or the expanded product object
     lookup_key: str | None
+    from_option: bool = False  # amounts read from `currency_options` (not the default currency)
 
     @property
     def metered(self) -> bool:
@@ -71,8 +78,15 @@ def price_of(item: dict[str, Any]) -> dict[str, Any]:
     return price
 
 
-def price_terms(price: dict[str, Any]) -> PriceTerms:
-    """Read a price (current shape) or plan (legacy shape) into `PriceTerms`."""
+def price_terms(price: dict[str, Any], currency: str | None = None) -> PriceTerms:
+    """Read a price (current shape) or plan (legacy shape) into `PriceTerms`, in `currency`
+    (the subscription's) when given: its `currency_options` entry when that is not the
+    price's default currency."""
+    option = currency_option(price, currency) if currency else None
+    if option is not None:
+        price = {**price, "currency": currency, "unit_amount": option.get("unit_amount"),
+                 "unit_amount_decimal": option.get("unit_amount_decimal"), "tiers": option.get("tiers"),
+                 "tax_behavior": option.get("tax_behavior") or price.get("tax_behavior")}
     recurring = price.get("recurring")
     if price.get("object") == "plan" or ("interval" in price and recurring is None):
         recurring = {"interval": price.get("interval"), "interval_count": price.get("interval_count"),
@@ -95,7 +109,25 @@ def price_terms(price: dict[str, Any]) -> PriceTerms:
         tax_behavior=price.get("tax_behavior"),
         product=price.get("product"),
         lookup_key=price.get("lookup_key"),
+        from_option=option is not None,
     )
+
+
+def currency_option(price: dict[str, Any], currency: str) -> dict[str, Any] | None:
+    """The price's option for `currency` when that is not its default currency, else None;
+    `UnreadablePrice` when the price has no amount in that currency."""
+    default = price.get("currency")
+    if not isinstance(default, str) or default.lower() == currency.lower():
+        return None
+    options = price.get("currency_options")
+    option = options.get(currency.lower()) if isinstance(options, dict) else None
+    if not isinstance(option, dict):
+        raise UnreadablePrice(
+            f"Price {price.get('id')} is in {default.upper()} and has no currency option for "
+            f"{currency.upper()}, the subscription's currency.",
+            fix="Run `stripe-lifecycle sync --full` (prices are read with `expand[]=currency_options`).",
+        )
+    return option
 
 
 def _amount(obj: dict[str, Any], name: str) -> Fraction:

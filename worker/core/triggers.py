@@ -108,6 +108,34 @@ def occurrences(
     return [_finish(base, spec, subs) for spec in found]
 
 
+def existing_state(new: ContactSnapshot, now: datetime, settings: TriggerSettings,
+                   triggers: frozenset[str]) -> list[Occurrence]:
+    """Occurrences describing the state a contact is already in, for automations with
+    `apply_to_existing` at their first evaluation: its stage (as `stage_changed` from none),
+    cancellations still scheduled, subscriptions canceled or in a failed payment. Keys are
+    those a live change would have produced where one exists, so nothing fires twice."""
+    if new.contact_id is None:
+        return []
+    found: list[dict] = []
+    if "stage_changed" in triggers and new.stage is not None:
+        found.append({"trigger": "stage_changed", "from_stage": None, "to_stage": new.stage,
+                      "key": f"stage_changed:{new.contact_id}:->{new.stage}@existing"})
+    if "cancellation_scheduled" in triggers:
+        found += [o for o in _cancellations(None, new, now) if o["trigger"] == "cancellation_scheduled"]
+    for sub in new.subscriptions:
+        if "canceled" in triggers and sub.status == "canceled":
+            found.append({"trigger": "canceled", "subscription_id": sub.id, "key": f"canceled:{sub.id}"})
+        if "payment_failed" in triggers and sub.status in FAILED_STATUSES:
+            episode = _iso(sub.status_since) or _marker(new)
+            found.append({"trigger": "payment_failed", "subscription_id": sub.id,
+                          "key": f"payment_failed:{sub.id}:{episode}", "since": sub.status_since})
+    if not found:
+        return []
+    base = _contact_base(new, settings)
+    subs = {s.id: s for s in new.subscriptions}
+    return [_finish(base, spec, subs) for spec in found]
+
+
 # --- hot-path helpers ---------------------------------------------------------------------
 # `occurrences` runs for every contact on every pass (every 15 minutes), so these replace a
 # few general helpers with exact equivalents that skip their slow paths.

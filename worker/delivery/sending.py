@@ -46,17 +46,19 @@ DESTINATION_ARM = "none"  # destination pushes belong to no experiment arm
 class DeliveryPolicy:
     """The retry knobs, from the settings (DELIVERY_* variables)."""
 
-    max_attempts: int = 8
+    max_attempts: int | None = None
     backoff_base_s: float = 10.0
-    backoff_max_s: float = 6 * 3600.0
+    backoff_max_s: float = 3600.0
     lease_s: float = 120.0
+    retry_budget_s: float = 24 * 3600.0
 
     @classmethod
     def from_settings(cls, settings: Any) -> DeliveryPolicy:
         if settings is None:
             return cls()
         return cls(max_attempts=settings.delivery_max_attempts, backoff_base_s=settings.delivery_backoff_base_s,
-                   backoff_max_s=settings.delivery_backoff_max_s, lease_s=settings.delivery_lease_s)
+                   backoff_max_s=settings.delivery_backoff_max_s, lease_s=settings.delivery_lease_s,
+                   retry_budget_s=getattr(settings, "delivery_retry_budget_s", cls.retry_budget_s))
 
 
 @dataclass(frozen=True)
@@ -196,16 +198,32 @@ def result_of(row: Any, failure: Exception | None, *, now: datetime, policy: Del
         isinstance(failure, ActionFailure) and not failure.retryable)
     if permanent:
         return {"state": "dead", "attempts": attempts, "last_error": error}, Outcome("dead")
-    if attempts >= policy.max_attempts:
+    if policy.max_attempts is not None and attempts >= policy.max_attempts:
         error = f"gave up after {attempts} attempts; last: {error}"
         return {"state": "dead", "attempts": attempts, "last_error": error[:MAX_ERROR_CHARS]}, Outcome("dead")
     retry_after = getattr(failure, "retry_after", None)
     delay = retry_delay(attempts, base_s=policy.backoff_base_s, cap_s=policy.backoff_max_s,
                         retry_after_s=retry_after, jitter=rng())
     due = now + timedelta(seconds=delay)
+    if budget_spent(row, due, policy):
+        hours = policy.retry_budget_s / 3600
+        error = f"gave up after {attempts} attempts over the {hours:g} h retry budget; last: {error}"
+        return {"state": "dead", "attempts": attempts, "last_error": error[:MAX_ERROR_CHARS]}, Outcome("dead")
     values = {"state": "retrying", "attempts": attempts, "last_error": error, "next_attempt_at": due,
               "enqueued_at": due}
     return values, Outcome("retrying", due)
+
+
+def budget_spent(row: Any, due: datetime, policy: DeliveryPolicy) -> bool:
+    """Whether a retry at `due` would fall outside the delivery's time budget (DELIVERY_RETRY_BUDGET_S,
+    counted from the row's creation): a one-hour outage of a receiver is retried through, a
+    receiver gone for good ends the delivery as dead after about a day, not after minutes."""
+    created = getattr(row, "created_at", None)
+    if created is None:
+        return False
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=due.tzinfo)
+    return (due - created).total_seconds() > policy.retry_budget_s
 
 
 def _error_text(failure: Exception) -> str:

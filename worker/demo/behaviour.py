@@ -16,14 +16,23 @@ draw whether it was contacted or not (that is what makes the counterfactual comp
   A customer who withdrew renews at that period end (no renewal-churn draw for it).
 
 Cancellations already scheduled in the generated account are decided the same way.
-Every decision is recorded (`Decision`) for `worker.demo.truth`.
+Every decision is recorded (`Decision`, with the band of `u` in which the arm changes the
+outcome) for `worker.demo.truth`.
+
+**Heterogeneous customers** (`heterogeneous=True`, the default): each customer has a churn
+risk r ∈ {0.4 (60% of customers), 1.2 (30%), 3.5 (10%)} (mean ≈ 1) — its renewal churn is
+1 − (1 − renewal_churn)^r and its notice rate notice_rate × r — and its own responsiveness
+m ~ U(0, 2) (mean 1): reminded, its churn is cut by 1 − (1 − reminder_effect)^m instead of
+reminder_effect, and a save message lifts its withdrawal chance to
+1 − (1 − save_base)·((1 − save_treated)/(1 − save_base))^m. Both transforms keep 0 and 1
+fixed and give the configured value at r = m = 1; both are drawn once per customer, arm-blind.
 """
 
 from __future__ import annotations
 
 import hashlib
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -43,6 +52,7 @@ class Effects:
     save_base: float = 0.10          # chance a scheduled cancellation is withdrawn anyway
     save_treated: float = 0.40       # … when the save message arrived
     decision_delay_days: int = 2
+    heterogeneous: bool = True       # customers differ in churn risk and in responsiveness
 
     @property
     def reminded_churn(self) -> float:
@@ -50,8 +60,18 @@ class Effects:
 
     def without_effect(self) -> Effects:
         """The same customers, deaf to every automation (true lift 0)."""
-        return Effects(self.renewal_churn, 0.0, self.notice_rate, self.save_base, self.save_base,
-                       self.decision_delay_days)
+        return replace(self, reminder_effect=0.0, save_treated=self.save_base)
+
+    def churn(self, risk: float, response: float, reminded: bool) -> float:
+        """This customer's chance to leave at a renewal."""
+        base = 1 - (1 - self.renewal_churn) ** risk
+        return base * (1 - self.reminder_effect) ** response if reminded else base
+
+    def stays(self, response: float, contacted: bool) -> float:
+        """This customer's chance to withdraw a scheduled cancellation."""
+        if not contacted or self.save_base >= 1:
+            return self.save_base
+        return 1 - (1 - self.save_base) * ((1 - self.save_treated) / (1 - self.save_base)) ** response
 
 
 @dataclass
@@ -66,6 +86,8 @@ class Decision:
     u: float
     contacted: bool
     left: bool
+    low: float = 0.0    # the arm changes the outcome exactly when low <= u < high
+    high: float = 0.0
 
 
 @dataclass
@@ -88,6 +110,7 @@ class CustomerBehaviour:
     _pending: dict[str, _Pending] = field(default_factory=dict)
     _stays: dict[str, int] = field(default_factory=dict)   # subscription → period end it renews
     _leaving: set[str] = field(default_factory=set)
+    _traits: dict[str, tuple[float, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     # what reached the customers ----------------------------------------------------------
@@ -119,31 +142,32 @@ class CustomerBehaviour:
         if sub_id in self._leaving or period_end is None:
             return None
         if sub["cancel_at"]:
-            return self._maybe_withdraw(sub_id, sub["cancel_at"], now)
+            return self._maybe_withdraw(sub_id, sub["cancel_at"], now, sub["customer"])
         if now < period_end <= now + DAY:
             if self._stays.get(sub_id) == period_end:
                 return None
-            return self._renewal(sub_id, period_end, now)
+            return self._renewal(sub_id, period_end, now, sub["customer"])
         if (sub["status"] == "active" and period_end > now + 3 * DAY and self._stays.get(sub_id) != period_end
-                and self._draw("notice", sub_id, now) < self.effects.notice_rate):
+                and self._draw("notice", sub_id, now) < self.effects.notice_rate * self.traits(sub["customer"])[0]):
             self._pending[sub_id] = _Pending(noticed=now, due=period_end)
             return lambda sb: sb.update_subscription(sub_id, cancel_at_period_end=True)
         return None
 
-    def _renewal(self, sub_id: str, period_end: int, now: int):
+    def _renewal(self, sub_id: str, period_end: int, now: int, customer: str):
         u = self._draw("renewal", sub_id, period_end)
         with self._lock:
             reminded = (sub_id, period_end) in self._reminded
-        chance = self.effects.reminded_churn if reminded else self.effects.renewal_churn
-        left = u < chance
+        risk, response = self.traits(customer)
+        low, high = self.effects.churn(risk, response, True), self.effects.churn(risk, response, False)
+        left = u < (low if reminded else high)
         self.decisions[("renewal", sub_id, period_end)] = Decision(
-            "renewal", sub_id, period_end, now, now, u, reminded, left)
+            "renewal", sub_id, period_end, now, now, u, reminded, left, low, high)
         if not left:
             return None
         self._leaving.add(sub_id)
         return lambda sb: sb.update_subscription(sub_id, cancel_at_period_end=True)
 
-    def _maybe_withdraw(self, sub_id: str, cancel_at: int, now: int):
+    def _maybe_withdraw(self, sub_id: str, cancel_at: int, now: int, customer: str):
         pending = self._pending.setdefault(sub_id, _Pending(noticed=now, due=cancel_at))
         due_to_decide = pending.noticed + self.effects.decision_delay_days * DAY
         if now < due_to_decide and cancel_at > now + DAY:
@@ -152,10 +176,11 @@ class CustomerBehaviour:
         u = self._draw("save", sub_id, pending.noticed)
         with self._lock:
             contacted = self._saved_at.get(sub_id, -1) >= pending.noticed
-        chance = self.effects.save_treated if contacted else self.effects.save_base
-        stays = u < chance
+        response = self.traits(customer)[1]
+        low, high = self.effects.stays(response, False), self.effects.stays(response, True)
+        stays = u < (high if contacted else low)
         self.decisions[("save", sub_id, pending.noticed)] = Decision(
-            "save", sub_id, cancel_at, pending.noticed, now, u, contacted, not stays)
+            "save", sub_id, cancel_at, pending.noticed, now, u, contacted, not stays, min(low, high), max(low, high))
         if not stays:
             self._leaving.add(sub_id)
             return None
@@ -167,6 +192,17 @@ class CustomerBehaviour:
                           sandbox.store["subscription_item"].objects)
         if end is not None:
             self._stays[sub_id] = end
+
+    def traits(self, customer: str) -> tuple[float, float]:
+        """(churn risk r, responsiveness m) of a customer, fixed by the seed; (1, 1) when homogeneous."""
+        if not self.effects.heterogeneous:
+            return 1.0, 1.0
+        found = self._traits.get(customer)
+        if found is None:
+            u = self._draw("risk", customer, 0)
+            found = self._traits[customer] = (0.4 if u < 0.6 else 1.2 if u < 0.9 else 3.5,
+                                              2 * self._draw("response", customer, 0))
+        return found
 
     def _draw(self, kind: str, sub_id: str, when: int) -> float:
         """A uniform number in [0, 1) fixed by (seed, kind, subscription, time)."""

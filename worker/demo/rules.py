@@ -25,7 +25,7 @@ AUTOMATIONS = """automations:
     if: {{stage: customer}}
     do:
       - webhook: {{url: "{sink}/renewal-reminder"}}
-    goal: {{kind: renewal}}
+    goal: {reminder_goal}
     holdout: {reminder_holdout}%
 
   - name: cancellation-save
@@ -38,12 +38,18 @@ AUTOMATIONS = """automations:
 """
 
 
-def write_rules(folder: Path, sink_url: str, *, reminder_holdout: int = 30, save_holdout: int = 50) -> Path:
-    """Write the three rule files into `folder` (created) and return it."""
+GOALS = {"renewal": "{kind: renewal}", "retention": "{kind: retention, within: 90 days}"}
+
+
+def write_rules(folder: Path, sink_url: str, *, reminder_holdout: int = 30, save_holdout: int = 50,
+                reminder_goal: str = "renewal") -> Path:
+    """Write the three rule files into `folder` (created) and return it. `reminder_goal`:
+    `renewal` (default) or `retention` (90 days, windows overlapping the next monthly firings)."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "stages.yaml").write_text(STAGES, encoding="utf-8")
     (folder / "stripe.yaml").write_text(SOURCE, encoding="utf-8")
     (folder / "automations.yaml").write_text(
-        AUTOMATIONS.format(sink=sink_url, reminder_holdout=reminder_holdout, save_holdout=save_holdout),
+        AUTOMATIONS.format(sink=sink_url, reminder_holdout=reminder_holdout, save_holdout=save_holdout,
+                           reminder_goal=GOALS[reminder_goal]),
         encoding="utf-8")
     return folder

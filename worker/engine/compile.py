@@ -29,6 +29,7 @@ from typing import Any
 
 from worker.core.occurrences import Occurrence
 from worker.errors import LifecycleError
+from worker.rules.model import interval_token
 
 MRR_SCALE = 1000
 #: The C parser refuses an object of 255 members; in a batch (`assert_events`) a refused event
@@ -58,7 +59,8 @@ class Vocabulary:
     def _take(self, automation) -> None:
         conditions = automation.conditions
         words = [automation.on, *(automation.from_ or ()), *(automation.to or ()),
-                 *(conditions.stage or ()), *(conditions.plan or ())]
+                 *(conditions.stage or ()), *(conditions.plan or ()),
+                 *(interval_token(i) for i in conditions.interval or ())]
         for key, values in conditions.metadata.items():
             self.meta_keys.setdefault(key, len(self.meta_keys))
             words.extend(values)
@@ -184,6 +186,8 @@ def condition(automation, vocab: Vocabulary) -> dict[str, Any]:
         parts.append(_mrr(conditions.mrr))
     if conditions.plan is not None:
         parts.append(_any_of_flags(ids[p] for p in conditions.plan))
+    if conditions.interval is not None:
+        parts.append(_any_of_flags(ids[interval_token(i)] for i in conditions.interval))
     for key, values in conditions.metadata.items():
         parts.append(_any_of(f"m{vocab.meta_keys[key]}", (ids[v] for v in values)))
     present = [p for p in parts if p is not None]

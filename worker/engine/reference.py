@@ -20,6 +20,7 @@ from collections.abc import Iterable
 
 from worker.core.occurrences import Occurrence
 from worker.engine.interface import Match, MatcherClosed, by_trigger
+from worker.rules.model import interval_token
 
 _US = 1_000_000
 _COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
@@ -56,6 +57,9 @@ def holds(automation, occurrence: Occurrence) -> bool:
     if conditions.mrr is not None and not _COMPARE[conditions.mrr.op](occurrence.mrr, conditions.mrr.value):
         return False
     if conditions.plan is not None and not any(p in conditions.plan for p in occurrence.plans):
+        return False
+    if conditions.interval is not None and not any(interval_token(i) in occurrence.plans
+                                                   for i in conditions.interval):
         return False
     return all(occurrence.metadata.get(key) in values for key, values in conditions.metadata.items())
 

@@ -2,7 +2,8 @@
 
 `build_report(store, rules, *, now, since=None)` reads (never writes): current contact states,
 contact history, firings with their outcomes and action deliveries. It returns a `Report`;
-`Report.to_json()` is exactly the `report --json` object of PRODUCT.md §8, and the other
+`Report.to_json()` is the `report --json` object of PRODUCT.md §8 plus `unlinked` (MRR of
+Stripe customers linked to no contact, `worker.report.unlinked`), and the other
 fields (revenue retention, trial conversion, stage counts over time, upcoming renewals,
 per-arm intervals and NRR) feed the tables and the HTML page.
 
@@ -11,6 +12,8 @@ retention and trial conversion always cover the trailing 12 months.
 """
 
 from __future__ import annotations
+
+import re
 
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -21,7 +24,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from worker.compute.history import history_rows
-from worker.core.money import FxTable
+from worker.core.experiment import Analysis, Effect, analyse, q_values
+from worker.core.money import FxTable, MissingFxRate
 from worker.core.movements import months_between, mrr_movements
 from worker.core.revenue import (
     Retention,
@@ -33,11 +37,15 @@ from worker.core.revenue import (
     upcoming_renewals,
 )
 from worker.core.snapshot import iso, parse_time
-from worker.core.statistics import ArmMrr, Comparison, arm_mrr, compare_arms, rate, wilson
+from worker.core.statistics import ArmMrr, arm_mrr, rate, wilson
 from worker.errors import ConfigError
+from worker.logs import get_logger
+from worker.report.experiments import firing_rows, units_by_automation
+from worker.report.impact import fixed_horizon_json, mrr_impact_json
+from worker.report.unlinked import Unlinked, how_to_link, unlinked_revenue
 from worker.rules.model import RuleSet
 from worker.store.db import Store
-from worker.store.models import ContactState, Delivery, Firing, Outcome
+from worker.store.models import ContactState, Delivery, Firing, SyncState
 
 TRAILING = timedelta(days=365)
 RENEWAL_HORIZON = timedelta(days=90)
@@ -46,12 +54,16 @@ ACTION_STATES = ("delivered", "retrying", "dead")
 
 @dataclass
 class Arm:
-    """One arm of one automation: firings, measured outcomes, successes and MRR."""
+    """One arm of one automation. `fired` counts firings; the rest count CONTACTS (the unit):
+    `contacts` assigned in the period, `measured` / `succeeded` by their first firing's outcome,
+    `pairs` their (MRR at firing, MRR at window end)."""
 
     fired: int = 0
+    firings_measured: int = 0
+    contacts: int = 0
     measured: int = 0
     succeeded: int = 0
-    pairs: list[tuple[int, int]] = field(default_factory=list)  # (MRR at firing, at end) of measured
+    pairs: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def mrr(self) -> ArmMrr:
@@ -68,7 +80,8 @@ class Arm:
     def to_json(self) -> dict[str, Any]:
         mrr = self.mrr
         return {"fired": self.fired, "measured": self.measured, "succeeded": self.succeeded, "rate": self.rate,
-                "mrr_at_fire_minor": mrr.at_fire, "mrr_at_end_minor": mrr.at_end}
+                "mrr_at_fire_minor": mrr.at_fire, "mrr_at_end_minor": mrr.at_end, "contacts": self.contacts,
+                "firings_measured": self.firings_measured}
 
 
 @dataclass
@@ -78,18 +91,31 @@ class AutomationReport:
     treated: Arm
     holdout: Arm
     actions: dict[str, int]
+    holdout_share: float | None = None
+    analysis: Analysis | None = None
+    q_value: float | None = None
 
     @property
-    def comparison(self) -> Comparison:
-        return compare_arms(self.treated.succeeded, self.treated.measured,
-                            self.holdout.succeeded, self.holdout.measured)
+    def lift(self) -> Effect | None:
+        return self.analysis.lift if self.analysis else None
+
+    @property
+    def verdict(self) -> str:
+        return self.analysis.verdict if self.analysis else "collecting"
 
     def to_json(self) -> dict[str, Any]:
-        comparison = self.comparison
+        lift, analysis = self.lift, self.analysis
         return {"name": self.name, "goal": self.goal, "treated": self.treated.to_json(),
-                "holdout": self.holdout.to_json(), "lift": comparison.lift,
-                "lift_ci95": list(comparison.ci95) if comparison.ci95 else None,
-                "p_value": comparison.p_value, "actions": dict(self.actions)}
+                "holdout": self.holdout.to_json(), "lift": lift.estimate if lift else None,
+                "lift_ci95": list(lift.ci95) if lift else None,
+                "p_value": lift.p_value if lift else None, "actions": dict(self.actions),
+                "unit": "contact", "contacts": {"treated": self.treated.contacts, "holdout": self.holdout.contacts},
+                "verdict": self.verdict, "verdict_reason": analysis.reason if analysis else None,
+                "srm_p_value": analysis.srm_p_value if analysis else None, "q_value": self.q_value,
+                "holdout_share": self.holdout_share,
+                "fixed_horizon": fixed_horizon_json(analysis),
+                "mrr_impact": mrr_impact_json(analysis),
+                "contacts_needed": analysis.contacts_needed if analysis else None}
 
 
 @dataclass
@@ -106,6 +132,12 @@ class Report:
     trial_conversion: TrialConversion
     stage_history: list[dict[str, Any]]
     renewals: list[dict[str, Any]]
+    unlinked: Unlinked = field(default_factory=Unlinked)  # customers linked to no contact
+    how_to_link: str = ""
+    # Opening balances by month (`YYYY-MM` → minor units): MRR contacts already had where the
+    # history starts (rebuilt window start, or the baseline when none could be rebuilt). Shown
+    # in the tables and the page; not part of PRODUCT.md §8's JSON (and never "new").
+    opening: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """Exactly the `report --json` object of PRODUCT.md §8."""
@@ -116,17 +148,24 @@ class Report:
                     "movements": [dict(m) for m in self.movements]},
             "stages": dict(self.stages),
             "automations": [a.to_json() for a in self.automations],
+            "unlinked": self.unlinked.to_json(),
         }
+
+
+#: what a report start date may look like (a date, or an ISO 8601 time): checked before use
+SINCE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ][0-9:.]{2,15}(?:Z|[+-]\d{2}:?\d{2})?)?")
 
 
 def parse_since(value: str | None) -> datetime | None:
     """`--since` / `?since=`: a date (midnight UTC) or a full ISO 8601 time; None when absent."""
     if value is None:
         return None
+    if not SINCE.fullmatch(value):  # checked first: an arbitrary string never reaches a message
+        raise ConfigError("The report start date (since) is not a date.", fix="Use e.g. --since 2026-01-01.")
     try:
         return parse_time(value)
     except ValueError:
-        raise ConfigError(f"The report start date (--since) {value!r} is not a date.",
+        raise ConfigError(f"The report start date (since) {value!r} is not a date.",
                           fix="Use e.g. --since 2026-01-01.") from None
 
 
@@ -141,6 +180,9 @@ def report_months(now: datetime, since: datetime | None) -> list[str]:
     return months_between(f"{year:04d}-{month:02d}", last)
 
 
+log = get_logger("report")
+
+
 def build_report(store: Store | Session, rules: RuleSet, *, now: datetime, since: datetime | None = None) -> Report:
     """Everything the report shows, as of `now`."""
     if isinstance(store, Session):
@@ -152,23 +194,66 @@ def build_report(store: Store | Session, rules: RuleSet, *, now: datetime, since
 def _build(session: Session, rules: RuleSet, now: datetime, since: datetime | None) -> Report:
     fx = FxTable.from_config(rules.source.mrr)
     stage_names = list(rules.stages.stages)
-    states = _states(session)
-    rows = history_rows(session, until=now + timedelta(microseconds=1))
+    skipped: set[str] = set()
+    states = _convertible(_states(session), fx, skipped)
+    rows = _convertible(history_rows(session, until=now + timedelta(microseconds=1)), fx, skipped)
     months = report_months(now, since)
     total, by_stage = mrr_now(states, stage_names, fx)
+    movements, opening = _movements(rows, months, fx, _baseline_at(session))
     stage_counts = dict.fromkeys(stage_names, 0)
     for state in states:
         if state["stage"] in stage_counts:
             stage_counts[state["stage"]] += 1
     return Report(
         generated_at=now, currency=fx.currency, since=since, mrr_total=total, mrr_by_stage=by_stage,
-        movements=[{"month": month, **mrr_movements(rows, month, fx)} for month in months], stages=stage_counts,
+        movements=movements, stages=stage_counts, opening=opening,
         automations=_automations(session, rules, since),
         retention=revenue_retention(rows, now - TRAILING, now, fx),
         trial_conversion=trial_conversion(rows, now - TRAILING, now, *_trial_and_customer(rules)),
         stage_history=stage_counts_over_time(rows, months, stage_names),
         renewals=upcoming_renewals(states, now, RENEWAL_HORIZON, fx),
+        unlinked=unlinked_revenue(session, rules, now), how_to_link=how_to_link(rules),
     )
+
+
+def _convertible(items: list, fx: FxTable, skipped: set[str]) -> list:
+    """The states/history rows whose MRR `fx` can convert; a contact in a currency without a
+    rate is left out of every figure with one error naming it and the fix (once per report)."""
+    kept = []
+    for item in items:
+        contact_id = item["contact_id"] if isinstance(item, dict) else item.contact_id
+        native = (item["mrr_native"] if isinstance(item, dict) else item.mrr_native) or {}
+        try:
+            for currency in native:
+                fx.rate(currency, subject=f"contact {contact_id}")
+        except MissingFxRate as exc:
+            if contact_id not in skipped:
+                skipped.add(contact_id)
+                log.error("contact_skipped", contact_id=contact_id, error=str(exc))
+            continue
+        if contact_id not in skipped:
+            kept.append(item)
+    return kept
+def _movements(rows: list, months: list[str], fx: FxTable,
+               baseline_at: datetime | None) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Movements per month (PRODUCT.md §8 keys) and the opening balances beside them."""
+    movements, opening = [], {}
+    for month in months:
+        found = mrr_movements(rows, month, fx, opening_until=baseline_at, with_opening=True)
+        amount = found.pop("opening")
+        if amount:
+            opening[month] = amount
+        movements.append({"month": month, **found})
+    return movements, opening
+
+
+def _baseline_at(session: Session) -> datetime | None:
+    """When the baseline evaluation ran: contacts first seen by it are an opening balance.
+    The time is stored to the second; its rows were observed within that second."""
+    row = session.get(SyncState, "evaluation")
+    if row is None or not row.value.get("baseline_at"):
+        return None
+    return parse_time(row.value["baseline_at"]) + timedelta(seconds=1) - timedelta(microseconds=1)
 
 
 def _states(session: Session) -> list[dict[str, Any]]:
@@ -193,18 +278,28 @@ def _automations(session: Session, rules: RuleSet, since: datetime | None) -> li
     reports: dict[str, AutomationReport] = {}
     for automation in rules.automations:
         reports[automation.name] = _empty(automation.name, automation.goal.kind if automation.goal else None)
-    query = select(Firing.automation, Firing.arm, Firing.goal, Outcome.succeeded, Outcome.mrr_at_fire_minor,
-                   Outcome.mrr_at_end_minor).outerjoin(Outcome, Outcome.firing_id == Firing.id)
-    if since is not None:
-        query = query.where(Firing.fired_at >= since)
-    for name, arm_name, goal, succeeded, at_fire, at_end in session.execute(query.order_by(Firing.id)):
-        report = reports.get(name) or reports.setdefault(name, _empty(name, (goal or {}).get("kind")))
-        arm = report.holdout if arm_name == "holdout" else report.treated
+        reports[automation.name].holdout_share = float(automation.holdout)
+    rows = firing_rows(session)
+    for row in rows:
+        if since is not None and row.fired_at < since:
+            continue
+        report = reports.get(row.automation) or reports.setdefault(row.automation, _empty(row.automation, row.goal))
+        arm = report.holdout if row.arm == "holdout" else report.treated
         arm.fired += 1
-        if succeeded is not None:
-            arm.measured += 1
-            arm.succeeded += bool(succeeded)
-            arm.pairs.append((at_fire, at_end))
+        arm.firings_measured += row.succeeded is not None
+    for name, units in units_by_automation(rows, since).items():
+        report = reports[name]   # it has firings in the period: its first one
+        for unit in units:
+            arm = report.holdout if unit.arm == "holdout" else report.treated
+            arm.contacts += 1
+            if unit.succeeded is not None:
+                arm.measured += 1
+                arm.succeeded += unit.succeeded
+                arm.pairs.append((unit.mrr_at_fire, unit.mrr_at_end))
+        report.analysis = analyse(units, report.holdout_share)
+    for report, q in zip(reports.values(), q_values([r.lift.p_value if r.lift else None for r in reports.values()]),
+                         strict=True):
+        report.q_value = q
     for name, state, count in _delivery_counts(session, since):
         if name in reports and state in ACTION_STATES:
             reports[name].actions[state] += count

@@ -19,7 +19,7 @@ from plotly.offline import get_plotlyjs
 from worker.core.money import exponent, format_minor
 from worker.core.statistics import as_float
 from worker.report.build import Report
-from worker.report.tables import amount, interval, p_value_text, percent
+from worker.report.tables import amount, interval, percent, unlinked_note, verdict_lines
 
 _CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["sendDataToCloud"]}
 _LAYOUT = {"template": "plotly_white", "height": 380, "margin": {"l": 60, "r": 20, "t": 50, "b": 50}}
@@ -30,6 +30,7 @@ th,td{padding:4px 8px;border-bottom:1px solid #e4e7eb;text-align:right} th:first
 .kpis{display:flex;gap:16px;flex-wrap:wrap;margin:16px 0}
 .kpi{border:1px solid #e4e7eb;border-radius:6px;padding:10px 16px}
 .kpi b{display:block;font-size:1.4em} .chart{min-height:380px}
+.verdict td{background:#f8f9fa;color:#323f4b;text-align:left}
 """
 
 
@@ -52,9 +53,15 @@ def render_html(report: Report) -> str:
         f"<style>{_STYLE}</style><script type=\"text/javascript\">{get_plotlyjs()}</script></head><body>"
         f"<h1>Lifecycle report</h1><p class=\"muted\">Generated {escape(_when(report))} · "
         f"amounts in {escape(report.currency.upper())}</p>"
-        f"{_kpis(report)}<h2>Automations: treated vs holdout</h2>{_automation_table(report)}"
+        f"{_kpis(report)}{_unlinked(report)}<h2>Automations: treated vs holdout</h2>{_automation_table(report)}"
         f"<h2>Charts</h2>{''.join(charts)}</body></html>\n"
     )
+
+
+def _unlinked(report: Report) -> str:
+    if not report.unlinked.customers_with_mrr:
+        return ""
+    return f"<p class=\"note\">{escape(unlinked_note(report))}</p>"
 
 
 def _when(report: Report) -> str:
@@ -76,6 +83,8 @@ def _kpis(report: Report) -> str:
         ("Gross revenue retention (12 mo)", percent(as_float(retention.grr) if retention else None)),
         ("Trial conversion (12 mo)", f"{percent(conversion.rate)} ({conversion.converted}/{conversion.left_trial})"),
         ("Renewing in 90 days", format_minor(stake, report.currency)),
+        (f"Unlinked MRR ({report.unlinked.customers} customers, not in MRR)",
+         format_minor(report.unlinked.mrr_minor, report.currency)),
         *((f"Contacts in {stage}", str(count)) for stage, count in report.stages.items()),
     ]
     cells = "".join(f"<div class=\"kpi\">{escape(label)}<b>{escape(value)}</b></div>" for label, value in items)
@@ -83,21 +92,21 @@ def _kpis(report: Report) -> str:
 
 
 def _automation_table(report: Report) -> str:
-    head = ("automation", "goal", "arm", "fired", "measured", "succeeded", "rate", "95% interval",
-            "MRR at firing", "MRR at end", "retained", "expanded", "NRR", "lift", "lift 95% interval", "p-value")
+    head = ("automation", "goal", "arm", "firings", "contacts", "measured", "succeeded", "rate", "95% interval",
+            "MRR at firing", "MRR at end", "retained", "expanded", "NRR")
     rows = []
     for automation in report.automations:
-        comparison = automation.comparison
-        lift = "—" if comparison.lift is None else f"{comparison.lift * 100:+.1f} pts"
         for index, (arm_name, arm) in enumerate((("treated", automation.treated), ("holdout", automation.holdout))):
             mrr = arm.mrr
             cells = [automation.name if index == 0 else "", automation.goal or "—" if index == 0 else "", arm_name,
-                     str(arm.fired), str(arm.measured), str(arm.succeeded), percent(arm.rate), interval(arm.interval),
+                     str(arm.fired), str(arm.contacts), str(arm.measured), str(arm.succeeded), percent(arm.rate),
+                     interval(arm.interval),
                      *(amount(v, report.currency) for v in (mrr.at_fire, mrr.at_end, mrr.retained, mrr.expanded)),
-                     percent(as_float(mrr.nrr)),
-                     lift if index == 0 else "", interval(comparison.ci95) if index == 0 else "",
-                     p_value_text(comparison.p_value) if index == 0 else ""]
+                     percent(as_float(mrr.nrr))]
             rows.append("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>")
+        notes = "<br>".join(escape(line) for line in verdict_lines(automation, report.currency))
+        rows.append(f"<tr class=\"verdict verdict-{escape(automation.verdict)}\"><td colspan=\"{len(head)}\" "
+                    f"style=\"text-align:left\">{notes}</td></tr>")
     header = "".join(f"<th>{escape(h)}</th>" for h in head)
     body = "".join(rows) or f"<tr><td colspan=\"{len(head)}\">No automations.</td></tr>"
     return f"<table><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
@@ -114,6 +123,9 @@ def _movements_figure(report: Report) -> go.Figure:
     colors = {"new": "#2f9e44", "expansion": "#74b816", "reactivation": "#1c7ed6",
               "contraction": "#f59f00", "churn": "#e03131"}
     figure = go.Figure()
+    if report.opening:  # MRR already there where the history starts: not new business
+        figure.add_bar(name="opening balance", x=months, y=[major(report.opening.get(m, 0), money) for m in months],
+                       marker_color="#adb5bd")
     for kind, sign in signs.items():
         values = [sign * major(row[kind], money) for row in report.movements]
         figure.add_bar(name=kind, x=months, y=values, marker_color=colors[kind])

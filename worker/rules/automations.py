@@ -14,18 +14,36 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from worker.rules.handlers import validate_params
 from worker.rules.model import (
-    GOAL_DEFAULTS, GOAL_KINDS, STAGE_TRIGGERS, TIME_TRIGGERS, TRIGGERS, ActionSpec, Automation,
-    Conditions, Goal,
+    GOAL_DEFAULTS,
+    GOAL_KINDS,
+    INTERVALS,
+    STAGE_TRIGGERS,
+    TIME_TRIGGERS,
+    TRIGGERS,
+    ActionSpec,
+    Automation,
+    Conditions,
+    Goal,
 )
 from worker.rules.notation import parse_comparison, parse_duration, parse_percentage
 from worker.rules.problems import (
-    Problems, Section, item_line, key_line, listing, node_line, suggestion, type_name,
-    unknown_keys, value_line,
+    Problems,
+    Section,
+    item_line,
+    key_line,
+    listing,
+    node_line,
+    suggestion,
+    type_name,
+    unknown_keys,
+    value_line,
 )
 from worker.rules.sections import names_list
+from worker.rules.template_check import check_action_templates
 
-AUTOMATION_KEYS = ("name", "description", "on", "within", "from", "to", "if", "do", "goal", "holdout")
-CONDITION_KEYS = ("stage", "mrr", "plan", "metadata")
+AUTOMATION_KEYS = ("name", "description", "on", "within", "from", "to", "if", "do", "goal", "holdout",
+                   "apply_to_existing")
+CONDITION_KEYS = ("stage", "mrr", "plan", "interval", "metadata")
 GOAL_KEYS = {"renewal": ("kind", "grace"), "retention": ("kind", "within"),
              "expansion": ("kind", "within"), "conversion": ("kind", "within", "to")}
 
@@ -38,6 +56,9 @@ class _Entry:
         name = node.get("name")
         self.label = f"automation '{name}'" if isinstance(name, str) and name else f"automation #{index + 1}"
         self.ok = True
+        self.name: str = ""
+        self.trigger: str | None = None
+        self.stages: list[str] = []
 
     def error(self, line: int, message: str) -> None:
         self.ok = False
@@ -79,6 +100,7 @@ def _automation(entry: _Entry, stages: list[str], first_seen: dict[str, str]) ->
         entry.ok = False
     name = _name(entry, first_seen)
     trigger = _trigger(entry)
+    entry.name, entry.trigger, entry.stages = name or "", trigger, stages
     values: dict[str, Any] = {
         "within": _within(entry, trigger),
         "from_": _stage_filter(entry, "from", trigger, stages),
@@ -87,6 +109,7 @@ def _automation(entry: _Entry, stages: list[str], first_seen: dict[str, str]) ->
         "actions": _actions(entry),
         "goal": _goal(entry, stages),
         "holdout": _holdout(entry),
+        "apply_to_existing": _flag(entry, "apply_to_existing"),
     }
     description = node.get("description", "")
     if not isinstance(description, str):
@@ -200,6 +223,8 @@ def _condition(entry: _Entry, node: CommentedMap, key: Any, stages: list[str], v
             entry.error(line, f"if: mrr: {message}")
     elif key == "plan":
         values["plan"] = _texts(entry, node, key, "if: plan:")
+    elif key == "interval":
+        values["interval"] = _intervals(entry, node, key)
     elif isinstance(key, str) and key.startswith("metadata.") and len(key) > len("metadata."):
         texts = _texts(entry, node, key, f"if: {key}:")
         if texts is not None:
@@ -224,6 +249,18 @@ def _texts(entry: _Entry, node: CommentedMap, key: Any, what: str) -> tuple[str,
         entry.error(value_line(node, key), f"{what} expected a value or a list of values, got {type_name(value)}")
         return None
     return tuple(_as_text(v) for v in items)
+
+
+def _intervals(entry: _Entry, node: CommentedMap, key: Any) -> tuple[str, ...] | None:
+    """`interval: year` or a list: the billing intervals (day, week, month, year)."""
+    texts = _texts(entry, node, key, "if: interval:")
+    if texts is None:
+        return None
+    for text in texts:
+        if text not in INTERVALS:
+            hint = suggestion(text, INTERVALS) or f"; intervals are {listing(INTERVALS)}"
+            entry.error(value_line(node, key), f"if: interval: unknown billing interval '{text}'{hint}")
+    return texts
 
 
 def _as_text(value: Any) -> str:
@@ -267,7 +304,25 @@ def _action(entry: _Entry, items: CommentedSeq, index: int, item: Any) -> Action
     if model is None:
         entry.ok = False
         return None
+    if params is not None:
+        for at, message in check_action_templates(params, line, entry.name, entry.trigger):
+            entry.error(at, f"{where}: {message}")
+        _stage_mapping(entry, params, model, line, where)
     return ActionSpec(handler=str(name), params=model, line=line, file=entry.file)
+
+
+def _stage_mapping(entry: _Entry, params: Any, model: Any, line: int, where: str) -> None:
+    """A handler's stage mapping (hubspot `stage_values`) may only name defined stages: a
+    typo would silently push the raw stage name instead of the mapped value."""
+    mapping = getattr(model, "stage_values", None)
+    if not isinstance(mapping, dict):
+        return
+    node = params.get("stage_values") if isinstance(params, CommentedMap) else None
+    for stage in mapping:
+        if stage not in entry.stages:
+            at = key_line(node, stage, line) if isinstance(node, CommentedMap) else line
+            hint = suggestion(stage, entry.stages) or f"; stages are {listing(entry.stages) or '(none defined)'}"
+            entry.error(at, f"{where}: stage_values: unknown stage '{stage}'{hint}")
 
 
 def _goal(entry: _Entry, stages: list[str]) -> Goal | None:
@@ -313,6 +368,14 @@ def _goal_of_kind(entry: _Entry, node: CommentedMap, kind: str, stages: list[str
     if len(entry.problems.items) > before:
         return None
     return Goal(kind=kind, **values)
+
+
+def _flag(entry: _Entry, key: str) -> bool:
+    value = entry.node.get(key, False)
+    if not isinstance(value, bool):
+        entry.error(entry.at(key), f"{key}: expected true or false, got {type_name(value)}")
+        return False
+    return value
 
 
 def _holdout(entry: _Entry) -> Decimal:

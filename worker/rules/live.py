@@ -58,7 +58,9 @@ class LiveRules:
             except LifecycleError as exc:
                 if cached is None:
                     raise
-                log.error("rules_invalid_keeping_previous", error=str(exc), problems=getattr(exc, "problems", None))
+                problems = getattr(exc, "problems", None) or []
+                log.error("rules_invalid_keeping_previous", error=" ".join([str(exc), *problems[:10]]),
+                          problems=problems)
                 return cached[1]
             self._cached = (signature, rules, now or datetime.min.replace(tzinfo=UTC))
             return rules

@@ -115,6 +115,15 @@ class Comparison(Strict):
         return _OPERATORS[self.op](amount, self.value)
 
 
+#: Billing intervals an `interval:` condition may name (Stripe's `recurring.interval`).
+INTERVALS = ("day", "week", "month", "year")
+
+
+def interval_token(interval: str) -> str:
+    """How a subscription's billing interval appears among its `plans` (for matching)."""
+    return f"interval:{interval}"
+
+
 class Conditions(Strict):
     """`if:` — all present conditions must hold; None/empty means "no condition".
 
@@ -127,6 +136,7 @@ class Conditions(Strict):
     stage: tuple[str, ...] | None = None
     mrr: Comparison | None = None
     plan: tuple[str, ...] | None = None
+    interval: tuple[str, ...] | None = None  # any subscription billed by one of these intervals
     metadata: dict[str, tuple[str, ...]] = Field(default_factory=dict)
 
 
@@ -174,6 +184,9 @@ class Automation(Strict):
     actions: tuple[ActionSpec, ...] = ()
     goal: Goal | None = None
     holdout: Decimal = Decimal(0)
+    #: At its first evaluation, also fire for contacts already in the state its trigger
+    #: describes (a stage, a scheduled cancellation, a failed payment, a cancellation).
+    apply_to_existing: bool = False
     file: str = ""
     line: int = 0
 

@@ -4,6 +4,13 @@ YAML 1.2 keeps `on:`, `yes`, `off` as plain strings (PyYAML's 1.1 would read `on
 Numbers with a fraction become `Decimal` from their text, never `float` (fx rates, MRR
 thresholds are money). A syntax error or a duplicate key is a problem at its line, and the
 file is skipped; the other files are still read.
+
+Rule files are bounded before they are built into objects (they are read by the release
+phase, `check`, and by every process): at most MAX_FILE_BYTES, MAX_DEPTH levels of nesting
+and MAX_NODES values once aliases are expanded (a 430-byte "billion laughs" alias bomb would
+otherwise take minutes to hours to walk). The bounds are checked on the parser's event
+stream, which is iterative and linear, so the check itself is bounded too; a file over a
+bound is one problem at the line where it went over.
 """
 
 from __future__ import annotations
@@ -16,10 +23,19 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.constructor import RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.events import (
+    AliasEvent,
+    CollectionEndEvent,
+    CollectionStartEvent,
+    ScalarEvent,
+)
 
 from worker.rules.problems import Problems
 
 RULE_SUFFIXES = (".yaml", ".yml")
+MAX_FILE_BYTES = 1_000_000
+MAX_DEPTH = 50
+MAX_NODES = 100_000
 
 
 class _ExactConstructor(RoundTripConstructor):
@@ -85,8 +101,48 @@ def _hint(problem: str) -> str:
     return ""
 
 
+def within_limits(name: str, text: str, problems: Problems) -> bool:
+    """False (and the problem recorded at its line) when `text` is too large, nests deeper than
+    MAX_DEPTH or expands (through aliases) to more than MAX_NODES values."""
+    if len(text) > MAX_FILE_BYTES:
+        problems.add(name, 1, f"the file is larger than {MAX_FILE_BYTES // 1_000_000} MB; rule files are "
+                     "small, split it or remove what is not rules")
+        return False
+    sizes: dict[str, int] = {}  # anchor -> values it stands for, expanded
+    open_: list[tuple[str | None, int]] = []  # per open collection: its anchor, the count at its start
+    total = 0
+    try:
+        for event in _yaml().parse(text):
+            if isinstance(event, CollectionStartEvent):
+                open_.append((event.anchor, total))
+                total += 1
+                if len(open_) > MAX_DEPTH:
+                    problems.add(name, event.start_mark.line + 1, f"nesting deeper than {MAX_DEPTH} levels; "
+                                 "rule files need only a few, check the brackets and indentation")
+                    return False
+            elif isinstance(event, CollectionEndEvent):
+                anchor, start = open_.pop()
+                if anchor:
+                    sizes[anchor] = total - start
+            elif isinstance(event, ScalarEvent):
+                total += 1
+                if event.anchor:
+                    sizes[event.anchor] = 1
+            elif isinstance(event, AliasEvent):
+                total += sizes.get(event.anchor, 1)
+            if total > MAX_NODES:
+                problems.add(name, event.start_mark.line + 1, f"the file expands to more than {MAX_NODES:,} "
+                             "values (each alias *name repeats its anchor's contents); use fewer aliases")
+                return False
+    except YAMLError:
+        return True  # the syntax error is reported by the load, at its line
+    return True
+
+
 def parse_text(name: str, text: str, problems: Problems) -> RuleFile | None:
-    """Parse one file's text; on a syntax error record it and return None."""
+    """Parse one file's text; on a syntax error or a broken bound record it and return None."""
+    if not within_limits(name, text, problems):
+        return None
     try:
         root = _yaml().load(text)
     except MarkedYAMLError as exc:
@@ -96,7 +152,22 @@ def parse_text(name: str, text: str, problems: Problems) -> RuleFile | None:
     except YAMLError as exc:
         problems.add(name, 1, f"YAML syntax error: {exc}")
         return None
+    except RecursionError:  # pragma: no cover - the depth bound comes first
+        problems.add(name, 1, f"nesting deeper than {MAX_DEPTH} levels")
+        return None
+    except (TypeError, ValueError):  # ruamel cannot build it, e.g. a list or mapping as a key (`? - a`)
+        problems.add(name, _complex_key_line(text), "a key that is a list or a mapping; keys must be plain "
+                     "names (a `?` at the start of a line starts such a key)")
+        return None
     return RuleFile(name, root)
+
+
+def _complex_key_line(text: str) -> int:
+    """The line of the first explicit `?` key (what makes a list or mapping a key), else 1."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.lstrip().startswith("?"):
+            return number
+    return 1
 
 
 def read_files(directory: Path, problems: Problems) -> tuple[list[str], list[RuleFile]]:
@@ -105,6 +176,10 @@ def read_files(directory: Path, problems: Problems) -> tuple[list[str], list[Rul
     for path in rule_paths(directory):
         names.append(path.name)
         try:
+            if path.stat().st_size > MAX_FILE_BYTES:  # not even read: a 55 MB file would take minutes
+                problems.add(path.name, 1, f"the file is larger than {MAX_FILE_BYTES // 1_000_000} MB; rule "
+                             "files are small, split it or remove what is not rules")
+                continue
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             problems.add(path.name, 1, f"cannot read the file ({type(exc).__name__}); "

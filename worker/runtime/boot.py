@@ -28,6 +28,7 @@ from worker.errors import LifecycleError
 from worker.logs import configure_logging, get_logger, register_secrets
 from worker.runtime.broker import check_redis, make_broker
 from worker.runtime.current import current_runtime, install_runtime
+from worker.runtime.heartbeat import HeartbeatMiddleware
 from worker.runtime.queue import DramatiqQueue
 from worker.runtime.runtime import Runtime
 from worker.settings import Settings, load_settings
@@ -66,6 +67,8 @@ def worker_broker(boot: Callable[[], Any]) -> dramatiq.Broker:
     url = settings.redis_url.get_secret_value() if settings.redis_url else None
     broker = make_broker(url, namespace=settings.redis_namespace, ping=False)
     broker.add_middleware(ProcessBoot(boot))
+    if url:  # `dramatiq worker.tasks`: heartbeats for /healthz (issue 16)
+        broker.add_middleware(HeartbeatMiddleware(settings))
     return broker
 
 

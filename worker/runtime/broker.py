@@ -16,7 +16,8 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 
 from worker.errors import ConfigError
-from worker.logs import redact
+from worker.logs import redact, register_secrets
+from worker.urls import BadUrl, check_service_url, describe_url, url_secrets
 
 QUEUES = ("sync", "evaluate", "deliver")
 NAMESPACE = "stripe-lifecycle"
@@ -24,12 +25,20 @@ NAMESPACE = "stripe-lifecycle"
 
 def check_redis(redis_url: str) -> redis.Redis:
     """A Redis client that answered PING, or a ConfigError naming REDIS_URL."""
-    client = redis.Redis.from_url(redis_url, socket_connect_timeout=3, socket_timeout=10)
+    register_secrets(url_secrets(redis_url))
+    try:
+        check_service_url("REDIS_URL", redis_url, ("redis", "rediss", "unix"), "redis://localhost:6379/0")
+        client = redis.Redis.from_url(redis_url, socket_connect_timeout=3, socket_timeout=10)
+    except ValueError as exc:
+        reason = f" ({exc})" if isinstance(exc, BadUrl) else ""
+        raise ConfigError(f"REDIS_URL is not a Redis URL{reason}.",
+                          fix="Use e.g. redis://localhost:6379/0 (percent-encode special characters of "
+                          "the password).") from None
     try:
         client.ping()
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
         raise ConfigError(
-            f"Cannot reach Redis at {redact(redis_url)} ({redact(str(exc))}).",
+            f"Cannot reach Redis at {describe_url(redis_url, 'REDIS_URL')} ({redact(str(exc))}).",
             fix="Check REDIS_URL and that Redis is running, or unset REDIS_URL to use the "
             "embedded in-process broker.",
         ) from None

@@ -1,7 +1,8 @@
 """The `Queue` port: how a use-case asks for more work (wiring).
 
-    runtime.queue.evaluate(now)                 # something changed: evaluate soon
-    runtime.queue.refetch("customer", "cus_1")  # a webhook said an object changed
+    runtime.queue.evaluate(now)                 # a full sync: evaluate everyone soon
+    runtime.queue.evaluate_changes(now)         # contacts were queued: a changes pass soon
+    runtime.queue.refetch("customer", "cus_1", received_at)  # a webhook said an object changed
     runtime.queue.deliver(delivery_id, delay_s) # one delivery row (a retry or an order wait)
     runtime.queue.deliver_many([id, id, …])     # rows of one batch
     runtime.queue.periodic("sync_events", tick) # the scheduler's tick of a job
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     from worker.runtime.runtime import Runtime
 
 PERIODIC_JOBS = ("sync_events", "full_reconcile", "evaluate", "measure", "redeliver")
+#: How long a changes pass waits, so the changes of a burst (webhooks, an events page) are one pass.
+COALESCE_MS = 250
 
 
 class Queue(Protocol):
@@ -44,7 +47,9 @@ class Queue(Protocol):
 
     def evaluate(self, tick: datetime) -> None: ...
 
-    def refetch(self, object_type: str, object_id: str) -> None: ...
+    def evaluate_changes(self, tick: datetime) -> None: ...
+
+    def refetch(self, object_type: str, object_id: str, received_at: datetime | None = None) -> None: ...
 
     def deliver(self, delivery_id: int, delay_s: float = 0.0) -> None: ...
 
@@ -67,8 +72,11 @@ class DramatiqQueue:
     def evaluate(self, tick: datetime) -> None:
         self.actors["evaluate"].send(tick=tick.isoformat())
 
-    def refetch(self, object_type: str, object_id: str) -> None:
-        self.actors["refetch"].send(object_type, object_id)
+    def evaluate_changes(self, tick: datetime) -> None:
+        self.actors["evaluate_changes"].send_with_options(kwargs={"tick": tick.isoformat()}, delay=COALESCE_MS)
+
+    def refetch(self, object_type: str, object_id: str, received_at: datetime | None = None) -> None:
+        self.actors["refetch"].send(object_type, object_id, received_at.isoformat() if received_at else None)
 
     def deliver(self, delivery_id: int, delay_s: float = 0.0) -> None:
         if delay_s > 0:
@@ -101,10 +109,13 @@ class InlineQueue:
         return self._runtime
 
     def evaluate(self, tick: datetime) -> None:
-        evaluation.run_evaluation(self.runtime, tick)
+        evaluation.evaluate_job(self.runtime, tick)
 
-    def refetch(self, object_type: str, object_id: str) -> None:
-        sync.refetch_job(self.runtime, object_type, object_id, self.runtime.clock())
+    def evaluate_changes(self, tick: datetime) -> None:
+        evaluation.run_evaluation(self.runtime, tick, changes_only=True)
+
+    def refetch(self, object_type: str, object_id: str, received_at: datetime | None = None) -> None:
+        sync.refetch_job(self.runtime, object_type, object_id, self.runtime.clock(), received_at)
 
     def deliver(self, delivery_id: int, delay_s: float = 0.0) -> None:
         if delay_s <= 0:  # a later one waits in its row (due at next_attempt_at) for the next pass
@@ -124,7 +135,7 @@ def run_job(runtime: Runtime, job: str, now: datetime) -> None:
     elif job == "full_reconcile":
         sync.sync_job(runtime, now, full=True)
     elif job == "evaluate":
-        evaluation.run_evaluation(runtime, now)
+        evaluation.evaluate_job(runtime, now)
     elif job == "measure":
         evaluation.measure_job(runtime, now)
     elif job == "redeliver":

@@ -111,12 +111,16 @@ class Runtime:
             return live
 
     def stripe(self) -> StripeApi:
-        """The rate-limited client for STRIPE_API_KEY / STRIPE_API_BASE / STRIPE_MAX_RPS."""
+        """The rate-limited client for STRIPE_API_KEY / STRIPE_API_BASE / STRIPE_MAX_RPS /
+        STRIPE_ENDPOINT_RPS; the budget is shared through Redis when REDIS_URL is set."""
         with self._lock:
             if self._stripe is None:
                 settings = self.settings
+                redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
+                limiter = shared_limiter(settings.stripe_max_rps, settings.stripe_endpoint_rps, redis_url=redis_url,
+                                         namespace=settings.redis_namespace)
                 self._stripe = StripeApi.connect(settings.require_stripe_key(), settings.stripe_api_base,
-                                                 limiter=shared_limiter(settings.stripe_max_rps))
+                                                 limiter=limiter)
             return self._stripe
 
     def close(self) -> None:

@@ -40,12 +40,15 @@ class TickScheduler:
     """Wraps an APScheduler scheduler; `clock` is injected so tests and the demo can move time."""
 
     def __init__(self, scheduler: BaseScheduler, leader: Leadership, jobs: list[Job],
-                 *, leader_ttl_ms: int, clock: Callable[[], datetime]):
+                 *, leader_ttl_ms: int, clock: Callable[[], datetime],
+                 heartbeat: Callable[..., None] | None = None, on_leadership: tuple[str, ...] = ("sync_events",)):
         self.scheduler = scheduler
         self.leader = leader
         self.clock = clock
         self.jobs = {job.name: job for job in jobs}
         self.is_leader = False
+        self.heartbeat = heartbeat
+        self.on_leadership = tuple(name for name in on_leadership if name in self.jobs)
         renew_s = max(leader_ttl_ms / 3000, 0.05)
         scheduler.add_job(self._renew, IntervalTrigger(seconds=renew_s, timezone=timezone.utc),
                           id="leader-renew", max_instances=1, coalesce=True, next_run_time=clock())
@@ -61,6 +64,11 @@ class TickScheduler:
         self.is_leader = self.leader.acquire_or_renew()
         if self.is_leader != was:
             log.info("leadership_changed", leader=self.is_leader)
+        if self.heartbeat is not None:
+            self.heartbeat(leader=self.is_leader)
+        if self.is_leader and not was:
+            for name in self.on_leadership:  # the first sync now, not at the next slot
+                self._tick(name)
 
     def _tick(self, name: str) -> None:
         new_unit_of_work(job=name)
@@ -83,6 +91,9 @@ class TickScheduler:
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         self.leader.release()
+        stop = getattr(self.heartbeat, "__self__", None)
+        if stop is not None and hasattr(stop, "stop"):
+            stop.stop()
 
 
 class Periodic(Protocol):

@@ -22,9 +22,10 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.errors import ConfigError
-from worker.logs import redact
+from worker.logs import redact, register_secrets
 from worker.store import json_codec
 from worker.store.locks import database_lock
+from worker.urls import BadUrl, check_service_url, describe_url, url_secrets
 
 #: JSON columns are written and parsed with orjson (worker.store.json_codec).
 _JSON = {"json_serializer": json_codec.dumps, "json_deserializer": json_codec.loads}
@@ -46,12 +47,15 @@ class Store:
 
 def make_engine(url: str) -> Engine:
     """Create the engine; for SQLite, enable WAL and a busy timeout so processes can share it."""
+    register_secrets(url_secrets(url))  # whatever shape it has, its password never reaches a log
     try:
+        check_service_url("DATABASE_URL", url, ("postgresql", "postgres", "sqlite"), "sqlite:///lifecycle.db")
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError) as exc:
+        reason = f" ({exc})" if isinstance(exc, BadUrl) else ""
         raise ConfigError(
-            f"DATABASE_URL {redact(url)!r} is not a database URL.",
-            fix="Use e.g. sqlite:///lifecycle.db or postgresql+psycopg://user@host/db.",
+            f"DATABASE_URL is not a database URL{reason}.",
+            fix="Use e.g. sqlite:///lifecycle.db or postgresql+psycopg://user:password@host:5432/db.",
         ) from None
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
@@ -119,7 +123,7 @@ def open_store(database_url: str, *, migrate_schema: bool = True) -> Store:
         engine.dispose()
         reason = redact(str(exc.orig).strip().splitlines()[0]) if exc.orig else "no answer"
         raise ConfigError(
-            f"Cannot reach the database at {redact(database_url)} ({reason}).",
+            f"Cannot reach the database at {describe_url(database_url, 'DATABASE_URL')} ({reason}).",
             fix="Check DATABASE_URL and that the database server is running and accepts connections.",
         ) from None
     return Store(engine=engine, sessions=sessionmaker(engine, expire_on_commit=False))

@@ -5,7 +5,8 @@ Groups:
                              StripePrice, StripeProduct — the mirror stores Stripe's own JSON
                              (`raw`, normalised: nested lists complete, prices with tiers,
                              discounts with coupons) plus the columns queries need.
-  sync bookkeeping           SyncState (cursor, resume points, last runs), Quarantine
+  sync bookkeeping           SyncState (cursor, resume points, last runs), Quarantine,
+                             StripeInvoice (subscription invoices read for history)
   computed state & history   ContactState (latest snapshot, the "previous" for diffs),
                              ContactHistory, SubscriptionHistory (each change at Stripe's time)
   automations                Firing (unique per automation × contact × occurrence: the outbox),
@@ -26,12 +27,20 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from worker.store.types import BigId, JSONType, UTCDateTime
 
 Json = dict[str, Any]
+
+
+# Widened in revision 0002 to what Stripe allows (issue 15): metadata values (contact ids) up
+# to 500 characters, emails up to 512; Stripe object ids stay String(255), Stripe's limit.
+CONTACT_ID_LENGTH = 500
+EMAIL_LENGTH = 512
+OCCURRENCE_LENGTH = 1024
 
 
 class Base(DeclarativeBase):
@@ -45,10 +54,11 @@ class Contact(Base):
     """One of the company's own contacts: an account (company) or a user (person)."""
 
     __tablename__ = "contacts"
-    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # a contact id is a Stripe metadata value (up to 500 characters), never truncated
+    id: Mapped[str] = mapped_column(String(CONTACT_ID_LENGTH), primary_key=True)
     type: Mapped[str] = mapped_column(String(16))  # account | user
     name: Mapped[str | None] = mapped_column(String(500))
-    email: Mapped[str | None] = mapped_column(String(320))
+    email: Mapped[str | None] = mapped_column(String(EMAIL_LENGTH))
     source: Mapped[str] = mapped_column(String(16))  # stripe | import
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -56,10 +66,12 @@ class Contact(Base):
 
 class StripeCustomer(Base):
     __tablename__ = "stripe_customers"
+    # customer → contact without reading the wide rows (the console's at-risk view, search).
+    __table_args__ = (Index("ix_stripe_customers_id_contact", "id", "contact_id"),)
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     contact_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id"), index=True)
     name: Mapped[str | None] = mapped_column(String(500))
-    email: Mapped[str | None] = mapped_column(String(320))
+    email: Mapped[str | None] = mapped_column(String(EMAIL_LENGTH))
     metadata_: Mapped[Json] = mapped_column("metadata", default=dict)
     currency: Mapped[str | None] = mapped_column(String(3))
     livemode: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -73,8 +85,17 @@ class StripeCustomer(Base):
     written_at: Mapped[datetime | None]
 
 
+#: The partial index's condition; worker.console.accounts queries with the same predicate.
+SCHEDULED_CANCEL_SQL = "NOT deleted AND (cancel_at_period_end OR cancel_at IS NOT NULL)"
+
+
 class StripeSubscription(Base):
     __tablename__ = "stripe_subscriptions"
+    # The console's at-risk view: subscriptions with a cancellation scheduled (few of them).
+    __table_args__ = (Index("ix_stripe_subscriptions_cancel_scheduled", "customer_id", "status",
+                            postgresql_where=text(SCHEDULED_CANCEL_SQL), sqlite_where=text(SCHEDULED_CANCEL_SQL)),
+                      Index("ix_stripe_subscriptions_status_customer", "status", "customer_id",
+                            postgresql_where=text("NOT deleted"), sqlite_where=text("NOT deleted")))
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     customer_id: Mapped[str] = mapped_column(String(255), index=True)
     status: Mapped[str] = mapped_column(String(32), index=True)
@@ -163,6 +184,11 @@ class ContactState(Base):
     """A contact's latest computed snapshot: the 'previous' side of the next diff."""
 
     __tablename__ = "contact_state"
+    # The console's totals, stage filter and MRR sort read only these columns: a narrow index
+    # lets them skip the wide rows (the snapshot JSON) — index-only scans on PostgreSQL.
+    __table_args__ = (Index("ix_contact_state_console", "stage", "currency", "mrr_minor", "renewal_date",
+                            "contact_id"),
+                      Index("ix_contact_state_renewal", "renewal_date", "contact_id"))
     contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"), primary_key=True)
     stage: Mapped[str | None] = mapped_column(String(64), index=True)
     mrr_minor: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -175,6 +201,28 @@ class ContactState(Base):
     # An evaluation pass recomputes only contacts whose digest differs or whose time is due.
     mirror_key: Mapped[str | None] = mapped_column(String(64))
     recompute_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
+class ContactTime(Base):
+    """One date of a contact's stored snapshot that a time-based trigger reads (renewal date,
+    a trialing subscription's trial end, a past-due subscription's `status_since`), indexed so
+    a pass finds the contacts whose dates enter a trigger's window without reading everyone.
+    Rewritten with the snapshot (worker.compute.times)."""
+
+    __tablename__ = "contact_times"
+    __table_args__ = (Index("ix_contact_times_trigger_at", "trigger", "at"),)
+    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"), primary_key=True)
+    trigger: Mapped[str] = mapped_column(String(32), primary_key=True)
+    at: Mapped[datetime] = mapped_column(primary_key=True)
+
+
+class EvaluationQueue(Base):
+    """Contacts a sync or re-fetch changed and no evaluation pass has looked at yet: many
+    changes in a short window are one pass over their contacts (worker.automations.scope)."""
+
+    __tablename__ = "evaluation_queue"
+    contact_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    queued_at: Mapped[datetime]
 
 
 class ContactHistory(Base):
@@ -192,6 +240,9 @@ class ContactHistory(Base):
     mrr_native: Mapped[Json]  # {currency: minor} before FX, so FX-only moves can be told apart
     renewal_date: Mapped[datetime | None]
     cause: Mapped[str | None] = mapped_column(String(128))
+    # `observed` (computed from the mirror as it was synced) or `reconstructed` (rebuilt from
+    # Stripe's subscription dates and invoices at the first sync: worker.compute.reconstruct).
+    source: Mapped[str] = mapped_column(String(16), default="observed", server_default="observed")
 
 
 class SubscriptionHistory(Base):
@@ -201,7 +252,7 @@ class SubscriptionHistory(Base):
     __table_args__ = (Index("ix_subscription_history_sub_at", "subscription_id", "at"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     subscription_id: Mapped[str] = mapped_column(String(255))
-    contact_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    contact_id: Mapped[str | None] = mapped_column(String(CONTACT_ID_LENGTH), index=True)
     at: Mapped[datetime]
     observed_at: Mapped[datetime]
     status: Mapped[str] = mapped_column(String(32))
@@ -211,6 +262,21 @@ class SubscriptionHistory(Base):
     cancel_at: Mapped[datetime | None]
     mrr_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
+    source: Mapped[str] = mapped_column(String(16), default="observed", server_default="observed")
+
+
+class StripeInvoice(Base):
+    """A subscription invoice read for history (worker.sync.history): Stripe's JSON, complete
+    (every line), plus the columns the reconstruction groups by."""
+
+    __tablename__ = "stripe_invoices"
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    subscription_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    customer_id: Mapped[str | None] = mapped_column(String(255))
+    created: Mapped[datetime]
+    status: Mapped[str | None] = mapped_column(String(32))
+    raw: Mapped[Json]
+    synced_at: Mapped[datetime]
 
 
 # --- automations: firings (outbox), deliveries, outcomes ----------------------------------
@@ -224,8 +290,8 @@ class Firing(Base):
                       Index("ix_firings_occurrence", "occurrence"))
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     automation: Mapped[str] = mapped_column(String(255), index=True)
-    contact_id: Mapped[str] = mapped_column(String(255), index=True)
-    occurrence: Mapped[str] = mapped_column(String(512))
+    contact_id: Mapped[str] = mapped_column(String(CONTACT_ID_LENGTH), index=True)
+    occurrence: Mapped[str] = mapped_column(String(OCCURRENCE_LENGTH))  # may hold a contact id
     trigger: Mapped[str] = mapped_column(String(64))
     subscription_id: Mapped[str | None] = mapped_column(String(255))
     arm: Mapped[str] = mapped_column(String(16))  # treated | holdout
@@ -245,10 +311,11 @@ class Delivery(Base):
     """One action of a firing, or one destination push; delivered at least once, keyed."""
 
     __tablename__ = "deliveries"
-    __table_args__ = (Index("ix_deliveries_due", "state", "next_attempt_at"),)
+    __table_args__ = (Index("ix_deliveries_due", "state", "next_attempt_at"),
+                      Index("ix_deliveries_state_id", "state", "id"))  # the console's pages
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     firing_id: Mapped[int | None] = mapped_column(ForeignKey("firings.id"), index=True)
-    contact_id: Mapped[str] = mapped_column(String(255), index=True)
+    contact_id: Mapped[str] = mapped_column(String(CONTACT_ID_LENGTH), index=True)
     kind: Mapped[str] = mapped_column(String(16))  # action | destination
     handler: Mapped[str] = mapped_column(String(64))  # webhook, slack, email, …
     target: Mapped[str] = mapped_column(String(255))  # automation#index or destination#index
@@ -276,4 +343,19 @@ class Outcome(Base):
     mrr_at_fire_minor: Mapped[int] = mapped_column(BigInteger)
     mrr_at_end_minor: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
+    detail: Mapped[Json | None]
+
+
+# --- the console ----------------------------------------------------------------------------
+
+
+class AuditEntry(Base):
+    """One operator action from the console, the API or the CLI (re-drive, cancel): who, when, what."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(255))  # user name, "token:NAME", "proxy:NAME", "cli:USER"
+    action: Mapped[str] = mapped_column(String(64))  # delivery.retry | delivery.cancel
+    target: Mapped[str] = mapped_column(String(255))  # e.g. "delivery:42"
     detail: Mapped[Json | None]

@@ -11,6 +11,7 @@ other errors become a `StripeError` naming the request and the fix.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,8 +21,9 @@ import stripe
 
 from worker.errors import StripeError
 from worker.logs import get_logger
+from worker.runtime import counters
 from worker.stripe_api.client import explain, make_client
-from worker.stripe_api.ratelimit import RateLimiter
+from worker.stripe_api.ratelimit import Limiter, RateLimiter, endpoint_of
 
 log = get_logger(__name__)
 Json = dict[str, Any]
@@ -43,7 +45,7 @@ class StripeApi:
 
     def __init__(self, client: stripe.StripeClient, api_base: str, *, max_rps: float = 20.0,
                  retry: RetryPolicy | None = None, sleep: Callable[[float], None] = time.sleep,
-                 limiter: RateLimiter | None = None, page_size: int = 100):
+                 limiter: Limiter | None = None, page_size: int = 100):
         self.client = client
         self.api_base = api_base
         self.limiter = limiter or RateLimiter(max_rps)
@@ -52,6 +54,7 @@ class StripeApi:
         self._sleep = sleep
         self.requests = 0  # attempts made, for reports and tests
         self.retries = 0
+        self._count_lock = threading.Lock()  # a backfill requests from several threads
 
     @classmethod
     def connect(cls, api_key: str, api_base: str, *, max_rps: float = 20.0, **kwargs: Any) -> StripeApi:
@@ -59,23 +62,28 @@ class StripeApi:
 
     def get(self, path: str, params: Json | None = None) -> Json:
         """GET `path` with `params`; the parsed JSON body. NotFound on 404."""
-        attempt = 0
+        attempt, endpoint = 0, endpoint_of(path)
         while True:
             attempt += 1
-            self.limiter.acquire()
-            self.requests += 1
+            self.limiter.acquire(endpoint)
+            with self._count_lock:
+                self.requests += 1
             try:
                 response = self.client.raw_request("get", path, **(params or {}))
+                counters.incr("stripe_requests", counters.status_class(response.code))
                 data = response.data
                 if not isinstance(data, dict):
                     raise stripe.APIError("Stripe answered with a body that is not a JSON object",
                                           http_status=response.code)
                 return data
             except stripe.StripeError as exc:
+                if not (isinstance(exc, stripe.APIError) and exc.http_status == 200):
+                    counters.incr("stripe_requests", counters.status_class(exc.http_status))
                 delay = self._retry_delay(exc, attempt)
                 if delay is None:
                     raise self._final_error(exc, path) from None
-                self.retries += 1
+                with self._count_lock:
+                    self.retries += 1
                 log.info("stripe_retry", path=path, attempt=attempt, status=exc.http_status,
                          delay=round(delay, 3))
                 self._sleep(delay)

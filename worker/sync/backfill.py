@@ -1,8 +1,11 @@
 """Full backfill / reconcile: page through every object, resumably (wiring).
 
-Phases run in order — products, prices (with tiers), customers, subscriptions (`status=all`) —
-each page written in one transaction together with the paging position (`backfill` state), so
-a killed sync resumes at the next page. Objects seen by this backfill carry its `stamp` in
+Products and prices (with tiers) are fetched at once, then customers and subscriptions
+(`status=all`) at once (worker.sync.fetch: one thread per list under the shared rate limiter,
+one writer). Every BATCH_PAGES pages of a list are written in one transaction together with
+that list's paging position (`backfill` state: `after` per list, `done` lists), so a killed
+sync resumes each list at its next page. On PostgreSQL the tables are ANALYZEd as they grow
+and after each group (`Analyzer`). Objects seen by this backfill carry its `stamp` in
 `synced_at`; once every page is read, stored customers and subscriptions the listing no longer
 holds become tombstones. The events cursor is taken *before* the first page, so changes made
 during the backfill are read again by the next incremental sync.
@@ -10,13 +13,15 @@ during the backfill are read again by the next incremental sync.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from worker.core.snapshot import iso, parse_iso
 from worker.store.models import StripeCustomer, StripeSubscription
+from worker.stripe_api.transport import StripeApi
 from worker.sync import mirror
+from worker.sync.fetch import concurrent_pages
 from worker.sync.run import SyncRun
 from worker.sync.state import (
     BACKFILL,
@@ -28,7 +33,11 @@ from worker.sync.state import (
 )
 
 PHASES = ("products", "prices", "customers", "subscriptions")
+#: Lists fetched at once: prices are read before subscriptions, which need their tiers.
+GROUPS = (("products", "prices"), ("customers", "subscriptions"))
 BATCH_PAGES = 5  # list pages per transaction: fewer commits, little work lost on a kill
+TABLES = {"products": ("stripe_products",), "prices": ("stripe_prices",), "customers": ("stripe_customers",),
+          "subscriptions": ("stripe_subscriptions", "subscription_items")}
 
 
 def run_backfill(run: SyncRun) -> None:
@@ -36,17 +45,29 @@ def run_backfill(run: SyncRun) -> None:
     with run.store.session() as session:
         state = get_state(session, BACKFILL)
     if state is None:
-        state = {"stamp": iso_us(run.now), "phase": PHASES[0], "after": None, "cursor": _start_cursor(run)}
+        state = {"stamp": iso_us(run.now), "done": [], "after": {}, "cursor": _start_cursor(run)}
         with run.store.session() as session:
             put_state(session, BACKFILL, state, run.now)
     else:
         run.report.resumed = True
+        state = _current_form(state)
     stamp = parse_iso(state["stamp"])
     run.source.load_coupons()
-    for phase in PHASES[PHASES.index(state["phase"]):]:
-        _run_phase(run, state, phase, stamp)
-        state = {**state, "phase": phase, "after": None}
+    run.source.legacy  # noqa: B018  (probe the API shape once, before the fetching threads)
+    analyzer = Analyzer(run)
+    for group in GROUPS:
+        state = _run_group(run, state, [p for p in group if p not in state["done"]], stamp, analyzer)
+        analyzer.phase_done(group)
     _finish(run, state, stamp)
+
+
+def _current_form(state: dict) -> dict:
+    """A resume point written by the one-list-at-a-time backfill: {phase, after}."""
+    if isinstance(state.get("after"), dict):
+        return state
+    phase = state.get("phase") or PHASES[0]
+    done = list(PHASES[:PHASES.index(phase)])
+    return {**state, "done": done, "after": {phase: state.get("after")} if state.get("after") else {}}
 
 
 def iso_us(value: datetime) -> str:
@@ -54,42 +75,90 @@ def iso_us(value: datetime) -> str:
 
 
 def _start_cursor(run: SyncRun) -> dict:
-    """Where incremental sync will start after this backfill: the newest event now."""
-    page = run.source.api.get("/v1/events", {"limit": 1})
-    newest = page.get("data") or []
-    read_at = int(run.now.timestamp())
-    if newest:
+    """Where incremental sync will start after this backfill: Stripe's newest event now."""
+    return {**stripe_cursor(run.source.api), "read_at": int(run.now.timestamp())}
+
+
+def stripe_cursor(api: StripeApi) -> dict:
+    """An events cursor on Stripe's clock, never the worker's: the newest event's `created`
+    (that event marked as read), or 0 when the account has no event yet (the next read then
+    takes every event Stripe keeps). A worker clock ahead of Stripe's by more than the
+    overlap would otherwise skip the events in between."""
+    newest = api.get("/v1/events", {"limit": 1}).get("data") or []
+    if newest and isinstance(newest[0], dict) and newest[0].get("created") is not None:
         created = int(newest[0]["created"])
-        return {"created": created, "seen": {newest[0]["id"]: created}, "read_at": read_at}
-    return {"created": int((run.now - timedelta(seconds=1)).timestamp()), "seen": {}, "read_at": read_at}
+        return {"created": created, "seen": {newest[0]["id"]: created}}
+    return {"created": 0, "seen": {}}
 
 
-def _run_phase(run: SyncRun, state: dict, phase: str, stamp: datetime) -> None:
-    after = state["after"] if state["phase"] == phase else None
-    done = 0
-    run.tick(phase, done)
-    batch: list = []
-    for pages, page in enumerate(run.source.pages(phase, starting_after=after), 1):
-        batch.extend(page)
-        last = page[-1].get("id") if page and isinstance(page[-1], dict) else None
-        after = last or after
-        if pages % BATCH_PAGES == 0:
-            done += _write_batch(run, state, phase, batch, after, stamp)
-            run.tick(phase, done)
-            batch = []
-    if batch:
-        done += _write_batch(run, state, phase, batch, after, stamp)
-        run.tick(phase, done)
+def _run_group(run: SyncRun, state: dict, phases: list[str], stamp: datetime, analyzer: Analyzer) -> dict:
+    """Fetch these lists at once; write each one's pages BATCH_PAGES at a time, with its
+    position, in one transaction (a kill loses at most those pages of each list)."""
+    if not phases:
+        return state
+    positions = {phase: state["after"].get(phase) for phase in phases}
+    batches: dict[str, list] = {phase: [] for phase in phases}
+    pages_in: dict[str, int] = {phase: 0 for phase in phases}
+    done: dict[str, int] = {phase: 0 for phase in phases}
+    for phase in phases:
+        run.tick(phase, 0)
+    for phase, page in concurrent_pages(lambda kind, after: run.source.pages(kind, starting_after=after), positions):
+        if page is not None:
+            batches[phase].extend(page)
+            last = page[-1].get("id") if page and isinstance(page[-1], dict) else None
+            positions[phase] = last or positions[phase]
+            pages_in[phase] += 1
+            if pages_in[phase] % BATCH_PAGES:
+                continue
+        finished = page is None
+        state = _write_batch(run, state, phase, batches[phase], positions[phase], stamp, finished)
+        done[phase] += len(batches[phase])
+        analyzer.written(phase, len(batches[phase]))
+        batches[phase] = []
+        run.tick(phase, done[phase])
+    return state
 
 
 def _write_batch(run: SyncRun, state: dict, phase: str, batch: list, after: str | None,
-                 stamp: datetime) -> int:
+                 stamp: datetime, finished: bool) -> dict:
     """Write a few pages and the paging position in one transaction (a kill loses at most these)."""
+    state = {**state, "after": {**state["after"], phase: after},
+             "done": state["done"] + [phase] if finished else state["done"]}
     with run.store.session() as session:
-        contacts = _apply(run, session, phase, batch, stamp)
-        put_state(session, BACKFILL, {**state, "phase": phase, "after": after}, run.now)
+        contacts = _apply(run, session, phase, batch, stamp) if batch else set()
+        put_state(session, BACKFILL, state, run.now)
     run.changed(contacts, None)
-    return len(batch)
+    return state
+
+
+class Analyzer:
+    """PostgreSQL plans a bulk-loaded table from statistics it has never gathered: the item
+    delete of each subscription batch became a sequential scan and the backfill quadratic.
+    So tables are ANALYZEd as they grow (whenever a phase has written as many rows again as at
+    the last ANALYZE, from 1,000 on: a handful of times per backfill) and after each phase."""
+
+    def __init__(self, run: SyncRun):
+        self.run = run
+        self.enabled = run.store.engine.dialect.name == "postgresql"
+        self.rows: dict[str, int] = {}
+        self.next: dict[str, int] = {}
+
+    def written(self, phase: str, rows: int) -> None:
+        if not self.enabled:
+            return
+        self.rows[phase] = self.rows.get(phase, 0) + rows
+        if self.rows[phase] >= self.next.get(phase, 1000):
+            self._analyze(TABLES[phase])
+            self.next[phase] = self.rows[phase] * 2
+
+    def phase_done(self, phases: tuple[str, ...]) -> None:
+        if self.enabled:
+            self._analyze([table for phase in phases for table in TABLES[phase]])
+
+    def _analyze(self, tables) -> None:  # noqa: ANN001
+        with self.run.store.session() as session:
+            for table in tables:
+                session.execute(text(f"ANALYZE {table}"))
 
 
 def _apply(run: SyncRun, session, phase: str, page: list, stamp: datetime) -> set[str]:

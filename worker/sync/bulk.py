@@ -85,9 +85,10 @@ def _row_builder(columns: tuple[str, ...], processors: tuple) -> Callable[[list[
 
 
 @lru_cache(maxsize=64)
-def _statement(table: Table, columns: tuple[str, ...], dialect: Dialect, update: bool) -> tuple[str, Callable]:
+def _statement(table: Table, columns: tuple[str, ...], dialect: Dialect, update: bool,
+               keep: tuple[str, ...] = ()) -> tuple[str, Callable]:
     keys = [c.name for c in table.primary_key.columns]
-    updates = [c for c in columns if c not in keys] if update else []
+    updates = [c for c in columns if c not in keys and c not in keep] if update else []
     quote = dialect.identifier_preparer.quote
     names = ", ".join(quote(c) for c in columns)
     processors: list[Callable[[Any], Any] | None] = []
@@ -107,14 +108,15 @@ def _statement(table: Table, columns: tuple[str, ...], dialect: Dialect, update:
     return sql, _row_builder(columns, tuple(processors))
 
 
-def upsert(session: Session, table: Table, rows: list[Row], *, update: bool = True) -> None:
+def upsert(session: Session, table: Table, rows: list[Row], *, update: bool = True,
+           keep: tuple[str, ...] = ()) -> None:
     """Insert `rows` (all with the same keys, table column names), updating existing ones
-    (or leaving them alone with `update=False`)."""
+    except their `keep` columns (or leaving them alone with `update=False`)."""
     if not rows:
         return
     connection = session.connection()
     columns = tuple(rows[0])
-    sql, build = _statement(table, columns, connection.dialect, update)
+    sql, build = _statement(table, columns, connection.dialect, update, keep)
     connection.exec_driver_sql(sql, build(rows))
 
 

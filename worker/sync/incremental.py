@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from worker.store.models import StripeCustomer
 from worker.sync import mirror, shapes
+from worker.sync.backfill import stripe_cursor
 from worker.sync.run import SyncRun
 from worker.sync.source import EVENT_TYPES
 from worker.sync.state import CURSOR, get_state, put_state
@@ -88,7 +89,9 @@ def read_changes(run: SyncRun, cursor: Json) -> list[Change]:
 
 def run_incremental(run: SyncRun) -> None:
     with run.store.session() as session:
-        cursor = get_state(session, CURSOR) or {"created": int(run.now.timestamp()), "seen": {}}
+        cursor = get_state(session, CURSOR)
+    if cursor is None:  # no backfill recorded one: start on Stripe's clock (never the worker's)
+        cursor = stripe_cursor(run.source.api)
     changes = read_changes(run, cursor)
     for start in range(0, len(changes), CHECKPOINT_EVERY):
         chunk = changes[start:start + CHECKPOINT_EVERY]
@@ -141,6 +144,7 @@ class Fetched:
 
 def fetch(run: SyncRun, object_type: str, object_id: str, *, at: datetime | None) -> Fetched:
     """Re-fetch one object at the pinned API version."""
+    run.report.objects_refetched += 1
     return Fetched(object_type, object_id, at, run.source.retrieve(object_type, object_id))
 
 
@@ -160,9 +164,12 @@ def prepare(run: SyncRun, fetched: list[Fetched]) -> list[Json]:
     for item in fetched:
         if item.object_type == "subscription" and not item.gone:
             item.raw = _completed(run, item.raw)
+        elif item.object_type == "customer" and not item.gone:
+            item.raw = run.source.complete_customer(item.raw)
     live = [f for f in fetched if not f.gone]
-    return _missing_customers(run, [f for f in live if f.object_type == "subscription"],
-                              [f for f in live if f.object_type == "customer"])
+    linking = _missing_customers(run, [f for f in live if f.object_type == "subscription"],
+                                 [f for f in live if f.object_type == "customer"])
+    return [run.source.complete_customer(c) for c in linking]
 
 
 def _completed(run: SyncRun, raw: Json) -> Json:

@@ -26,7 +26,7 @@ def contact_key(metadata: dict[str, Any] | None, config: ContactsConfig) -> str 
     if not isinstance(value, str):
         return None
     value = value.strip()
-    return value[:255] or None
+    return value or None  # never truncated: up to 500 characters (Stripe's metadata limit)
 
 
 def link_rows(session: Session, rows: list[dict[str, Any]], config: ContactsConfig, now: datetime) -> None:

@@ -266,8 +266,22 @@ def resolve_quarantine(session: Session, object_type: str, ids: list[str], now: 
 
 
 def _redacted(raw: Any) -> Any:
+    """The object as JSON any database stores: secrets masked, NUL bytes and unpaired
+    surrogates (likely what made it unstorable) replaced, nesting cut at 64 levels."""
     try:
-        text = json.dumps(raw, default=str)
-    except (TypeError, ValueError):
-        return {"unreadable": redact(repr(raw))[:2000]}
+        text = json.dumps(_storable(raw), default=str)
+    except (TypeError, ValueError, RecursionError):
+        return {"unreadable": _storable(redact(repr(raw)[:2000]))}
     return json.loads(redact(text)) if isinstance(raw, (dict, list)) else {"value": redact(text)}
+
+
+def _storable(value: Any, depth: int = 0) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+    if depth >= 64 and isinstance(value, (dict, list)):
+        return "(nested too deep)"
+    if isinstance(value, dict):
+        return {_storable(str(k)): _storable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(v, depth + 1) for v in value]
+    return value

@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session
 
 from worker.rules.model import SourceConfig
 from worker.store.db import Store
-from worker.store.models import StripePrice
+from worker.store.models import StripePrice, SyncState
 from worker.stripe_api.transport import StripeApi
-from worker.sync import mirror, shapes
+from worker.sync import limits, mirror, shapes
 from worker.sync.mirror import ChangedAt, Quarantined, WriteResult
 from worker.sync.source import StripeSource
 
@@ -45,13 +45,32 @@ class SyncReport:
     events_applied: int = 0
     requests: int = 0
     retries: int = 0
+    objects_refetched: int = 0  # changed objects re-read (from events, or a webhook)
     resumed: bool = False
     quarantined: list[Quarantined] = field(default_factory=list)
+    missing_fx_rates: list[str] = field(default_factory=list)  # mirror currencies without a rate
+    # Day-one history (worker.sync.history): months rebuilt (0: not this run), invoices read,
+    # rebuilt rows written, contacts rebuilt, whether it resumed, contacts it could not rebuild.
+    history_months: int = 0
+    invoices: int = 0
+    history_rows: int = 0
+    history_contacts: int = 0
+    history_resumed: bool = False
+    history_problems: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k != "quarantined"}
         data["quarantined"] = [q.__dict__ for q in self.quarantined]
+        data["requests_per_change"] = self.requests_per_change
         return data
+
+    @property
+    def requests_per_change(self) -> float | None:
+        """Stripe requests per changed object re-read (an incremental sync or a re-fetch);
+        None when nothing was re-read. A full sync's own paging is not a change."""
+        if not self.objects_refetched or self.mode == "full":
+            return None
+        return round(self.requests / self.objects_refetched, 3)
 
 
 @dataclass
@@ -74,8 +93,7 @@ class SyncRun:
             self.on_changed(contacts, at)
 
     def quarantine(self, session: Session, object_type: str, raw: Any, reason: str) -> None:
-        object_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else "?"
-        item = Quarantined(object_type, object_id, reason)
+        item = Quarantined(object_type, limits.quarantine_id(raw), reason)
         mirror.quarantine(session, item, raw, self.now)
         if item not in self.report.quarantined:
             self.report.quarantined.append(item)
@@ -84,7 +102,8 @@ class SyncRun:
 
     def apply_customers(self, session: Session, raws: list[Any], *, stamp: datetime,
                         at: ChangedAt) -> WriteResult:
-        good = self._readable(session, "customer", raws, shapes.check_customer, stamp)
+        good = [self.source.complete_customer(r)
+                for r in self._readable(session, "customer", raws, shapes.check_customer, stamp)]
         result = mirror.write_customers(session, good, self.config.contacts, stamp=stamp, changed_at=at)
         mirror.resolve_quarantine(session, "customer", [r["id"] for r in good], self.now)
         self.report.customers += len(good)
@@ -99,7 +118,8 @@ class SyncRun:
                 good.append(self.source.complete(raw))
             except shapes.Malformed as exc:
                 self.quarantine(session, "subscription", raw, str(exc))
-                mirror.touch(session, "subscription", [raw["id"]], stamp)
+                if limits.quarantine_id(raw) == raw.get("id"):
+                    mirror.touch(session, "subscription", [raw["id"]], stamp)
         result = mirror.write_subscriptions(session, good, stamp=stamp, changed_at=at)
         mirror.resolve_quarantine(session, "subscription", [r["id"] for r in good], self.now)
         self.report.subscriptions += len(good)
@@ -112,9 +132,7 @@ class SyncRun:
         self.report.prices += mirror.write_prices(session, good, stamp=stamp)
 
     def apply_products(self, session: Session, raws: list[Any], *, stamp: datetime) -> None:
-        good = [r for r in raws if isinstance(r, dict) and isinstance(r.get("id"), str)]
-        for bad in (r for r in raws if r not in good):
-            self.quarantine(session, "product", bad, "the product has no id")
+        good = self._readable(session, "product", raws, shapes.check_product, stamp)
         self.report.products += mirror.write_products(session, good, stamp=stamp)
 
     def _readable(self, session: Session, object_type: str, raws: list[Any],
@@ -125,7 +143,7 @@ class SyncRun:
                 check(raw)
             except shapes.Malformed as exc:
                 self.quarantine(session, object_type, raw, str(exc))
-                if isinstance(raw, dict) and isinstance(raw.get("id"), str):
+                if isinstance(raw, dict) and limits.quarantine_id(raw) == raw.get("id"):
                     mirror.touch(session, object_type, [raw["id"]], stamp)
                 continue
             good.append(raw)
@@ -142,5 +160,32 @@ def stored_price_reader(store: Store) -> Callable[[str], Json | None]:
     return read
 
 
-def make_source(api: StripeApi, store: Store) -> StripeSource:
-    return StripeSource(api, stored_price=stored_price_reader(store))
+SHAPE_KEY = "api_shape"
+
+
+class StoredShape:
+    """The API-shape probe's answer in SyncState (`api_shape`: {api_base, legacy}); another
+    API base (STRIPE_API_BASE changed) is probed again. A full sync probes afresh."""
+
+    def __init__(self, store: Store, now: datetime, *, fresh: bool = False):
+        self.store, self.now, self.fresh = store, now, fresh
+
+    def read(self, api_base: str) -> bool | None:
+        if self.fresh:
+            return None
+        with self.store.session() as session:
+            row = session.get(SyncState, SHAPE_KEY)
+            value = row.value if row is not None else {}
+        return bool(value["legacy"]) if value.get("api_base") == api_base and "legacy" in value else None
+
+    def write(self, api_base: str, legacy: bool) -> None:
+        from worker.sync.state import put_state  # noqa: PLC0415
+
+        with self.store.session() as session:
+            put_state(session, SHAPE_KEY, {"api_base": api_base, "legacy": legacy}, self.now)
+
+
+def make_source(api: StripeApi, store: Store, now: datetime, *, probe_again: bool = False) -> StripeSource:
+    """The source for one run; `probe_again` (a full sync) asks the API shape afresh."""
+    memo = StoredShape(store, now, fresh=probe_again)
+    return StripeSource(api, stored_price=stored_price_reader(store), shape_memo=memo)

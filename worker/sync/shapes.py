@@ -13,11 +13,13 @@ from typing import Any
 
 from worker.rules.model import STRIPE_STATUSES
 
+from worker.sync import limits
+from worker.sync.limits import Malformed
+
 Json = dict[str, Any]
 
 
-class Malformed(Exception):
-    """A Stripe object that cannot be read; the message is the reason shown in quarantine."""
+__all__ = ["Malformed"]  # defined with the limits it enforces (worker.sync.limits)
 
 
 def ts(value: Any) -> datetime | None:
@@ -71,27 +73,46 @@ def _check_times(obj: Json, names: tuple[str, ...], what: str) -> None:
 
 def check_customer(raw: Any) -> None:
     _need(isinstance(raw, dict), "the customer is not a JSON object")
-    _need(isinstance(raw.get("id"), str) and bool(raw["id"]), "the customer has no id")
+    limits.check_text(raw, "the customer")
+    limits.check_id(raw.get("id"), "the customer")
     if raw.get("deleted"):
         return
-    metadata = raw.get("metadata") or {}
-    _need(isinstance(metadata, dict), "the customer's `metadata` is not an object")
-    _need(all(isinstance(v, str) for v in metadata.values()), "the customer's metadata has non-string values")
+    limits.check_metadata(raw.get("metadata"), "the customer")
+    limits.check_optional_text(raw, "name", limits.MAX_NAME, "the customer")
+    limits.check_optional_text(raw, "email", limits.MAX_EMAIL, "the customer")
+    currency = raw.get("currency")
+    _need(currency is None or isinstance(currency, str) and len(currency) == 3,
+          "the customer's `currency` is not a 3-letter code")
     _check_times(raw, ("created",), "the customer's")
 
 
-def check_price(raw: Any) -> None:
+def check_product(raw: Any) -> None:
+    _need(isinstance(raw, dict), "the product is not a JSON object")
+    limits.check_text(raw, "the product")
+    limits.check_id(raw.get("id"), "the product")
+    limits.check_optional_text(raw, "name", limits.MAX_NAME, "the product")
+    limits.check_metadata(raw.get("metadata"), "the product")
+
+
+def check_price(raw: Any, *, text: bool = True) -> None:
     if not isinstance(raw, dict):
         raise Malformed("the price is not a JSON object")
-    if not isinstance(raw.get("id"), str):
-        raise Malformed("the price has no id")
-    if not isinstance(raw.get("currency"), str):
+    if text:  # an item's price was checked with its subscription
+        limits.check_text(raw, "the price")
+    limits.check_id(raw.get("id"), "the price")
+    if not isinstance(raw.get("currency"), str) or len(raw["currency"]) != 3:
         raise Malformed(f"price {raw.get('id')} has no currency")
     scheme = raw.get("billing_scheme", "per_unit")
     if scheme != "per_unit" and scheme != "tiered":
         raise Malformed(f"price {raw['id']} has an unknown billing_scheme {scheme!r}")
     if scheme == "tiered" and "tiers" in raw and not (isinstance(raw["tiers"], list) and raw["tiers"]):
         raise Malformed(f"tiered price {raw['id']} has no tiers")
+    if "tiers" in raw and raw["tiers"] is not None and not isinstance(raw["tiers"], list):
+        raise Malformed(f"price {raw['id']}'s `tiers` is not a list")
+    limits.check_price_fields(raw, f"price {raw['id']}")
+    product = ref_id(raw.get("product"))
+    if product is not None and (not isinstance(product, str) or len(product) > limits.MAX_ID):
+        raise Malformed(f"price {raw['id']}'s `product` is not a Stripe id")
 
 
 _SUBSCRIPTION_TIMES = ("created", "cancel_at", "canceled_at", "ended_at", "trial_start", "trial_end",
@@ -101,11 +122,13 @@ _SUBSCRIPTION_TIMES = ("created", "cancel_at", "canceled_at", "ended_at", "trial
 def check_subscription(raw: Any) -> None:
     if not isinstance(raw, dict):
         raise Malformed("the subscription is not a JSON object")
+    limits.check_text(raw, "the subscription")
     sid = raw.get("id")
-    if not (isinstance(sid, str) and sid):
-        raise Malformed("the subscription has no id")
-    if not isinstance(ref_id(raw.get("customer")), str):
+    limits.check_id(sid, "the subscription")
+    customer = ref_id(raw.get("customer"))
+    if not isinstance(customer, str) or not customer or len(customer) > limits.MAX_ID:
         raise Malformed(f"subscription {sid} has no customer")
+    limits.check_metadata(raw.get("metadata"), f"subscription {sid}")
     if raw.get("status") not in STRIPE_STATUSES:
         raise Malformed(f"subscription {sid} has an unknown status {raw.get('status')!r}")
     currency = subscription_currency(raw)
@@ -128,12 +151,13 @@ _ITEM_TIMES = ("current_period_start", "current_period_end")
 
 
 def check_item(item: Any, sid: str) -> None:
-    if not (isinstance(item, dict) and isinstance(item.get("id"), str)):
+    if not (isinstance(item, dict) and isinstance(item.get("id"), str) and item["id"]):
         raise Malformed(f"subscription {sid} has an item without an id")
+    limits.check_id(item["id"], f"an item of subscription {sid}")
     price = item.get("price") or item.get("plan")
     if not (isinstance(price, dict) and isinstance(price.get("id"), str)):
         raise Malformed(f"item {item['id']} of subscription {sid} has no price")
-    check_price(price)
+    check_price(price, text=False)
     quantity = item.get("quantity")
     if not (quantity is None or type(quantity) is int and quantity >= 0
             or isinstance(quantity, int) and not isinstance(quantity, bool) and quantity >= 0):

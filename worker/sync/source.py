@@ -1,17 +1,25 @@
 """Reading complete Stripe objects from the API in either shape (wiring over `StripeApi`).
 
-Stripe returns nested lists truncated (items: first 10) and leaves price tiers and discount
-coupons unexpanded where `expand` cannot reach (at most 4 levels). `StripeSource` pages the
-rest, inlines full prices (with tiers) and coupons, and so yields each subscription as one
-complete object — the storage contract the MRR code reads. It probes the server once: a
-server without `/v1/prices` (localstripe, API 2017) is read in the legacy dialect (plans, no
-`expand` of discounts).
+Stripe returns nested lists truncated (items: first 10), leaves discount coupons as ids, and
+returns *includable* fields only when a request expands them: price `tiers` and
+`currency_options` (with `currency_options.<cur>.tiers`), coupon `applies_to` and
+`currency_options`. `expand` reaches at most 4 levels, counting a list's `data.`, so those
+fields cannot be expanded inside a subscription list (`data.items.data.price.tiers` is 5).
+`StripeSource` therefore lists prices and coupons with their includable fields expanded, pages
+the rest, and inlines into each subscription what MRR needs: tiers of tiered prices, the
+price's currency option in the subscription's currency when that is not the price's default,
+and full coupons (with `applies_to` and `currency_options`) in every discount — subscription,
+item and customer level. Each subscription is stored as one complete object, the storage
+contract the MRR code reads. It probes the server once: a server without `/v1/prices`
+(localstripe, API 2017) is read in the legacy dialect (plans, no `expand`).
+The probe's answer is remembered per API base (`ShapeMemo`), so it is asked once (again only on
+`sync --full`), not on every re-fetch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from worker.stripe_api.transport import NotFound, StripeApi
 from worker.sync import shapes
@@ -19,6 +27,9 @@ from worker.sync import shapes
 Json = dict[str, Any]
 
 SUB_EXPAND = ["discounts", "items.data.discounts"]
+PRICE_EXPAND = ["tiers", "currency_options"]
+COUPON_EXPAND = ["applies_to", "currency_options"]
+MAX_EXPAND_DEPTH = 4  # Stripe's limit, counting a list's `data.`
 #: Event types that change what the mirror holds (`types[]` takes at most 20).
 EVENT_TYPES = [
     "customer.created", "customer.updated", "customer.deleted",
@@ -32,25 +43,40 @@ EVENT_TYPES = [
 ]
 
 
+class ShapeMemo(Protocol):
+    """Where the probe's answer is remembered (the store: worker.sync.run.StoredShape), so a
+    re-fetch or poll does not ask `GET /v1/prices?limit=1` again every time."""
+
+    def read(self, api_base: str) -> bool | None: ...
+
+    def write(self, api_base: str, legacy: bool) -> None: ...
+
+
 class StripeSource:
     """List and retrieve customers, subscriptions, prices, products and coupons, complete."""
 
-    def __init__(self, api: StripeApi, *, stored_price: Callable[[str], Json | None] = lambda _id: None):
+    def __init__(self, api: StripeApi, *, stored_price: Callable[[str], Json | None] = lambda _id: None,
+                 shape_memo: ShapeMemo | None = None):
         self.api = api
         self._stored_price = stored_price
+        self._memo = shape_memo
         self._legacy: bool | None = None
         self.prices: dict[str, Json] = {}
-        self.coupons: dict[str, Json] = {}
+        self.coupons: dict[str, Json | None] = {}
 
     @property
     def legacy(self) -> bool:
         """True for a server that speaks the 2017 API (no /v1/prices): plans instead of prices."""
+        if self._legacy is None and self._memo is not None:
+            self._legacy = self._memo.read(self.api.api_base)
         if self._legacy is None:
             try:
                 self.api.get("/v1/prices", {"limit": 1})
                 self._legacy = False
             except NotFound:
                 self._legacy = True
+            if self._memo is not None:
+                self._memo.write(self.api.api_base, self._legacy)
         return self._legacy
 
     # --- lists -------------------------------------------------------------------------
@@ -63,13 +89,18 @@ class StripeSource:
                 params["expand"] = [f"data.{e}" for e in SUB_EXPAND]
             return "/v1/subscriptions", params
         if kind == "prices":
-            return ("/v1/plans", {}) if self.legacy else ("/v1/prices", {"expand": ["data.tiers"]})
+            return ("/v1/plans", {}) if self.legacy else ("/v1/prices", {"expand": [f"data.{e}" for e in PRICE_EXPAND]})
+        if kind == "coupons" and not self.legacy:
+            return "/v1/coupons", {"expand": [f"data.{e}" for e in COUPON_EXPAND]}
         return f"/v1/{kind}", {}
 
     def pages(self, kind: str, starting_after: str | None = None) -> Iterator[list[Any]]:
         path, params = self.list_spec(kind)
         for page in self.api.pages(path, params, starting_after=starting_after):
-            yield page["data"]
+            data = page["data"]
+            if kind == "prices" and not self.legacy:
+                data = [self._with_option_tiers(p) for p in data]
+            yield data
 
     def load_coupons(self) -> None:
         for page in self.pages("coupons"):
@@ -93,26 +124,42 @@ class StripeSource:
             return self.api.get_or_none(f"/v1/products/{object_id}")
         raise ValueError(f"unknown object type {object_type!r}")
 
-    def price(self, price_id: str, *, refresh: bool = False) -> Json | None:
-        """A full price with its tiers: from this run, the store, or Stripe."""
+    def price(self, price_id: str, *, refresh: bool = False, currency: str | None = None) -> Json | None:
+        """A full price (tiers, currency options): from this run, the store, or Stripe.
+        `currency`: the one whose option must be there (a stored price synced before options
+        were read is fetched again)."""
         if not refresh:
             found = self.prices.get(price_id) or self._stored_price(price_id)
-            if found is not None and _has_tiers(found):
+            if found is not None and _is_full(found, currency, legacy=self.legacy):
                 return found
         if self.legacy:
             found = self.api.get_or_none(f"/v1/plans/{price_id}")
         else:
-            found = self.api.get_or_none(f"/v1/prices/{price_id}", {"expand": ["tiers"]})
+            found = self.api.get_or_none(f"/v1/prices/{price_id}", {"expand": PRICE_EXPAND})
+            found = self._with_option_tiers(found) if found is not None else None
         if found is not None:
             self.prices[price_id] = found
         return found
 
+    def _with_option_tiers(self, price: Any) -> Any:
+        """A tiered price's other-currency options carry tiers only when each is expanded by
+        name (`currency_options.eur.tiers`): one more request for such (rare) prices."""
+        if not isinstance(price, dict) or price.get("billing_scheme") != "tiered":
+            return price
+        options = price.get("currency_options")
+        missing = sorted(c for c, o in options.items() if isinstance(o, dict) and o.get("tiers") is None
+                         and c != price.get("currency")) if isinstance(options, dict) else []
+        if not missing or not isinstance(price.get("id"), str):
+            return price
+        expand = [*PRICE_EXPAND, *(f"currency_options.{c}.tiers" for c in missing)]
+        return self.api.get_or_none(f"/v1/prices/{price['id']}", {"expand": expand}) or price
+
     def coupon(self, coupon_id: str) -> Json | None:
+        """The full coupon (with `applies_to` and `currency_options`): from this run or Stripe."""
         if coupon_id not in self.coupons:
-            found = self.api.get_or_none(f"/v1/coupons/{coupon_id}")
-            if found is None:
-                return None
-            self.coupons[coupon_id] = found
+            params = {} if self.legacy else {"expand": COUPON_EXPAND}
+            # a deleted coupon answers 404: remembered as None, so it is asked for once per run
+            self.coupons[coupon_id] = self.api.get_or_none(f"/v1/coupons/{coupon_id}", params)
         return self.coupons[coupon_id]
 
     # --- completing a subscription -----------------------------------------------------
@@ -129,12 +176,13 @@ class StripeSource:
         if items.get("has_more"):
             data.extend(self._more_items(raw["id"], data[-1]["id"] if data else None))
             items["has_more"] = False
-        items["data"] = [self._complete_item(item, raw["id"]) for item in data]
+        currency = str(shapes.subscription_currency(raw) or "").lower()
+        items["data"] = [self._complete_item(item, raw["id"], currency) for item in data]
         raw["items"] = items
         if isinstance(raw.get("discounts"), list):
-            raw["discounts"] = [self._complete_discount(d, raw["id"]) for d in raw["discounts"]]
+            raw["discounts"] = [self._complete_discount(d, f"subscription {raw['id']}") for d in raw["discounts"]]
         if isinstance(raw.get("discount"), dict):
-            raw["discount"] = self._complete_discount(raw["discount"], raw["id"])
+            raw["discount"] = self._complete_discount(raw["discount"], f"subscription {raw['id']}")
         return raw
 
     def _more_items(self, sid: str, after: str | None) -> list[Json]:
@@ -148,26 +196,51 @@ class StripeSource:
             shapes.check_item(item, sid)
         return more
 
-    def _complete_item(self, item: Json, sid: str) -> Json:
+    def complete_customer(self, raw: Any) -> Any:
+        """The customer with its discount's coupon in full (a customer-level discount)."""
+        if not isinstance(raw, dict) or not isinstance(raw.get("discount"), dict):
+            return raw
+        return {**raw, "discount": self._complete_discount(raw["discount"], f"customer {raw.get('id')}")}
+
+    def _complete_item(self, item: Json, sid: str, currency: str) -> Json:
         item = dict(item)
         price = item.get("price")
-        if isinstance(price, dict) and price.get("billing_scheme") == "tiered" and not _has_tiers(price):
-            full = self.price(price["id"])
-            if full is None or not _has_tiers(full):
-                raise shapes.Malformed(f"tiered price {price['id']} of subscription {sid} has no readable tiers")
-            item["price"] = full
+        if isinstance(price, dict):
+            item["price"] = self._item_price(price, sid, currency)
         if isinstance(item.get("discounts"), list):
-            item["discounts"] = [self._complete_discount(d, sid) for d in item["discounts"]]
+            item["discounts"] = [self._complete_discount(d, f"subscription {sid}") for d in item["discounts"]]
         if not self.legacy and isinstance(item.get("price"), dict):
             # Stripe still sends the deprecated `plan` beside `price`, a second copy of the same
             # price (~15% of a stored subscription); everything reads `price` when it is there.
             item.pop("plan", None)
         return item
 
-    def _complete_discount(self, discount: Any, sid: str) -> Json:
+    def _item_price(self, price: Json, sid: str, currency: str) -> Json:
+        """The item's price with what MRR reads that Stripe leaves out of an embedded price:
+        tiers, and the currency option of a subscription not in the price's default currency."""
+        other = bool(currency) and str(price.get("currency") or "").lower() != currency and not self.legacy
+        tiered = price.get("billing_scheme") == "tiered"
+        if not (tiered and not price.get("tiers")) and not other:
+            return price
+        full = self.price(price["id"], currency=currency if other else None)
+        if tiered and (full is None or not full.get("tiers")):
+            raise shapes.Malformed(f"tiered price {price['id']} of subscription {sid} has no readable tiers")
+        out = {**price, "tiers": full["tiers"]} if tiered else dict(price)
+        if other:
+            option = _option(full, currency)
+            if option is None or (tiered and not option.get("tiers")):
+                raise shapes.Malformed(f"price {price['id']} of subscription {sid} has no currency option for "
+                                       f"{currency.upper()} (the subscription's currency)")
+            out["currency_options"] = {currency: option}  # only the one MRR needs, not every currency
+        return out
+
+    def _complete_discount(self, discount: Any, owner: str) -> Json:
+        """The discount with its full coupon (includable fields read), in the shape Stripe gave."""
         if not isinstance(discount, dict):
-            raise shapes.Malformed(f"subscription {sid} has a discount that is not expanded: {discount!r}")
+            raise shapes.Malformed(f"{owner} has a discount that is not expanded: {discount!r}")
         coupon = shapes.discount_coupon(discount)
+        if isinstance(coupon, dict) and not all(k in coupon for k in COUPON_EXPAND):
+            coupon = coupon.get("id")  # embedded without its includable fields: read it in full
         if isinstance(coupon, str):
             full = self.coupon(coupon)
             if full is not None:
@@ -175,5 +248,17 @@ class StripeSource:
         return discount
 
 
-def _has_tiers(price: Json) -> bool:
-    return price.get("billing_scheme") != "tiered" or bool(price.get("tiers"))
+def _option(price: Json | None, currency: str) -> Json | None:
+    options = (price or {}).get("currency_options")
+    option = options.get(currency) if isinstance(options, dict) else None
+    return option if isinstance(option, dict) else None
+
+
+def _is_full(price: Json, currency: str | None, *, legacy: bool) -> bool:
+    """A stored price holds what a subscription in `currency` needs from it."""
+    if price.get("billing_scheme") == "tiered" and not price.get("tiers"):
+        return False
+    if currency is None or legacy:
+        return True
+    option = _option(price, currency)
+    return option is not None and (price.get("billing_scheme") != "tiered" or bool(option.get("tiers")))

@@ -30,10 +30,12 @@ from starlette.routing import Route
 from worker.logs import get_logger
 from worker.settings import Settings
 from worker.sync.incremental import event_target
+from worker.web.metrics import WEBHOOKS_RECEIVED, WEBHOOKS_REJECTED, webhook_reject_reason
 
 TOLERANCE_SECONDS = 300
 MAX_BODY_BYTES = 1_000_000
 STRIPE_ID = re.compile(r"[A-Za-z0-9_]{1,255}")
+EVENT_TYPE = re.compile(r"[a-z0-9_.]{1,100}")
 log = get_logger(__name__)
 
 
@@ -68,9 +70,25 @@ def parse_event(body: bytes) -> dict:
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise BadWebhook("the body is not JSON") from None
     if not isinstance(event, dict) or not isinstance(event.get("type"), str) \
-            or not isinstance((event.get("data") or {}).get("object"), dict):
+            or not isinstance(event.get("data"), dict) or not isinstance(event["data"].get("object"), dict):
         raise BadWebhook("the body is not a Stripe event (type, data.object)")
+    # validated before anything logs them: a log line never carries an attacker's 20 KB string
+    if not EVENT_TYPE.fullmatch(event["type"]):
+        raise BadWebhook("the event's type is not shaped like a Stripe event type")
+    if not (isinstance(event.get("id"), str) and STRIPE_ID.fullmatch(event["id"])):
+        raise BadWebhook("the event's id is not shaped like a Stripe id")
     return event
+
+
+def accept(body: bytes, header: str | None, secret: str, now: datetime) -> tuple[str, str, tuple[str, str] | None]:
+    """(event id, type, re-fetch target or None) of a genuine event, else BadWebhook. CPU work
+    (HMAC, JSON of up to 1 MB): the receiver runs it in a thread, off the event loop."""
+    verify_signature(body, header, secret, now)
+    event = parse_event(body)
+    target = event_target(event)
+    if target is not None and not STRIPE_ID.fullmatch(target[1]):
+        raise BadWebhook("the event's object id is not shaped like a Stripe id")
+    return event["id"], event["type"], target
 
 
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
@@ -97,19 +115,17 @@ def webhook_routes(settings: Settings, enqueue_refetch: Callable[[str, str], Non
     async def receive(request: Request) -> JSONResponse:
         try:
             body = await read_body(request)
-            verify_signature(body, request.headers.get("stripe-signature"), secret, clock())
-            event = parse_event(body)
-            target = event_target(event)
-            if target is not None and not STRIPE_ID.fullmatch(target[1]):
-                raise BadWebhook("the event's object id is not shaped like a Stripe id")
+            event_id, kind, target = await run_in_threadpool(
+                accept, body, request.headers.get("stripe-signature"), secret, clock())
         except BadWebhook as exc:
+            WEBHOOKS_REJECTED.labels(webhook_reject_reason(str(exc))).inc()
             log.warning("webhook_rejected", reason=str(exc))
             return JSONResponse({"error": str(exc)}, status_code=400, headers={"Connection": "close"})
+        WEBHOOKS_RECEIVED.inc()
         if target is None:
-            return JSONResponse({"received": True, "ignored": event["type"]})
+            return JSONResponse({"received": True, "ignored": kind})
         await run_in_threadpool(enqueue_refetch, *target)
-        log.info("webhook_received", event_id=event.get("id"), type=event["type"],
-                 object_type=target[0], object_id=target[1])
+        log.info("webhook_received", event_id=event_id, type=kind, object_type=target[0], object_id=target[1])
         return JSONResponse({"received": True})
 
     return [Route("/stripe/webhook", receive, methods=["POST"])]

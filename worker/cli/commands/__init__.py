@@ -4,6 +4,7 @@ from worker.cli.commands import (  # noqa: F401
     accounts,
     check,
     connect,
+    console,
     contacts,
     demo,
     evaluate,

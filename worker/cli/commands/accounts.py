@@ -1,8 +1,9 @@
 """`stripe-lifecycle accounts`: contacts with stage, MRR and renewal date (wiring).
 
-Read-only: computes the snapshots from the stored mirror as of now (or `--now`) and prints a
-table, the `--json` array of PRODUCT.md §3, or (`--explain CONTACT`) the computation line by
-line. It never writes state or history — that is `evaluate`'s job, so no change is lost to the
+Read-only: the snapshots as of now (or `--now`) — stored ones where still current, the others
+computed from the stored mirror, 500 contacts at a time (worker.compute.current) — as a table,
+the `--json` array of PRODUCT.md §3 (streamed), or (`--explain CONTACT`) the computation line
+by line. It never writes state or history — that is `evaluate`'s job, so no change is lost to the
 triggers.
 """
 
@@ -10,16 +11,14 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
 
 import typer
 
-from worker.cli.app import app, bootstrap, command_runtime, err, guarded, out, parse_now
+from worker.cli.app import app, bootstrap, err, guarded, out, parse_now
+from worker.core.accounts import Explained
+from worker.core.money import format_minor
+from worker.core.snapshot import ContactSnapshot
 from worker.errors import ConfigError, LifecycleError
-
-if TYPE_CHECKING:
-    from worker.core.accounts import Explained
-    from worker.core.snapshot import ContactSnapshot
 
 
 class UnknownContact(LifecycleError):
@@ -39,38 +38,53 @@ def accounts(
     now: str = typer.Option(None, "--now", help="Compute as of this time (ISO 8601, default: now)."),
 ) -> None:
     """List contacts with stage, MRR and renewal date."""
-    from worker.compute import compute_snapshots, unlinked_customers
+    from worker.compute import unlinked_customers
+    from worker.compute.current import current_snapshots
+    from worker.rules.loader import load_rules
+    from worker.store.db import open_store
 
-    runtime = command_runtime(bootstrap())
+    settings = bootstrap()
     moment = parse_now(now)
-    rules = runtime.rules()
+    rules = load_rules(settings.rules_dir)
     if stage is not None and stage not in rules.stages.stages:
         known = ", ".join(rules.stages.stages) or "none are defined"
         raise ConfigError(f"--stage {stage!r} is not a stage of stages.yaml.", fix=f"Use one of: {known}.")
+    store = open_store(settings.database_url.get_secret_value())
     problems: list[tuple[str, str]] = []
     try:
-        with runtime.store().session() as session:
+        with store.session() as session:
             if explain is not None:
                 _print_explanation(_find(session, rules, explain, moment))
                 return
             if unlinked:
-                found = unlinked_customers(session, rules.source, rules.stages, now=moment)
+                found = (e.snapshot for e in unlinked_customers(session, rules.source, rules.stages, now=moment))
             else:
-                found = compute_snapshots(session, rules.source, rules.stages, now=moment, problems=problems)
+                found = current_snapshots(session, rules.source, rules.stages, now=moment, problems=problems)
+            snapshots = (s for s in found if stage is None or s.stage == stage)
+            if as_json:
+                _stream_json(snapshots)
+            else:
+                _print_table(list(snapshots), unlinked)
     finally:
-        runtime.close()
-    snapshots = [e.snapshot for e in found if stage is None or e.snapshot.stage == stage]
-    if as_json:
-        typer.echo(json.dumps([s.to_json() for s in snapshots], indent=2))
-    else:
-        _print_table(snapshots, unlinked)
+        store.engine.dispose()
     if problems:  # the others are listed; these could not be computed (exit 1: ran, found problems)
         for contact_id, message in problems:
             err.print(f"{contact_id}: {message}", markup=False, highlight=False)
         raise typer.Exit(1)
 
 
-def _find(session: Any, rules: Any, key: str, moment: datetime) -> Explained:
+def _stream_json(snapshots) -> None:  # noqa: ANN001
+    """The JSON array, one element at a time (exactly `json.dumps(list, indent=2)`'s text),
+    so the command never holds every contact."""
+    first = True
+    for snapshot in snapshots:
+        text = json.dumps(snapshot.to_json(), indent=2).replace("\n", "\n  ")
+        typer.echo(("[\n  " if first else ",\n  ") + text, nl=False)
+        first = False
+    typer.echo("[]" if first else "\n]")
+
+
+def _find(session, rules, key: str, moment: datetime) -> Explained:
     from worker.compute import compute_snapshots, unlinked_customers
 
     problems: list[tuple[str, str]] = []
@@ -94,8 +108,6 @@ def _print_explanation(item: Explained) -> None:
 
 def _print_table(snapshots: list[ContactSnapshot], unlinked: bool) -> None:
     from rich.table import Table
-
-    from worker.core.money import format_minor
 
     table = Table(show_lines=False)
     for title in ("customer" if unlinked else "contact", "name", "stage", "MRR", "renewal", "subscriptions"):

@@ -40,16 +40,18 @@ def demo(
     if "LOG_LEVEL" not in os.environ:   # one log line per pass would drown the progress bar
         configure_logging(settings.log_format, "warning")
     from worker.demo import DemoConfig, run_demo
-    from worker.demo.summary import headline, summary_table
+    from worker.demo.summary import day_one_line, headline, summary_table
     from worker.report.html import render_html
 
-    config = DemoConfig(customers=customers, days=days, seed=seed)
+    config = DemoConfig(customers=customers, days=days, seed=seed, history_months=settings.history_months)
     started = time.perf_counter()
     with _progress(enabled=err.is_terminal) as progress:
         result = run_demo(config, progress=progress)
     write_output(out_file, render_html(result.report), option="--out")
     stdout.print(headline(result), markup=False, highlight=False)
     stdout.print(summary_table(result))
+    if result.first_day is not None:
+        stdout.print(day_one_line(result.first_day), markup=False, highlight=False)
     spent = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in result.timings.items())
     stdout.print(f"Wall time {time.perf_counter() - started:.1f} s ({spent}).", markup=False, highlight=False)
     stdout.print(f"HTML report written to {out_file.resolve()}", markup=False, highlight=False)

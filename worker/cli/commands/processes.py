@@ -42,11 +42,11 @@ def web() -> None:
 @guarded
 def worker(processes: int = typer.Option(2, help="worker processes"),
            threads: int = typer.Option(4, help="threads per process")) -> None:
-    """Worker processes on Redis: the same as `dramatiq worker.tasks` (needs REDIS_URL)."""
+    """Worker processes on Redis: `dramatiq worker.tasks` with JSON logs (needs REDIS_URL)."""
     settings = bootstrap()
     if settings.embedded:
         raise ConfigError("Worker processes need REDIS_URL.",
                           fix="Set REDIS_URL, or use `stripe-lifecycle run` for the embedded process.")
-    argv = [sys.executable, "-m", "dramatiq", "worker.tasks", "--processes", str(processes),
-            "--threads", str(threads)]
+    argv = [sys.executable, "-m", "worker.runtime.dramatiq_main", "worker.tasks", "--processes", str(processes),
+            "--threads", str(threads), "--skip-logging"]
     os.execv(sys.executable, argv)

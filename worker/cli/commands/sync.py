@@ -10,12 +10,14 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from worker.cli.app import app, bootstrap, command_runtime, err, guarded, out
+from worker.core.money import FxTable, missing_rates_text
 
 if TYPE_CHECKING:
     from worker.sync import SyncReport
 
 PHASE_NAMES = {"products": "Products", "prices": "Prices", "customers": "Customers",
-               "subscriptions": "Subscriptions", "events": "Events", "objects": "Changed objects"}
+               "subscriptions": "Subscriptions", "events": "Events", "objects": "Changed objects",
+               "invoices": "Invoices (history)", "history": "Contacts' history rebuilt"}
 
 
 @app.command()
@@ -23,23 +25,32 @@ PHASE_NAMES = {"products": "Products", "prices": "Prices", "customers": "Custome
 def sync(
     full: bool = typer.Option(False, "--full", help="Full backfill/reconcile instead of incremental."),
     as_json: bool = typer.Option(False, "--json", help="Print the counts as one JSON object."),
+    history: bool = typer.Option(False, "--history", help="Rebuild HISTORY_MONTHS months of MRR and stage "
+                                 "history from Stripe's invoices now (done by the first full sync anyway)."),
 ) -> None:
     """Sync customers and subscriptions from Stripe now (incremental, or --full backfill/reconcile).
 
+    The first full sync also rebuilds HISTORY_MONTHS months of history from the invoices.
     Exits 1 when an object could not be read and was quarantined (the rest is synced).
     """
     from worker.sync.service import sync_now
 
-    runtime = command_runtime(bootstrap())
+    settings = bootstrap()
+    if history and settings.history_months == 0:
+        err.print("HISTORY_MONTHS is 0, so --history has nothing to rebuild; set it (e.g. 24) to rebuild history.",
+                  markup=False, highlight=False)
+        raise typer.Exit(2)
+    runtime = command_runtime(settings)
     try:
         with _progress(enabled=err.is_terminal and not as_json) as progress:
-            report = sync_now(runtime, runtime.clock(), full=full, progress=progress)
+            report = sync_now(runtime, runtime.clock(), full=full, progress=progress, history=history)
+        fx = FxTable.from_config(runtime.rules().source.mrr)
     finally:
         runtime.close()
     if as_json:
         out.print_json(json.dumps(report.to_json()))
     else:
-        _print(report)
+        _print(report, fx)
     if report.quarantined:
         raise typer.Exit(1)
 
@@ -71,7 +82,7 @@ def _progress(*, enabled: bool) -> Iterator[Any]:
         yield update
 
 
-def _print(report: SyncReport) -> None:
+def _print(report: SyncReport, fx: FxTable) -> None:
     from worker.logs import redact
 
     kind = "Full sync" if report.mode == "full" else "Incremental sync"
@@ -82,10 +93,18 @@ def _print(report: SyncReport) -> None:
         f"  deleted:        {report.deleted}",
         f"  events applied: {report.events_applied}",
         f"  quarantined:    {len(report.quarantined)}",
-        f"  Stripe requests: {report.requests} ({report.retries} retried)",
+        f"  Stripe requests: {report.requests} ({report.retries} retried)"
+        + (f", {report.requests_per_change} per changed object" if report.requests_per_change else ""),
     ]
+    if report.history_months:
+        lines.insert(-1, f"  history:        {report.history_months} months rebuilt from {report.invoices} invoices "
+                         f"({report.history_rows} rows for {report.history_contacts} contacts"
+                         f"{', resumed' if report.history_resumed else ''})")
+        lines += [f"  history not rebuilt for {problem}" for problem in report.history_problems]
     for line in lines:
         out.print(line, markup=False, highlight=False)
     for item in report.quarantined:
         out.print(f"  quarantined {item.object_type} {item.object_id}: {redact(item.reason)}",
                   markup=False, highlight=False)
+    if report.missing_fx_rates:
+        out.print(missing_rates_text(report.missing_fx_rates, fx), markup=False, highlight=False)

@@ -1,0 +1,30 @@
+"""The first `evaluate` of a large account prints a bounded table, not one row per firing (#18)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from typer.testing import CliRunner
+
+from worker.automations.evaluate import Evaluation
+from worker.cli.commands import evaluate as command
+from worker.cli.main import app
+
+
+@dataclass
+class _Fired:
+    automation: str
+    contact_id: str
+    trigger: str = "renewal_due"
+    occurrence: str = "k"
+    arm: str = "treatment"
+
+
+def test_a_pass_firing_thousands_prints_fifty_rows_and_the_counts(monkeypatch, tmp_path):
+    fired = [_Fired("renewal" if i % 3 else "trial", f"acct-{i:05d}") for i in range(3000)]
+    monkeypatch.setattr(command, "run_evaluation", lambda *a, **k: Evaluation(fired=fired, contacts=3000))
+    monkeypatch.setattr(command, "bootstrap", lambda: None)
+    result = CliRunner().invoke(app, ["evaluate", "--now", "2026-11-20T00:00:00Z"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "acct-00049" in result.output and "acct-00050" not in result.output
+    assert "… and 2950 more" in result.output and "renewal 2000, trial 1000" in result.output

@@ -1,0 +1,284 @@
+"""Accounts for the console and the API: search, filter, sort and page in SQL, then compute
+only the page's contacts exactly as `accounts --json` does.
+
+Searching, the stage filter, sorting and totals read the indexed columns evaluation keeps in
+`contact_state` (stage, MRR in the reporting currency, renewal date), so no request ever loads
+every contact; the objects returned are computed from the mirror for the page's contacts as of
+now (`worker.compute.compute_snapshots`), so their MRR is exact and current. A contact that
+evaluation has not seen yet has no stored stage: it sorts last and matches no stage filter.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from decimal import Decimal
+
+from sqlalchemy import Numeric, case, func, literal, or_, select, union_all
+from sqlalchemy.orm import Session
+
+from worker.compute import compute_snapshots
+from worker.core.accounts import Explained
+from worker.core.money import FxTable
+from worker.errors import LifecycleError
+from worker.rules.model import RuleSet
+from worker.store.models import (
+    Contact,
+    ContactHistory,
+    ContactState,
+    Delivery,
+    Firing,
+    StripeCustomer,
+    StripeSubscription,
+)
+
+SORTS = ("contact", "mrr", "renewal", "name")
+MAX_PER_PAGE = 200
+TOTALS_TTL_S = 30.0  # a filter's count and totals are reused this long while paging
+SEARCH_CAP = 5000  # a search matching more runs its condition in each query instead of an id list
+AT_RISK_STATUSES = ("past_due", "unpaid")
+LIVE_STATUSES = ("active", "trialing", "past_due", "unpaid", "incomplete")
+#: A cancellation is scheduled; written so PostgreSQL proves the partial index
+#: ix_stripe_subscriptions_cancel_scheduled (models.SCHEDULED_CANCEL_SQL) applies.
+SCHEDULED = or_(StripeSubscription.cancel_at_period_end == True, StripeSubscription.cancel_at.is_not(None))  # noqa: E712
+
+
+@dataclass
+class AccountQuery:
+    q: str | None = None
+    stage: str | None = None
+    sort: str = "contact"
+    descending: bool = False
+    page: int = 1
+    per_page: int = 50
+    at_risk_days: int | None = None  # set: only at-risk contacts (renewing within N days, …)
+
+    def clamp(self) -> AccountQuery:
+        self.page = max(1, self.page)
+        self.per_page = max(1, min(self.per_page, MAX_PER_PAGE))
+        if self.sort not in SORTS:
+            self.sort = "contact"
+        if self.at_risk_days is not None:
+            self.at_risk_days = max(0, min(self.at_risk_days, 3650))
+        return self
+
+
+@dataclass
+class AccountPage:
+    accounts: list[dict[str, Any]]
+    total: int
+    mrr_total: dict[str, int]  # currency → minor units, over every matching contact
+    problems: list[tuple[str, str]]
+    query: AccountQuery
+    reporting: tuple[str, int] | None = None  # (currency, the totals converted and rounded), if FX allows
+    with_state: int = 0  # how many of the matches have a stored state (they page first by MRR/renewal)
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.query.per_page))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"accounts": self.accounts, "total": self.total, "page": self.query.page,
+                "per_page": self.query.per_page, "pages": self.pages,
+                "mrr_total": [{"currency": c, "amount_minor": v} for c, v in sorted(self.mrr_total.items())],
+                "mrr_total_reporting": ({"currency": self.reporting[0], "amount_minor": self.reporting[1]}
+                                        if self.reporting else None),
+                "problems": [{"contact_id": c, "error": e} for c, e in self.problems]}
+
+
+def _escape(text: str) -> str:
+    """`text` as a literal inside a LIKE pattern (escape character: backslash)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _like(text: str) -> str:
+    return f"%{_escape(text.lower())}%"
+
+
+def _search(query: AccountQuery) -> list:
+    """The `q` condition on the contacts table (id prefix, name/email substring, customer id)."""
+    if not query.q:
+        return []
+    term = query.q.strip()[:200]
+    pattern = _like(term)
+    return [or_(
+        Contact.id == term,
+        func.lower(Contact.name).like(pattern, escape="\\"),
+        func.lower(Contact.email).like(pattern, escape="\\"),
+        Contact.id.like(_escape(term) + "%", escape="\\"),
+        Contact.id.in_(select(StripeCustomer.contact_id).where(StripeCustomer.id == term)),
+    )]
+
+
+def _filters(query: AccountQuery, now: datetime, key) -> list:  # noqa: ANN001 - the contact id column
+    """Stage and at-risk conditions, on the stored state (`key`: the contact id column to test)."""
+    found = []
+    if query.stage:
+        found.append(ContactState.stage == query.stage)
+    if query.at_risk_days is not None:
+        found.append(key.in_(at_risk_ids(now, query.at_risk_days)))
+    return found
+
+
+def at_risk_ids(now: datetime, days: int):  # noqa: ANN201
+    """Contact ids with a cancellation scheduled, a past-due/unpaid subscription, or a renewal
+    within `days` days: a UNION of index-friendly selects (an OR across joins scans everything)."""
+    def linked(*where) -> Any:  # noqa: ANN401
+        return (select(StripeCustomer.contact_id)
+                .join(StripeSubscription, StripeSubscription.customer_id == StripeCustomer.id)
+                .where(StripeSubscription.deleted == False, StripeCustomer.contact_id.is_not(None), *where))  # noqa: E712
+
+    return union_all(  # membership only: duplicates cost nothing in the IN, a UNION's sort would
+        select(ContactState.contact_id).where(ContactState.renewal_date >= now,
+                                              ContactState.renewal_date <= now + timedelta(days=days)),
+        linked(StripeSubscription.status.in_(AT_RISK_STATUSES)),
+        linked(SCHEDULED, StripeSubscription.status.in_(LIVE_STATUSES)),
+    )
+
+
+def reporting_mrr(fx: FxTable, currencies: list[str]):  # noqa: ANN201
+    """MRR in the reporting currency's minor unit, as SQL (exact Numeric factors from the FX
+    table), so contacts in different currencies sort by what they are worth. For ordering only."""
+    whens = []
+    for code in currencies:
+        try:
+            factor = fx.convert_minor(1, code)
+        except LifecycleError:
+            continue
+        exact = Decimal(factor.numerator) / Decimal(factor.denominator)
+        whens.append((ContactState.currency == code, ContactState.mrr_minor * literal(exact, Numeric(30, 12))))
+    return case(*whens, else_=ContactState.mrr_minor) if whens else ContactState.mrr_minor
+
+
+def list_accounts(session: Session, rules: RuleSet, query: AccountQuery, *, now: datetime,
+                  memo: dict | None = None) -> AccountPage:
+    """One page of accounts and the totals over every match (see the module docstring).
+
+    `memo` (a dict the caller keeps) holds each filter's count and totals for TOTALS_TTL_S:
+    paging through one filter then costs only its page query."""
+    query.clamp()
+    key = (query.q, query.stage, query.at_risk_days)
+    hit = memo.get(key) if memo is not None else None
+    if hit is not None and time.monotonic() - hit[0] < TOTALS_TTL_S:
+        return _page(session, rules, query, now=now, known=hit[1])
+    page = _page(session, rules, query, now=now, known=None)
+    if memo is not None:
+        if len(memo) > 256:
+            memo.clear()
+        memo[key] = (time.monotonic(), (page.total, page.mrr_total, page.reporting, page.with_state))
+    return page
+
+
+def _page(session: Session, rules: RuleSet, query: AccountQuery, *, now: datetime, known) -> AccountPage:  # noqa: ANN001
+    search = _search(query)
+    if search:  # one substring scan, then the counts, totals and page look the matches up by key
+        matching = session.scalars(select(Contact.id).where(*search).limit(SEARCH_CAP + 1)).all()
+        if len(matching) <= SEARCH_CAP:
+            search = [Contact.id.in_(matching)] if matching else [Contact.id.is_(None)]
+    fx = FxTable.from_config(rules.source.mrr)
+    if known is not None:
+        total, totals, reporting, with_state = known
+    else:
+        total, totals, reporting, with_state = _totals(session, query, now, search, fx)
+    stateless = _stateless(query, now, search)
+    offset = (query.page - 1) * query.per_page
+    if query.sort in ("mrr", "renewal"):
+        ids = _page_by_state(session, query, now, search, fx, offset)
+        if len(ids) < query.per_page and not query.stage:  # then the contacts evaluation has not seen
+            ids += session.scalars(stateless.order_by(Contact.id).limit(query.per_page - len(ids))
+                                   .offset(max(0, offset - with_state))).all()
+    else:
+        column = Contact.name if query.sort == "name" else Contact.id
+        order = column.desc() if query.descending else column.asc()
+        base = select(Contact.id).where(*search, *_filters(query, now, Contact.id))
+        if query.stage:
+            base = base.join(ContactState, ContactState.contact_id == Contact.id)
+        ids = list(session.scalars(base.order_by(order.nulls_last(), Contact.id).limit(query.per_page).offset(offset)))
+    problems: list[tuple[str, str]] = []
+    computed = {e.snapshot.contact_id: e.snapshot for e in compute_snapshots(
+        session, rules.source, rules.stages, now=now, contact_ids=ids, problems=problems)} if ids else {}
+    return AccountPage([computed[i].to_json() for i in ids if i in computed], total, totals, problems, query, reporting,
+                       with_state)
+
+
+def _totals(session: Session, query: AccountQuery, now: datetime, search: list, fx: FxTable) -> tuple:
+    """(matching contacts, MRR per currency, MRR in the reporting currency, how many have state)."""
+    # From contact_state alone (a narrow index covers it) unless the search needs contacts.
+    stated = select(ContactState.currency, func.sum(ContactState.mrr_minor), func.count()).where(
+        *_filters(query, now, ContactState.contact_id), *search).group_by(ContactState.currency)
+    if search:
+        stated = stated.join(Contact, Contact.id == ContactState.contact_id)
+    sums = session.execute(stated).all()
+    with_state = sum(count for _, _, count in sums)
+    if query.stage:  # a stage is only known from the stored state
+        total = with_state
+    else:  # counted on the contacts' primary key (an index-only scan), stored state or not
+        risky = [Contact.id.in_(at_risk_ids(now, query.at_risk_days))] if query.at_risk_days is not None else []
+        total = session.scalar(select(func.count()).select_from(Contact).where(*search, *risky)) or 0
+    totals = {c: int(v or 0) for c, v, _ in sums if c}
+    try:
+        reporting = (fx.currency.lower(), fx.rounded_total(totals))
+    except LifecycleError:  # a currency without a rate: the per-currency totals still show
+        reporting = None
+    return total, totals, reporting, with_state
+
+
+def _stateless(query: AccountQuery, now: datetime, search: list):  # noqa: ANN202
+    """Contacts with no stored state yet (only before their first evaluation)."""
+    risky = [Contact.id.in_(at_risk_ids(now, query.at_risk_days))] if query.at_risk_days is not None else []
+    return select(Contact.id).where(~select(ContactState.contact_id).where(
+        ContactState.contact_id == Contact.id).exists(), *search, *risky)
+
+
+def _page_by_state(session: Session, query: AccountQuery, now: datetime, search: list, fx: FxTable,
+                   offset: int) -> list[str]:
+    known = sorted({fx.currency.lower(), *(k.lower() for k in fx.rates)})
+    column = reporting_mrr(fx, known) if query.sort == "mrr" else ContactState.renewal_date
+    order = column.desc() if query.descending else column.asc()
+    base = select(ContactState.contact_id).where(*_filters(query, now, ContactState.contact_id), *search)
+    if search:
+        base = base.join(Contact, Contact.id == ContactState.contact_id)
+    return list(session.scalars(base.order_by(order.nulls_last(), ContactState.contact_id)
+                                .limit(query.per_page).offset(offset)))
+
+
+def explain_account(session: Session, rules: RuleSet, contact_id: str, *, now: datetime) -> Explained | None:
+    """The contact's snapshot with the `accounts --explain` lines, or None when unknown."""
+    problems: list[tuple[str, str]] = []
+    found = compute_snapshots(session, rules.source, rules.stages, now=now, contact_ids=[contact_id],
+                              explain=True, problems=problems)
+    if problems:
+        from worker.errors import ConfigError  # noqa: PLC0415
+
+        raise ConfigError(f"Contact {contact_id!r} cannot be computed: {problems[0][1]}")
+    return found[0] if found else None
+
+
+def timeline(session: Session, contact_id: str, *, limit: int = 200) -> list[dict[str, Any]]:
+    """Stage/MRR changes, firings (with arm) and deliveries of one contact, newest first."""
+    events: list[dict[str, Any]] = []
+    for row in session.scalars(select(ContactHistory).where(ContactHistory.contact_id == contact_id)
+                               .order_by(ContactHistory.at.desc()).limit(limit)):
+        events.append({"at": row.at, "kind": "change", "stage": row.stage, "mrr_minor": row.mrr_minor,
+                       "currency": row.currency, "renewal_date": row.renewal_date, "cause": row.cause})
+    firing_names: dict[int, str] = {}
+    for row in session.scalars(select(Firing).where(Firing.contact_id == contact_id)
+                               .order_by(Firing.fired_at.desc()).limit(limit)):
+        firing_names[row.id] = row.automation
+        events.append({"at": row.fired_at, "kind": "firing", "automation": row.automation, "arm": row.arm,
+                       "trigger": row.trigger, "occurrence": row.occurrence, "firing_id": row.id})
+    for row in session.scalars(select(Delivery).where(Delivery.contact_id == contact_id)
+                               .order_by(Delivery.id.desc()).limit(limit)):
+        events.append({"at": row.delivered_at or row.created_at, "kind": "delivery", "id": row.id,
+                       "state": row.state, "attempts": row.attempts, "last_error": row.last_error,
+                       "handler": row.handler, "target": row.target,
+                       "automation": firing_names.get(row.firing_id or 0)})
+    events.sort(key=lambda e: e["at"], reverse=True)
+    return events[:limit * 2]
+
+
+def contact_exists(session: Session, contact_id: str) -> bool:
+    return session.get(Contact, contact_id) is not None
