@@ -15,7 +15,6 @@ with REDIS_URL set the budget is shared by every process of the deployment throu
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections import deque

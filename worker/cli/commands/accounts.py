@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -19,6 +20,11 @@ from worker.core.accounts import Explained
 from worker.core.money import format_minor
 from worker.core.snapshot import ContactSnapshot
 from worker.errors import ConfigError, LifecycleError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from worker.rules.model import RuleSet
 
 
 class UnknownContact(LifecycleError):
@@ -84,7 +90,7 @@ def _stream_json(snapshots) -> None:  # noqa: ANN001
     typer.echo("[]" if first else "\n]")
 
 
-def _find(session, rules, key: str, moment: datetime) -> Explained:
+def _find(session: Session, rules: RuleSet, key: str, moment: datetime) -> Explained:
     from worker.compute import compute_snapshots, unlinked_customers
 
     problems: list[tuple[str, str]] = []

@@ -68,7 +68,7 @@ def mirror_missing_rates(database_url: str, rules: RuleSet) -> list[str]:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import DBAPIError
     from sqlalchemy.orm import Session
-    
+
     from worker.compute.mirror import mirror_currencies
     from worker.store.db import make_engine
 

@@ -40,7 +40,7 @@ def evaluate(
 ) -> None:
     """Recompute stages and fire due triggers as of --now; embedded, deliver the actions too."""
     from rich.table import Table
-    
+
     from worker.automations.service import run_evaluation
 
     runtime = command_runtime(bootstrap())
