@@ -20,10 +20,20 @@ class _Fired:
     arm: str = "treatment"
 
 
+class _Runtime:
+    """The command's runtime, with nothing behind it (the evaluation is replaced)."""
+
+    def close(self) -> None:
+        pass
+
+
 def test_a_pass_firing_thousands_prints_fifty_rows_and_the_counts(monkeypatch, tmp_path):
     fired = [_Fired("renewal" if i % 3 else "trial", f"acct-{i:05d}") for i in range(3000)]
-    monkeypatch.setattr(command, "run_evaluation", lambda *a, **k: Evaluation(fired=fired, contacts=3000))
+    from worker.automations import service
+
+    monkeypatch.setattr(service, "run_evaluation", lambda *a, **k: Evaluation(fired=fired, contacts=3000))
     monkeypatch.setattr(command, "bootstrap", lambda: None)
+    monkeypatch.setattr(command, "command_runtime", lambda settings: _Runtime())
     result = CliRunner().invoke(app, ["evaluate", "--now", "2026-11-20T00:00:00Z"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "acct-00049" in result.output and "acct-00050" not in result.output

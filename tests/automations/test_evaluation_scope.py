@@ -197,7 +197,7 @@ def test_contact_times_hold_the_dates_time_triggers_read(sqlite_store):
 
 
 def test_a_webhook_for_an_object_read_since_it_arrived_is_not_fetched_again(world, monkeypatch):
-    from worker.sync import runner
+    from worker.sync import service as runner  # the re-fetch use-case's view of `refetch`
 
     world.sb.advance(timedelta(days=2))
     _change_quantity(world, "b", 6)
