@@ -33,8 +33,9 @@ log = get_logger("sync")
 def sync_now(runtime: Runtime, now: datetime, *, full: bool, progress: Progress | None = None,
              on_changed: OnChanged | None = None, history: bool = False) -> SyncReport:
     """One sync now (full or incremental, see `run_sync`); SyncBusy when another one runs."""
+    stripe = runtime.stripe()  # a missing STRIPE_API_KEY is the first thing said
     rules, settings = runtime.rules(now), runtime.settings
-    return run_sync(runtime.store(), runtime.stripe(), rules.source, full=full, now=now, progress=progress,
+    return run_sync(runtime.store(), stripe, rules.source, full=full, now=now, progress=progress,
                     on_changed=on_changed, reconcile_every=timedelta(seconds=settings.reconcile_every),
                     history_months=settings.history_months, stages=rules.stages, history=history)
 
