@@ -39,7 +39,7 @@ def test_backfill_of_an_account_without_events_starts_at_stripes_first_event(sto
 def test_incremental_without_a_stored_cursor_starts_at_stripes_newest_event(store):
     with Sandbox(api_key="sk_test_cursor", start=STRIPE_NOW, seed=4) as sb:
         first = sb.create_customer(email="first@example.test")
-        run = SyncRun(store=store, source=make_source(api_for(sb), store), config=SourceConfig(),
+        run = SyncRun(store=store, source=make_source(api_for(sb), store, STRIPE_NOW + AHEAD), config=SourceConfig(),
                       now=STRIPE_NOW + AHEAD)
         run_incremental(run)
         with store.session() as session:
@@ -47,6 +47,7 @@ def test_incremental_without_a_stored_cursor_starts_at_stripes_newest_event(stor
         assert cursor["created"] == first["created"]  # Stripe's time, not the worker's
         sb.advance(timedelta(minutes=3))
         second = sb.create_customer(email="second@example.test")
-        run_incremental(SyncRun(store=store, source=make_source(api_for(sb), store), config=SourceConfig(),
-                                now=STRIPE_NOW + AHEAD + timedelta(minutes=3)))
+        later = STRIPE_NOW + AHEAD + timedelta(minutes=3)
+        run_incremental(SyncRun(store=store, source=make_source(api_for(sb), store, later), config=SourceConfig(),
+                                now=later))
     assert second["id"] in _customers(store)

@@ -118,7 +118,8 @@ def _evaluate(session: Session, rules: RuleSet, matcher: Matcher, *, now: dateti
         looked_at, _why_all = scope.scheduled_scope(
             session, rules.automations, recomputed=recomputed.snapshots.keys(), queued=queued,
             full_recompute=recomputed.plan is not None and recomputed.plan.full,
-            baseline_pending=baseline, now=now)
+            baseline_pending=baseline, now=now,
+            everyone="a new automation applies to existing state" if _fresh_existing(session, rules) else None)
     snapshots = _current(session, looked_at, recomputed.snapshots)
     if contact_ids is None:
         if looked_at is None and not scope.times_filled(session):
@@ -154,8 +155,7 @@ def _with_existing_state(session: Session, pairs: list[tuple[str, Occurrence]], 
                          dry_run: bool) -> list[tuple[str, Occurrence]]:
     """`apply_to_existing`: at an automation's first evaluation,
     also match the state contacts are already in, for that automation only."""
-    seen_row = session.get(SyncState, SEEN_KEY)
-    seen = set((seen_row.value if seen_row else {}).get("names") or ())
+    seen = _seen(session)
     fresh = {a.name for a in rules.automations if a.apply_to_existing and a.name not in seen}
     if fresh:
         triggers = frozenset(a.on for a in rules.automations if a.name in fresh)
@@ -169,6 +169,18 @@ def _with_existing_state(session: Session, pairs: list[tuple[str, Occurrence]], 
     if not dry_run and not names <= seen:
         session.merge(SyncState(key=SEEN_KEY, value={"names": sorted(seen | names)}, updated_at=now))
     return pairs
+
+
+def _seen(session: Session) -> set[str]:
+    """Names of the automations evaluated at least once."""
+    row = session.get(SyncState, SEEN_KEY)
+    return set((row.value if row else {}).get("names") or ())
+
+
+def _fresh_existing(session: Session, rules: RuleSet) -> bool:
+    """An `apply_to_existing` automation not evaluated yet: its first pass looks at everyone."""
+    seen = _seen(session)
+    return any(a.apply_to_existing and a.name not in seen for a in rules.automations)
 
 
 def _fire(session: Session, matches: list[Match], *, now: datetime, dry_run: bool) -> list[Fired]:

@@ -54,13 +54,16 @@ def drain(session: Session) -> list[str]:
 
 def scheduled_scope(session: Session, automations: Sequence[Any], *, recomputed: Iterable[str],
                     queued: Iterable[str], full_recompute: bool, baseline_pending: bool,
-                    now: datetime) -> tuple[set[str] | None, str | None]:
-    """(contact ids, None) for a scheduled pass, or (None, why) when it must look at everyone."""
+                    now: datetime, everyone: str | None = None) -> tuple[set[str] | None, str | None]:
+    """(contact ids, None) for a scheduled pass, or (None, why) when it must look at everyone
+    (`everyone`: a reason of the caller's, e.g. a new `apply_to_existing` automation)."""
     state = _state(session)
     wanted = times.windows(automations)
     last_at, last_full = parse_iso(state.get("last_at")), parse_iso(state.get("last_full_at"))
-    reason = None
-    if not state.get("times_filled"):
+    reason = everyone
+    if reason is not None:
+        pass
+    elif not state.get("times_filled"):
         reason = "first pass"
     elif state.get("windows") != repr(wanted):
         reason = "automations' time windows changed"

@@ -124,7 +124,8 @@ def page_routes(ctx: ConsoleContext) -> list[Route]:
         outcome = next((a for a in report.automations if a.name == name), None) if report else None
         return render(request, "automation.html", {
             "a": found, "outcome": outcome, "figure": firings_figure(rows), "why": why, "contact_id": contact_id,
-            "missing": missing, "verdict": getattr(outcome, "verdict", None)})
+            "missing": missing, "verdict": getattr(outcome, "verdict", None),
+            "r_currency": report.currency if report else None})
 
     @page
     async def deliveries(request: Request) -> Response:
