@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from stripe_sandbox.api_errors import ApiError, invalid, missing
+from stripe_sandbox.api_errors import invalid, missing
 from stripe_sandbox.forms import as_list
 from stripe_sandbox.invoices import INVOICE_STATUSES, LINES_SHOWN, Line
 from stripe_sandbox.listing import PageRequest, created_range, page_index, page_sequence
@@ -156,13 +156,5 @@ def invoice_lines(sb: Sandbox, invoice_id: str, params: dict, legacy: bool) -> d
     if set(tree) - {"discounts"}:
         raise invalid("This property cannot be expanded on an invoice line.", "expand")
     rendered = [line_json(sb, invoice, line, legacy, tree.get("discounts")) for line in invoice["lines"]]
-    ids = [r["id"] for r in rendered]
-    start = 0
-    if page.starting_after:
-        if page.starting_after not in ids:
-            raise ApiError(400, f"No such object: '{page.starting_after}'", code="resource_missing",
-                           param="starting_after")
-        start = ids.index(page.starting_after) + 1
-    chunk = rendered[start:start + page.limit]
-    return {"object": "list", "data": chunk, "has_more": start + page.limit < len(rendered),
-            "url": f"/v1/invoices/{invoice_id}/lines"}
+    chunk, has_more = page_sequence(rendered, page)
+    return {"object": "list", "data": chunk, "has_more": has_more, "url": f"/v1/invoices/{invoice_id}/lines"}
