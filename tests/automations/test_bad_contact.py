@@ -22,33 +22,41 @@ START = datetime(2026, 11, 1, tzinfo=timezone.utc)
 SHIPPED = Path(__file__).resolve().parents[2] / "rules"
 
 
-def test_a_contact_in_an_unconfigured_currency_does_not_stop_the_others(tmp_path):
+def _rules_without_a_yen_rate(tmp_path: Path) -> Path:
+    """The shipped stages and an automation; stripe.yaml's fx_rates: eur, gbp — no jpy."""
     rules = tmp_path / "rules"
     rules.mkdir()
-    for name in ("stripe.yaml", "stages.yaml"):
-        shutil.copy(SHIPPED / name, rules / name)
-    stripe_yaml = rules / "stripe.yaml"  # fx_rates: eur, gbp — no jpy
-    stripe_yaml.write_text(stripe_yaml.read_text().replace(", jpy: 0.0067", ""))
+    shutil.copy(SHIPPED / "stages.yaml", rules / "stages.yaml")
+    (rules / "stripe.yaml").write_text((SHIPPED / "stripe.yaml").read_text().replace(", jpy: 0.0067", ""))
     (rules / "automations.yaml").write_text(
         "automations:\n  - name: hello\n    on: renewal_due\n    within: 40 days\n"
         "    do:\n      - log: {message: hi}\n")
+    return rules
+
+
+def _evaluate(tmp_path: Path, rules: Path, subscribers: list[tuple[str, str]]) -> tuple[list, list]:
+    """Each (account id, currency) subscribes to Pro; sync the sandbox, evaluate a day later:
+    (the firings, the log lines)."""
     sb = Sandbox(api_key="sk_test_sandbox", start=START)
     product = sb.create_product("Pro")
-    usd = sb.create_price(product["id"], "usd", unit_amount=1000)
-    jpy = sb.create_price(product["id"], "jpy", unit_amount=1500)
-    both = sb.create_customer(metadata={"account_id": "mixed"})
-    sb.create_subscription(both["id"], [{"price": usd["id"], "quantity": 1}])
-    other = sb.create_customer(metadata={"account_id": "mixed"})
-    sb.create_subscription(other["id"], [{"price": jpy["id"], "quantity": 1}])
-    fine = sb.create_customer(metadata={"account_id": "fine"})
-    sb.create_subscription(fine["id"], [{"price": usd["id"], "quantity": 1}])
+    prices = {"usd": sb.create_price(product["id"], "usd", unit_amount=1000),
+              "jpy": sb.create_price(product["id"], "jpy", unit_amount=1500)}
+    for account, currency in subscribers:
+        customer = sb.create_customer(metadata={"account_id": account})
+        sb.create_subscription(customer["id"], [{"price": prices[currency]["id"], "quantity": 1}])
     store = open_store(f"sqlite:///{tmp_path / 'lc.db'}")
     with sb:
         run_sync(store, StripeApi.connect(sb.api_key, sb.url), load_rules(rules, {}).source, full=True, now=START)
     settings = load_settings(database_url=str(store.engine.url), rules_dir=rules)
     with capture_logs() as logged:
         result = run_evaluation(Runtime(settings, store=store), START + timedelta(days=1))
-    assert [f.contact_id for f in result.fired] == ["fine"]
+    return result.fired, logged
+
+
+def test_a_contact_in_an_unconfigured_currency_does_not_stop_the_others(tmp_path):
+    fired, logged = _evaluate(tmp_path, _rules_without_a_yen_rate(tmp_path),
+                              [("mixed", "usd"), ("mixed", "jpy"), ("fine", "usd")])
+    assert [f.contact_id for f in fired] == ["fine"]
     skipped = [e for e in logged if e["event"] == "contact_not_computed"]
     assert len(skipped) == 1 and skipped[0]["contact_id"] == "mixed"
     assert "JPY" in skipped[0]["error"] and "fx_rates" in skipped[0]["error"]
@@ -57,28 +65,7 @@ def test_a_contact_in_an_unconfigured_currency_does_not_stop_the_others(tmp_path
 def test_a_contact_billed_only_in_an_unconfigured_currency_does_not_stop_the_pass(tmp_path):
     """Its snapshot computes (in its own currency), but its triggers need the rate to the
     reporting currency: that contact is skipped with the fix named, the others fire."""
-    rules = tmp_path / "rules"
-    rules.mkdir()
-    shutil.copy(SHIPPED / "stages.yaml", rules / "stages.yaml")
-    # the shipped rules carry a yen rate (issue 15); this account's stripe.yaml does not
-    (rules / "stripe.yaml").write_text((SHIPPED / "stripe.yaml").read_text().replace(", jpy: 0.0067", ""))
-    (rules / "automations.yaml").write_text(
-        "automations:\n  - name: hello\n    on: renewal_due\n    within: 40 days\n"
-        "    do:\n      - log: {message: hi}\n")
-    sb = Sandbox(api_key="sk_test_sandbox", start=START)
-    product = sb.create_product("Pro")
-    usd = sb.create_price(product["id"], "usd", unit_amount=1000)
-    jpy = sb.create_price(product["id"], "jpy", unit_amount=1500)
-    tokyo = sb.create_customer(metadata={"account_id": "tokyo"})
-    sb.create_subscription(tokyo["id"], [{"price": jpy["id"], "quantity": 1}])
-    fine = sb.create_customer(metadata={"account_id": "fine"})
-    sb.create_subscription(fine["id"], [{"price": usd["id"], "quantity": 1}])
-    store = open_store(f"sqlite:///{tmp_path / 'lc.db'}")
-    with sb:
-        run_sync(store, StripeApi.connect(sb.api_key, sb.url), load_rules(rules, {}).source, full=True, now=START)
-    settings = load_settings(database_url=str(store.engine.url), rules_dir=rules)
-    with capture_logs() as logged:
-        result = run_evaluation(Runtime(settings, store=store), START + timedelta(days=1))
-    assert [f.contact_id for f in result.fired] == ["fine"]
+    fired, logged = _evaluate(tmp_path, _rules_without_a_yen_rate(tmp_path), [("tokyo", "jpy"), ("fine", "usd")])
+    assert [f.contact_id for f in fired] == ["fine"]
     skipped = [e for e in logged if e["event"] == "contact_skipped"]
     assert [e["contact_id"] for e in skipped] == ["tokyo"] and "fx_rates" in skipped[0]["error"]
