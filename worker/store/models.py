@@ -41,6 +41,10 @@ Json = dict[str, Any]
 CONTACT_ID_LENGTH = 500
 EMAIL_LENGTH = 512
 OCCURRENCE_LENGTH = 1024
+# Stripe accounts (issue #18 point 6, rules/stripe.yaml `accounts:`): every mirror row, sync
+# state key and quarantine entry belongs to one; ids are unique only within an account.
+ACCOUNT_LENGTH = 32
+DEFAULT_ACCOUNT = "default"
 
 
 class Base(DeclarativeBase):
@@ -68,6 +72,7 @@ class StripeCustomer(Base):
     __tablename__ = "stripe_customers"
     # customer → contact without reading the wide rows (the console's at-risk view, search).
     __table_args__ = (Index("ix_stripe_customers_id_contact", "id", "contact_id"),)
+    account: Mapped[str] = mapped_column(String(ACCOUNT_LENGTH), primary_key=True, server_default=DEFAULT_ACCOUNT)
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     contact_id: Mapped[str | None] = mapped_column(ForeignKey("contacts.id"), index=True)
     name: Mapped[str | None] = mapped_column(String(500))
@@ -96,6 +101,7 @@ class StripeSubscription(Base):
                             postgresql_where=text(SCHEDULED_CANCEL_SQL), sqlite_where=text(SCHEDULED_CANCEL_SQL)),
                       Index("ix_stripe_subscriptions_status_customer", "status", "customer_id",
                             postgresql_where=text("NOT deleted"), sqlite_where=text("NOT deleted")))
+    account: Mapped[str] = mapped_column(String(ACCOUNT_LENGTH), primary_key=True, server_default=DEFAULT_ACCOUNT)
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     customer_id: Mapped[str] = mapped_column(String(255), index=True)
     status: Mapped[str] = mapped_column(String(32), index=True)
@@ -122,6 +128,7 @@ class SubscriptionItem(Base):
     twice cost a third of every backfill's writes."""
 
     __tablename__ = "subscription_items"
+    account: Mapped[str] = mapped_column(String(ACCOUNT_LENGTH), primary_key=True, server_default=DEFAULT_ACCOUNT)
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     subscription_id: Mapped[str] = mapped_column(String(255), index=True)
     price_id: Mapped[str | None] = mapped_column(String(255), index=True)
@@ -133,6 +140,7 @@ class SubscriptionItem(Base):
 
 class StripePrice(Base):
     __tablename__ = "stripe_prices"
+    account: Mapped[str] = mapped_column(String(ACCOUNT_LENGTH), primary_key=True, server_default=DEFAULT_ACCOUNT)
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     product_id: Mapped[str | None] = mapped_column(String(255), index=True)
     lookup_key: Mapped[str | None] = mapped_column(String(255), index=True)
@@ -143,6 +151,7 @@ class StripePrice(Base):
 
 class StripeProduct(Base):
     __tablename__ = "stripe_products"
+    account: Mapped[str] = mapped_column(String(ACCOUNT_LENGTH), primary_key=True, server_default=DEFAULT_ACCOUNT)
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     name: Mapped[str | None] = mapped_column(String(500))
     raw: Mapped[Json]
@@ -165,8 +174,10 @@ class Quarantine(Base):
     """A Stripe object that could not be read; kept (secrets redacted) until it syncs cleanly."""
 
     __tablename__ = "quarantine"
-    __table_args__ = (UniqueConstraint("object_type", "object_id"),)
+    __table_args__ = (UniqueConstraint("account", "object_type", "object_id", name="uq_quarantine_object"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    account: Mapped[str] = mapped_column(String(ACCOUNT_LENGTH), default=DEFAULT_ACCOUNT,
+                                         server_default=DEFAULT_ACCOUNT)
     object_type: Mapped[str] = mapped_column(String(64))
     object_id: Mapped[str] = mapped_column(String(255))
     reason: Mapped[str] = mapped_column(Text)
@@ -270,6 +281,7 @@ class StripeInvoice(Base):
     (every line), plus the columns the reconstruction groups by."""
 
     __tablename__ = "stripe_invoices"
+    account: Mapped[str] = mapped_column(String(ACCOUNT_LENGTH), primary_key=True, server_default=DEFAULT_ACCOUNT)
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
     subscription_id: Mapped[str | None] = mapped_column(String(255), index=True)
     customer_id: Mapped[str | None] = mapped_column(String(255))
