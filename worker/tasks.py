@@ -75,13 +75,21 @@ def full_reconcile(tick: str) -> None:
     sync.sync_job(rt, rt.clock(), full=True)
 
 
+@dramatiq.actor(queue_name="sync", time_limit=6 * 60 * MINUTE_MS, **_periodic)
+@unit_of_work
+def sync_account(account: str, tick: str, full: bool) -> None:
+    """One Stripe account's share of a scheduled sync (several accounts: one message each)."""
+    rt = runtime()
+    sync.sync_job(rt, rt.clock(), full=full, account=account)
+
+
 @dramatiq.actor(queue_name="sync", time_limit=5 * MINUTE_MS, max_retries=5)
 @unit_of_work
-def refetch(object_type: str, object_id: str, received_at: str | None = None) -> None:
+def refetch(object_type: str, object_id: str, received_at: str | None = None, account: str = "default") -> None:
     """`received_at` (ISO, when the webhook arrived): skipped when a later read already saw it."""
     rt = runtime()
     when = datetime.fromisoformat(received_at) if received_at else None
-    sync.refetch_job(rt, object_type, object_id, rt.clock(), when)
+    sync.refetch_job(rt, object_type, object_id, rt.clock(), when, account)
 
 
 @dramatiq.actor(queue_name="evaluate", time_limit=30 * MINUTE_MS, **_periodic)
@@ -137,6 +145,7 @@ def deliver_batch(delivery_ids: list[int]) -> None:
     delivery.deliver(rt, delivery_ids, rt.clock())
 
 
-ACTORS = (sync_events, full_reconcile, refetch, evaluate, evaluate_changes, measure, redeliver, deliver, deliver_batch)
+ACTORS = (sync_events, full_reconcile, sync_account, refetch,
+          evaluate, evaluate_changes, measure, redeliver, deliver, deliver_batch)
 BY_NAME = {a.actor_name: a for a in ACTORS}
 PERIODIC = {a.actor_name: a for a in (sync_events, full_reconcile, evaluate, measure, redeliver)}

@@ -108,7 +108,8 @@ def evaluate(store: Store, rules: RuleSet, matcher: Matcher, *, now: datetime,
 def _evaluate(session: Session, rules: RuleSet, matcher: Matcher, *, now: datetime, dry_run: bool,
               contact_ids: Sequence[str] | None, push_destinations,  # noqa: ANN001
               full_every: timedelta | None = None, queued: Sequence[str] = ()) -> Evaluation:
-    full_backfill_done = session.get(SyncState, LAST_FULL_KEY) is not None
+    full_backfill_done = session.scalar(select(SyncState.key).where(  # of any Stripe account (`eu:last_full`)
+        (SyncState.key == LAST_FULL_KEY) | SyncState.key.like("%:" + LAST_FULL_KEY)).limit(1)) is not None
     baseline = not _baseline_recorded(session)
     recomputed = recompute_pass(session, rules.source, rules.stages, contact_ids=contact_ids, now=now,
                                 full_every=full_every)

@@ -45,6 +45,7 @@ from worker.core.renewal import timestamp
 from worker.core.snapshot import parse_iso
 from worker.rules.model import SourceConfig, StagesConfig
 from worker.store.models import (
+    DEFAULT_ACCOUNT,
     Contact,
     ContactState,
     StripeCustomer,
@@ -99,27 +100,29 @@ def _mirror_keys(session: Session, ids: list[str] | None) -> dict[str, str]:
         query = query.where(Contact.id.in_(ids))
     for contact_id, *rest in connection.execute(query):
         parts[contact_id].append(repr(("contact", *rest)))
-    owner: dict[str, str] = {}
-    query = (select(StripeCustomer.id, StripeCustomer.contact_id, _stored(StripeCustomer.written_at),
-                    _stored(StripeCustomer.changed_at), StripeCustomer.deleted)
-             .where(StripeCustomer.contact_id.is_not(None)).order_by(StripeCustomer.id))
+    owner: dict[tuple[str, str], str] = {}  # (account, customer id) → contact id
+    query = (select(StripeCustomer.account, StripeCustomer.id, StripeCustomer.contact_id,
+                    _stored(StripeCustomer.written_at), _stored(StripeCustomer.changed_at), StripeCustomer.deleted)
+             .where(StripeCustomer.contact_id.is_not(None)).order_by(StripeCustomer.id, StripeCustomer.account))
     if ids is not None:
         query = query.where(StripeCustomer.contact_id.in_(ids))
-    for customer_id, contact_id, *rest in connection.execute(query):
-        owner[customer_id] = contact_id
-        parts[contact_id].append(repr(("customer", customer_id, *rest)))
-    query = select(StripeSubscription.customer_id, StripeSubscription.id, _stored(StripeSubscription.written_at),
-                   _stored(StripeSubscription.changed_at), StripeSubscription.deleted
-                   ).order_by(StripeSubscription.id)
+    for account, customer_id, contact_id, *rest in connection.execute(query):
+        owner[(account, customer_id)] = contact_id
+        parts[contact_id].append(repr(("customer", customer_id, *rest) if account == DEFAULT_ACCOUNT
+                                      else ("customer", account, customer_id, *rest)))
+    query = select(StripeSubscription.account, StripeSubscription.customer_id, StripeSubscription.id,
+                   _stored(StripeSubscription.written_at), _stored(StripeSubscription.changed_at),
+                   StripeSubscription.deleted).order_by(StripeSubscription.id, StripeSubscription.account)
     if ids is not None:
         if not owner:
             query = None
         else:
-            query = query.where(StripeSubscription.customer_id.in_(sorted(owner)))
-    for row in connection.execute(query) if query is not None else ():
-        contact_id = owner.get(row[0])
+            query = query.where(StripeSubscription.customer_id.in_(sorted({c for _, c in owner})))
+    for account, *row in connection.execute(query) if query is not None else ():
+        contact_id = owner.get((account, row[0]))
         if contact_id is not None:
-            parts[contact_id].append(repr(("subscription", *row)))
+            parts[contact_id].append(repr(("subscription", *row) if account == DEFAULT_ACCOUNT
+                                          else ("subscription", account, *row)))
     return {contact_id: _digest_text("\n".join(items)) for contact_id, items in parts.items()}
 
 

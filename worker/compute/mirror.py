@@ -39,22 +39,25 @@ def chunks(values: Sequence[str], size: int = CHUNK) -> Iterator[list[str]]:
 class CustomerData:
     """One stored customer with its subscriptions, as the pure core reads them."""
 
-    customer: dict[str, Any]
+    customer: dict[str, Any]  # with `account`: its Stripe account
     subscriptions: list[dict[str, Any]] = field(default_factory=list)
     changed_at: list[datetime] = field(default_factory=list)  # Stripe times of their last changes
 
 
-_CUSTOMER_COLUMNS = (StripeCustomer.id, StripeCustomer.name, StripeCustomer.email, StripeCustomer.metadata_,
+_CUSTOMER_COLUMNS = (StripeCustomer.account,
+                     StripeCustomer.id, StripeCustomer.name, StripeCustomer.email, StripeCustomer.metadata_,
                      StripeCustomer.created, StripeCustomer.deleted, StripeCustomer.contact_id,
                      StripeCustomer.changed_at,
                      # the customer-level discount only (JSON path on both dialects), not all of `raw`
                      StripeCustomer.raw["discount"].label("discount"))
-_SUBSCRIPTION_COLUMNS = (StripeSubscription.customer_id, StripeSubscription.raw, StripeSubscription.deleted,
+_SUBSCRIPTION_COLUMNS = (StripeSubscription.account,
+                         StripeSubscription.customer_id, StripeSubscription.raw, StripeSubscription.deleted,
                          StripeSubscription.changed_at)
 
 
 def _customer_dict(row: Any) -> dict[str, Any]:
-    found = {"id": row.id, "name": row.name, "email": row.email, "metadata": row.metadata_ or {},
+    found = {"id": row.id, "account": row.account, "name": row.name, "email": row.email,
+             "metadata": row.metadata_ or {},
              "created": int(row.created.timestamp()) if row.created else 0, "deleted": row.deleted}
     if row.discount:  # `customer.discount`: inherited by its subscriptions without discounts
         found["discount"] = row.discount
@@ -69,8 +72,9 @@ def _subscription_dict(row: Any) -> dict[str, Any]:
 
 
 def load_customers(session: Session, *, contact_ids: Sequence[str] | None = None,
-                   unlinked: bool = False) -> dict[str, CustomerData]:
-    """Customers (of these contacts, of every contact, or unlinked ones) with their subscriptions."""
+                   unlinked: bool = False) -> dict[tuple[str, str], CustomerData]:
+    """Customers (of these contacts, of every contact, or unlinked ones) with their subscriptions,
+    by (account, customer id): ids are unique only within one Stripe account."""
     query = select(*_CUSTOMER_COLUMNS)
     if unlinked:
         rows = list(session.execute(query.where(StripeCustomer.contact_id.is_(None),
@@ -80,13 +84,13 @@ def load_customers(session: Session, *, contact_ids: Sequence[str] | None = None
     else:
         rows = [r for part in chunks(contact_ids)
                 for r in session.execute(query.where(StripeCustomer.contact_id.in_(part)))]
-    found = {row.id: CustomerData(_customer_dict(row)) for row in rows}
+    found = {(row.account, row.id): CustomerData(_customer_dict(row)) for row in rows}
     for row in rows:
-        found[row.id].customer["contact_id"] = row.contact_id
+        found[(row.account, row.id)].customer["contact_id"] = row.contact_id
         if row.changed_at:
-            found[row.id].changed_at.append(row.changed_at)
+            found[(row.account, row.id)].changed_at.append(row.changed_at)
     for sub in _subscriptions(session, list(found), everything=contact_ids is None and not unlinked):
-        data = found.get(sub.customer_id)
+        data = found.get((sub.account, sub.customer_id))
         if data is not None:
             data.subscriptions.append(_subscription_dict(sub))
             if sub.changed_at:
@@ -94,12 +98,14 @@ def load_customers(session: Session, *, contact_ids: Sequence[str] | None = None
     return found
 
 
-def _subscriptions(session: Session, customer_ids: list[str], *, everything: bool) -> Iterable[Any]:
+def _subscriptions(session: Session, customers: list[tuple[str, str]], *, everything: bool) -> Iterable[Any]:
+    """The subscriptions of these (account, customer id) pairs (read by customer id, matched by
+    the caller on both: another account's customer of the same id is skipped there)."""
     query = select(*_SUBSCRIPTION_COLUMNS)
     if everything:
         yield from session.execute(query)
         return
-    for part in chunks(customer_ids):
+    for part in chunks(sorted({customer_id for _, customer_id in customers})):
         yield from session.execute(query.where(StripeSubscription.customer_id.in_(part)))
 
 
@@ -118,6 +124,7 @@ def mirror_currencies(session: Session) -> set[str]:
 
 
 def product_names(session: Session) -> dict[str, str]:
+    """product id → name, of every account (a custom id used in two accounts: either name)."""
     return {r.id: r.name for r in session.execute(select(StripeProduct.id, StripeProduct.name)) if r.name}
 
 
@@ -152,7 +159,7 @@ def status_runs(session: Session, subscription_ids: Sequence[str]) -> dict[str, 
     return runs
 
 
-def group_by_contact(customers: dict[str, CustomerData]) -> dict[str, list[CustomerData]]:
+def group_by_contact(customers: dict[tuple[str, str], CustomerData]) -> dict[str, list[CustomerData]]:
     grouped: dict[str, list[CustomerData]] = defaultdict(list)
     for data in customers.values():
         grouped[data.customer["contact_id"]].append(data)

@@ -128,7 +128,8 @@ def at_risk_ids(now: datetime, days: int):  # noqa: ANN201
     within `days` days: a UNION of index-friendly selects (an OR across joins scans everything)."""
     def linked(*where) -> Any:  # noqa: ANN401
         return (select(StripeCustomer.contact_id)
-                .join(StripeSubscription, StripeSubscription.customer_id == StripeCustomer.id)
+                .join(StripeSubscription, (StripeSubscription.customer_id == StripeCustomer.id)
+                      & (StripeSubscription.account == StripeCustomer.account))
                 .where(StripeSubscription.deleted == False, StripeCustomer.contact_id.is_not(None), *where))  # noqa: E712
 
     return union_all(  # membership only: duplicates cost nothing in the IN, a UNION's sort would

@@ -26,6 +26,7 @@ from dotenv import dotenv_values
 
 from worker.errors import ConfigError, RuleFileError
 from worker.logs import register_secrets
+from worker.rules.accounts import check_accounts
 from worker.rules.automations import check_automations
 from worker.rules.destinations import check_destinations
 from worker.rules.envsubst import substitute_tree
@@ -34,7 +35,7 @@ from worker.rules.problems import Problems, Section, key_line, suggestion, type_
 from worker.rules.sections import check_source, check_stages
 from worker.rules.yamlsource import RuleFile, read_files
 
-SINGLE_SECTIONS = ("contacts", "mrr", "stages", "precedence")
+SINGLE_SECTIONS = ("contacts", "mrr", "stages", "precedence", "accounts")
 LIST_SECTIONS = ("automations", "destinations")
 TOP_LEVEL_KEYS = SINGLE_SECTIONS + LIST_SECTIONS
 
@@ -80,10 +81,11 @@ def build_ruleset(names: list[str], files: list[RuleFile], env: Mapping[str, str
     stages = check_stages(single["stages"], single["precedence"], problems)
     automations = check_automations(sections.get("automations", []), stages.stages, problems)
     destinations = check_destinations(sections.get("destinations", []), problems)
+    accounts = check_accounts(single["accounts"], problems, set(found.values()))
     if problems:
         raise RuleFileError(problems.lines())
     return RuleSet(source=source, stages=stages, automations=automations,
-                   destinations=destinations, files=tuple(names))
+                   destinations=destinations, files=tuple(names), accounts=accounts)
 
 
 def _require_folder(directory: Path) -> None:

@@ -22,7 +22,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 #: Every subscription status Stripe has (FACTS.md); a stage naming another is a rule error.
 STRIPE_STATUSES = (
@@ -76,6 +76,16 @@ class MrrConfig(Strict):
     preset: Literal["stripe", "chartmogul"] = "stripe"
     currency: str = Field(default="usd", pattern=r"^[a-z]{3}$")
     fx_rates: dict[str, Decimal] = Field(default_factory=dict)  # 1 unit of X in `currency`
+
+
+class AccountConfig(Strict):
+    """One Stripe account of `stripe.yaml` `accounts:` (issue #18 point 6). The key and the
+    webhook secret come from `${VARIABLES}`; `api_base` None means STRIPE_API_BASE."""
+
+    name: str
+    api_key: SecretStr
+    api_base: str | None = None
+    webhook_secret: SecretStr | None = None
 
 
 class SourceConfig(Strict):
@@ -213,6 +223,7 @@ class RuleSet(Strict):
     automations: tuple[Automation, ...] = ()
     destinations: tuple[Destination, ...] = ()
     files: tuple[str, ...] = ()
+    accounts: tuple[AccountConfig, ...] = ()  # empty: the one account `default` of the settings
 
     def automation(self, name: str) -> Automation | None:
         return next((a for a in self.automations if a.name == name), None)

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from worker.automations import service as evaluation
 from worker.delivery import service as delivery
+from worker.store.models import DEFAULT_ACCOUNT
 from worker.sync import service as sync
 
 if TYPE_CHECKING:
@@ -49,7 +50,10 @@ class Queue(Protocol):
 
     def evaluate_changes(self, tick: datetime) -> None: ...
 
-    def refetch(self, object_type: str, object_id: str, received_at: datetime | None = None) -> None: ...
+    def refetch(self, object_type: str, object_id: str, received_at: datetime | None = None,
+                account: str = DEFAULT_ACCOUNT) -> None: ...
+
+    def sync_account(self, account: str, tick: datetime, *, full: bool) -> None: ...
 
     def deliver(self, delivery_id: int, delay_s: float = 0.0) -> None: ...
 
@@ -75,8 +79,16 @@ class DramatiqQueue:
     def evaluate_changes(self, tick: datetime) -> None:
         self.actors["evaluate_changes"].send_with_options(kwargs={"tick": tick.isoformat()}, delay=COALESCE_MS)
 
-    def refetch(self, object_type: str, object_id: str, received_at: datetime | None = None) -> None:
-        self.actors["refetch"].send(object_type, object_id, received_at.isoformat() if received_at else None)
+    def refetch(self, object_type: str, object_id: str, received_at: datetime | None = None,
+                account: str = DEFAULT_ACCOUNT) -> None:
+        at = received_at.isoformat() if received_at else None
+        if account == DEFAULT_ACCOUNT:  # the message of before accounts: a queue of old workers reads it
+            self.actors["refetch"].send(object_type, object_id, at)
+        else:
+            self.actors["refetch"].send(object_type, object_id, at, account)
+
+    def sync_account(self, account: str, tick: datetime, *, full: bool) -> None:
+        self.actors["sync_account"].send(account, tick.isoformat(), full)
 
     def deliver(self, delivery_id: int, delay_s: float = 0.0) -> None:
         if delay_s > 0:
@@ -114,8 +126,12 @@ class InlineQueue:
     def evaluate_changes(self, tick: datetime) -> None:
         evaluation.run_evaluation(self.runtime, tick, changes_only=True)
 
-    def refetch(self, object_type: str, object_id: str, received_at: datetime | None = None) -> None:
-        sync.refetch_job(self.runtime, object_type, object_id, self.runtime.clock(), received_at)
+    def refetch(self, object_type: str, object_id: str, received_at: datetime | None = None,
+                account: str = DEFAULT_ACCOUNT) -> None:
+        sync.refetch_job(self.runtime, object_type, object_id, self.runtime.clock(), received_at, account)
+
+    def sync_account(self, account: str, tick: datetime, *, full: bool) -> None:
+        sync.sync_account_job(self.runtime, account, tick, full=full)
 
     def deliver(self, delivery_id: int, delay_s: float = 0.0) -> None:
         if delay_s <= 0:  # a later one waits in its row (due at next_attempt_at) for the next pass

@@ -15,6 +15,7 @@ Everything is created on first use, under a lock, so building a Runtime does no 
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import sessionmaker
 
 from worker.engine import Kind, LiveMatcher, matcher_factory
+from worker.errors import LifecycleError
 from worker.logs import get_logger
 from worker.rules.live import LiveRules
 from worker.rules.model import RuleSet
@@ -30,7 +32,9 @@ from worker.runtime.queue import InlineQueue, Queue
 from worker.settings import Settings
 from worker.store.db import Store, open_store
 from worker.stripe_api.ratelimit import shared_limiter
+from worker.store.models import DEFAULT_ACCOUNT
 from worker.stripe_api.transport import StripeApi
+from worker.sync.accounts import StripeAccount, find_account, stripe_accounts
 
 log = get_logger("runtime")
 
@@ -53,7 +57,8 @@ class Runtime:
         self._store = store
         self._owned: list[Store] = []
         self._delivery_store: Store | None = None
-        self._stripe = stripe
+        self._stripe = stripe  # a client passed in serves the `default` account (tests)
+        self._clients: dict[tuple[str, str, str], StripeApi] = {}
         self._matchers: dict[str, tuple[RuleSet, LiveMatcher]] = {}
         self.queue: Queue = queue if queue is not None else InlineQueue()
         self.queue.bind(self)
@@ -110,18 +115,34 @@ class Runtime:
             self._matchers[engine] = (rules, live)
             return live
 
-    def stripe(self) -> StripeApi:
-        """The rate-limited client for STRIPE_API_KEY / STRIPE_API_BASE / STRIPE_MAX_RPS /
-        STRIPE_ENDPOINT_RPS; the budget is shared through Redis when REDIS_URL is set."""
+    def accounts(self, now: datetime | None = None) -> list[StripeAccount]:
+        """The Stripe accounts: rules/stripe.yaml `accounts:`, else `default` from STRIPE_API_KEY."""
+        return stripe_accounts(self.settings, self.rules(now) if self._has_account_rules(now) else None)
+
+    def _has_account_rules(self, now: datetime | None) -> bool:
+        """Rules that cannot load leave the single `default` account of the settings (the
+        commands that need the rules say what is wrong with them)."""
+        try:
+            return bool(self.rules(now).accounts)
+        except LifecycleError:
+            return False
+
+    def stripe(self, account: str = DEFAULT_ACCOUNT) -> StripeApi:
+        """The rate-limited client of one Stripe account (its key and API base; STRIPE_MAX_RPS /
+        STRIPE_ENDPOINT_RPS per account, shared through Redis when REDIS_URL is set)."""
+        if account == DEFAULT_ACCOUNT and self._stripe is not None:
+            return self._stripe
+        found = find_account(self.accounts(), account)
+        key = found.api_key()  # a missing key is the first thing said
         with self._lock:
-            if self._stripe is None:
+            ident = (found.name, found.api_base, hashlib.sha256(key.encode()).hexdigest())
+            if ident not in self._clients:
                 settings = self.settings
                 redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
                 limiter = shared_limiter(settings.stripe_max_rps, settings.stripe_endpoint_rps, redis_url=redis_url,
-                                         namespace=settings.redis_namespace)
-                self._stripe = StripeApi.connect(settings.require_stripe_key(), settings.stripe_api_base,
-                                                 limiter=limiter)
-            return self._stripe
+                                         namespace=settings.redis_namespace, account=found.name)
+                self._clients[ident] = StripeApi.connect(key, found.api_base, limiter=limiter)
+            return self._clients[ident]
 
     def close(self) -> None:
         """Dispose of the engines this runtime opened (a store passed in stays open)."""

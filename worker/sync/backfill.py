@@ -43,11 +43,11 @@ TABLES = {"products": ("stripe_products",), "prices": ("stripe_prices",), "custo
 def run_backfill(run: SyncRun) -> None:
     """Run (or resume) a full backfill to the end, then tombstone what Stripe no longer has."""
     with run.store.session() as session:
-        state = get_state(session, BACKFILL)
+        state = get_state(session, run.key(BACKFILL))
     if state is None:
         state = {"stamp": iso_us(run.now), "done": [], "after": {}, "cursor": _start_cursor(run)}
         with run.store.session() as session:
-            put_state(session, BACKFILL, state, run.now)
+            put_state(session, run.key(BACKFILL), state, run.now)
     else:
         run.report.resumed = True
         state = _current_form(state)
@@ -126,7 +126,7 @@ def _write_batch(run: SyncRun, state: dict, phase: str, batch: list, after: str 
              "done": state["done"] + [phase] if finished else state["done"]}
     with run.store.session() as session:
         contacts = _apply(run, session, phase, batch, stamp) if batch else set()
-        put_state(session, BACKFILL, state, run.now)
+        put_state(session, run.key(BACKFILL), state, run.now)
     run.changed(contacts, None)
     return state
 
@@ -177,12 +177,13 @@ def _finish(run: SyncRun, state: dict, stamp: datetime) -> None:
     contacts: set[str] = set()
     with run.store.session() as session:
         for model, kind in ((StripeSubscription, "subscription"), (StripeCustomer, "customer")):
-            gone = session.scalars(select(model.id).where(model.deleted.is_(False), model.synced_at < stamp))
+            gone = session.scalars(select(model.id).where(model.account == run.account, model.deleted.is_(False),
+                                                          model.synced_at < stamp))
             for object_id in list(gone):
-                changed, affected = mirror.tombstone(session, kind, object_id, run.now, None)
+                changed, affected = mirror.tombstone(session, kind, object_id, run.now, None, run.account)
                 contacts |= affected
                 run.report.deleted += int(changed)
-        put_state(session, CURSOR, state["cursor"], run.now)
-        put_state(session, LAST_FULL, {"completed_at": iso(run.now)}, run.now)
-        drop_state(session, BACKFILL)
+        put_state(session, run.key(CURSOR), state["cursor"], run.now)
+        put_state(session, run.key(LAST_FULL), {"completed_at": iso(run.now)}, run.now)
+        drop_state(session, run.key(BACKFILL))
     run.changed(contacts, None)

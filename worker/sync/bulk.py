@@ -120,17 +120,22 @@ def upsert(session: Session, table: Table, rows: list[Row], *, update: bool = Tr
     connection.exec_driver_sql(sql, build(rows))
 
 
-def rows_in(session: Session, sql: str, ids: list[str]) -> list[Any]:
+def rows_in(session: Session, sql: str, ids: list[str], *, account: str | None = None) -> list[Any]:
     """Run `sql`, plain SQL with `{ids}` where the list of ids goes, through the driver.
 
     For a batch of 500 ids SQLAlchemy's expanding parameter and result layers cost about as
     much as SQLite's own 500 lookups (≈ 1 ms), three times per batch. Pending ORM changes (a
-    tombstone, a quarantine entry) are flushed first, as the ORM's autoflush would.
+    tombstone, a quarantine entry) are flushed first, as the ORM's autoflush would. With
+    `account`, the statement's `{account}` (written before `{ids}`) binds that account's name.
     """
     if not ids:
         return []
     session.flush()
     connection = session.connection()
     mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    result = connection.exec_driver_sql(sql.format(ids=", ".join([mark] * len(ids))), tuple(ids))
+    if account is None:
+        result = connection.exec_driver_sql(sql.format(ids=", ".join([mark] * len(ids))), tuple(ids))
+    else:  # `{account}` (before `{ids}` in the statement) is that account's name
+        result = connection.exec_driver_sql(sql.format(account=mark, ids=", ".join([mark] * len(ids))),
+                                            (account, *ids))
     return result.all() if result.returns_rows else []

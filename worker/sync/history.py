@@ -60,10 +60,14 @@ def window_start(now: datetime, months: int) -> datetime:
     return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC)
 
 
-def stripe_now(session, now: datetime) -> datetime:
+def stripe_now(session, now: datetime, account: str | None = None) -> datetime:
     """`now`, or Stripe's own latest time when that is later: an account on a test clock (or
     the sandbox's virtual clock) ahead of this machine's is read up to its own present."""
-    latest = [session.scalar(select(func.max(column))) for column in (
+    def latest_of(column):  # noqa: ANN001, ANN202
+        query = select(func.max(column))
+        return session.scalar(query if account is None else query.where(column.table.c.account == account))
+
+    latest = [latest_of(column) for column in (
         StripeSubscription.created, StripeSubscription.ended_at, StripeSubscription.canceled_at,
         StripeInvoice.created)]
     return max([now, *(t for t in latest if t is not None)])
@@ -72,18 +76,17 @@ def stripe_now(session, now: datetime) -> datetime:
 def history_pending(run: SyncRun) -> bool:
     """An interrupted history read waits to be resumed."""
     with run.store.session() as session:
-        return get_state(session, HISTORY) is not None
+        return get_state(session, run.key(HISTORY)) is not None
 
 
 def run_history(run: SyncRun, months: int, stages: StagesConfig) -> None:
     """Read the invoices of the window (or resume), then rebuild every contact's history."""
     with run.store.session() as session:
-        state = get_state(session, HISTORY)
+        state = get_state(session, run.key(HISTORY))
         if state is None:
-            state = {"window_start": iso(window_start(stripe_now(session, run.now), months)), "months": months,
-                     "after": None,
-                     "phase": "invoices"}
-            put_state(session, HISTORY, state, run.now)
+            state = {"window_start": iso(window_start(stripe_now(session, run.now, run.account), months)),
+                     "months": months, "after": None, "phase": "invoices"}
+            put_state(session, run.key(HISTORY), state, run.now)
         else:
             run.report.history_resumed = True
     run.report.history_months = int(state["months"])
@@ -92,11 +95,11 @@ def run_history(run: SyncRun, months: int, stages: StagesConfig) -> None:
         _read_invoices(run, state, start)
         state = {**state, "phase": "rebuild", "after": None}
         with run.store.session() as session:
-            put_state(session, HISTORY, state, run.now)
+            put_state(session, run.key(HISTORY), state, run.now)
     with run.store.session() as session:
         _rebuild(run, session, start, stages)
-        drop_state(session, HISTORY)
-        put_state(session, HISTORY_DONE, {"completed_at": iso(run.now), "window_start": iso(start),
+        drop_state(session, run.key(HISTORY))
+        put_state(session, run.key(HISTORY_DONE), {"completed_at": iso(run.now), "window_start": iso(start),
                                           "months": int(state["months"])}, run.now)
 
 
@@ -154,12 +157,12 @@ def _write_batch(run: SyncRun, state: Json, raws: list[Any], after: str | None, 
             good.append(facts.id)
             if (facts.subscription_id is None and not facts.lines) or facts.created < parse_iso(state["window_start"]):
                 continue  # a one-off invoice (no subscription revenue), or older than the window
-            rows.append({"id": facts.id, "subscription_id": facts.subscription_id,
+            rows.append({"account": run.account, "id": facts.id, "subscription_id": facts.subscription_id,
                          "customer_id": _customer(raw), "created": facts.created, "status": facts.status,
                          "raw": to_compact(facts), "synced_at": run.now})
         bulk.upsert(session, StripeInvoice.__table__, rows)
-        mirror.resolve_quarantine(session, "invoice", good, run.now)
-        put_state(session, HISTORY, {**state, "after": after}, run.now)
+        mirror.resolve_quarantine(session, "invoice", good, run.now, run.account)
+        put_state(session, run.key(HISTORY), {**state, "after": after}, run.now)
     run.report.invoices += len(raws)
     return len(raws)
 
@@ -172,7 +175,8 @@ def _customer(raw: Json) -> str | None:
 def _rebuild(run: SyncRun, session, start: datetime, stages: StagesConfig) -> None:
     """Replace every contact's rebuilt rows with a fresh rebuild (module docstring, step 2),
     900 contacts at a time (only their subscriptions' invoices are held in memory)."""
-    prices = {pid: bulk.loads(raw) for pid, raw in session.execute(select(StripePrice.id, StripePrice.raw))}
+    prices = {(account, pid): bulk.loads(raw) for account, pid, raw in session.execute(
+        select(StripePrice.account, StripePrice.id, StripePrice.raw))}
     until_now = stripe_now(session, run.now)
     first_observed = dict(session.execute(
         select(ContactHistory.contact_id, func.min(ContactHistory.at))
@@ -184,7 +188,8 @@ def _rebuild(run: SyncRun, session, start: datetime, stages: StagesConfig) -> No
     for done, chunk in enumerate(compute_mirror.chunks(contact_ids), 1):
         grouped = compute_mirror.group_by_contact(compute_mirror.load_customers(session, contact_ids=chunk))
         subs_of = {cid: [s for d in data for s in d.subscriptions] for cid, data in grouped.items()}
-        by_sub = _invoices_of(run, session, [s["id"] for subs in subs_of.values() for s in subs], prices)
+        owned = [(d.customer["account"], s["id"]) for data in grouped.values() for d in data for s in d.subscriptions]
+        by_sub = _invoices_of(run, session, owned, prices)
         invoices += sum(len(v) for v in by_sub.values())
         contacts += len(grouped)
         for contact_id, subs in subs_of.items():
@@ -196,20 +201,34 @@ def _rebuild(run: SyncRun, session, start: datetime, stages: StagesConfig) -> No
     log.info("history_rebuilt", rows=written, contacts=contacts, window_start=iso(start), invoices=invoices)
 
 
-def _invoices_of(run: SyncRun, session, sub_ids: list[str], prices: dict) -> dict[str, list]:
-    """The stored invoices of these subscriptions, read back into facts, by subscription."""
+def _invoices_of(run: SyncRun, session, owned: list[tuple[str, str]], prices: dict) -> dict[str, list]:
+    """The stored invoices of these (account, subscription id) pairs, read back into facts (with
+    their own account's prices), by subscription id."""
     by_sub: dict[str, list] = defaultdict(list)
+    accounts: dict[str, list[str]] = defaultdict(list)
+    for account, sub_id in owned:
+        accounts[account].append(sub_id)
+    for account, sub_ids in sorted(accounts.items()):
+        _read_facts(run, session, account, sub_ids, prices, by_sub)
+    return by_sub
+
+
+def _read_facts(run: SyncRun, session, account: str, sub_ids: list[str], prices: dict,
+                by_sub: dict[str, list]) -> None:
+    def price_of(price_id: str) -> Json | None:
+        return prices.get((account, price_id))
+
     for part in compute_mirror.chunks(sub_ids):
-        for (raw,) in session.execute(select(StripeInvoice.raw).where(StripeInvoice.subscription_id.in_(part))):
+        for (raw,) in session.execute(select(StripeInvoice.raw).where(
+                StripeInvoice.account == account, StripeInvoice.subscription_id.in_(part))):
             data = bulk.loads(raw)
             try:
-                facts = from_compact(data, prices.get)
+                facts = from_compact(data, price_of)
             except UnreadableInvoice as exc:
                 run.quarantine(session, "invoice", data, str(exc))
                 continue
             for sub_id in {line.subscription_id for line in facts.lines}:
                 by_sub[sub_id].append(facts)
-    return by_sub
 
 
 def _rebuild_contact(run: SyncRun, session, contact_id: str, subs: list, by_sub: dict, start: datetime,

@@ -89,7 +89,7 @@ def read_changes(run: SyncRun, cursor: Json) -> list[Change]:
 
 def run_incremental(run: SyncRun) -> None:
     with run.store.session() as session:
-        cursor = get_state(session, CURSOR)
+        cursor = get_state(session, run.key(CURSOR))
     if cursor is None:  # no backfill recorded one: start on Stripe's clock (never the worker's)
         cursor = stripe_cursor(run.source.api)
     changes = read_changes(run, cursor)
@@ -99,15 +99,15 @@ def run_incremental(run: SyncRun) -> None:
         linking = prepare(run, fetched)
         with run.store.session() as session:
             notes = store_fetched(run, session, fetched, linking)
-            cursor = _advance(session, cursor, chunk, run.now)
+            cursor = _advance(session, run.key(CURSOR), cursor, chunk, run.now)
         run.report.events_applied += sum(len(c.events) for c in chunk)
         _notify(run, notes)
         run.tick("objects", start + len(chunk), len(changes))
     with run.store.session() as session:
-        _advance(session, cursor, [], run.now, read_at=int(run.now.timestamp()))
+        _advance(session, run.key(CURSOR), cursor, [], run.now, read_at=int(run.now.timestamp()))
 
 
-def _advance(session: Session, cursor: Json, done: list[Change], now: datetime, *,
+def _advance(session: Session, key: str, cursor: Json, done: list[Change], now: datetime, *,
              read_at: int | None = None) -> Json:
     """Move the cursor behind the applied changes (in their transaction); keep the ids inside
     the overlap window.
@@ -120,7 +120,7 @@ def _advance(session: Session, cursor: Json, done: list[Change], now: datetime, 
     floor = created - OVERLAP_SECONDS
     new = {"created": created, "seen": {i: t for i, t in seen.items() if t >= floor},
            "read_at": read_at if read_at is not None else cursor.get("read_at", created)}
-    put_state(session, CURSOR, new, now)
+    put_state(session, key, new, now)
     return new
 
 
@@ -203,7 +203,8 @@ def store_fetched(run: SyncRun, session: Session, fetched: list[Fetched], linkin
                            at={f.object_id: f.at for f in kinds[kind]})
             notes += [(result.by_object.get(f.object_id, set()), f.at) for f in kinds[kind]]
     for item in (f for f in fetched if f.gone):
-        changed, contacts = mirror.tombstone(session, item.object_type, item.object_id, run.now, item.at)
+        changed, contacts = mirror.tombstone(session, item.object_type, item.object_id, run.now, item.at,
+                                             run.account)
         run.report.deleted += int(changed)
         notes.append((contacts, item.at))
     return notes
@@ -222,6 +223,7 @@ def _missing_customers(run: SyncRun, subscriptions: list[Fetched], customers: li
     if not wanted:
         return []
     with run.store.session() as session:
-        stored = set(session.scalars(select(StripeCustomer.id).where(StripeCustomer.id.in_(wanted))))
+        stored = set(session.scalars(select(StripeCustomer.id).where(StripeCustomer.account == run.account,
+                                                                     StripeCustomer.id.in_(wanted))))
     found = [run.source.retrieve("customer", c) for c in sorted(wanted - stored)]
     return [c for c in found if c is not None and not c.get("deleted")]

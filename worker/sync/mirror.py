@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from worker.logs import get_logger, redact
 from worker.rules.model import ContactsConfig
 from worker.store.models import (
+    DEFAULT_ACCOUNT,
     Quarantine,
     StripeCustomer,
     StripePrice,
@@ -78,19 +79,23 @@ def _ids() -> Any:
 # The per-batch reads and the item delete go through the driver (bulk.rows_in); `raw` comes
 # back as JSON text on SQLite, parsed with orjson (the stdlib json of the JSON type was most of
 # a repeated sync's cost).
-_STORED_CUSTOMERS = "SELECT id, raw, deleted, contact_id FROM stripe_customers WHERE id IN ({ids})"
-_STORED_SUBSCRIPTIONS = "SELECT id, raw, deleted, customer_id FROM stripe_subscriptions WHERE id IN ({ids})"
-_DELETE_ITEMS = "DELETE FROM subscription_items WHERE subscription_id IN ({ids})"
-_OWNERS = ("SELECT id, contact_id FROM stripe_customers WHERE id IN ({ids}) "
+# `{account}` is the account's bound parameter (every statement reads one account's rows).
+_STORED_CUSTOMERS = ("SELECT id, raw, deleted, contact_id FROM stripe_customers "
+                     "WHERE account = {account} AND id IN ({ids})")
+_STORED_SUBSCRIPTIONS = ("SELECT id, raw, deleted, customer_id FROM stripe_subscriptions "
+                         "WHERE account = {account} AND id IN ({ids})")
+_DELETE_ITEMS = "DELETE FROM subscription_items WHERE account = {account} AND subscription_id IN ({ids})"
+_OWNERS = ("SELECT id, contact_id FROM stripe_customers WHERE account = {account} AND id IN ({ids}) "
            "AND contact_id IS NOT NULL")
-_TOUCH = {model: update(model.__table__).where(model.__table__.c.id.in_(_ids()))
+_TOUCH = {model: update(model.__table__).where(model.__table__.c.account == bindparam("account"),
+                                               model.__table__.c.id.in_(_ids()))
           for model in (StripeCustomer, StripeSubscription)}
 
 
-def _touch(session: Session, model: type, ids: list[str], stamp: datetime) -> None:
+def _touch(session: Session, model: type, ids: list[str], stamp: datetime, account: str) -> None:
     if ids:
         session.flush()  # pending ORM changes first, as the ORM's autoflush would
-        session.execute(_TOUCH[model].values(synced_at=stamp), {"ids": ids})
+        session.execute(_TOUCH[model].values(synced_at=stamp), {"ids": ids, "account": account})
 
 
 class _StoredCustomer(NamedTuple):
@@ -107,38 +112,39 @@ class _StoredSubscription(NamedTuple):
     customer_id: str
 
 
-def _stored(session: Session, sql: str, ids: list[str], kind: type) -> dict[str, Any]:
+def _stored(session: Session, sql: str, ids: list[str], kind: type, account: str) -> dict[str, Any]:
     """id -> the stored row (`kind`, `raw` parsed) of those among `ids` already stored."""
-    return {row[0]: kind(row[0], bulk.loads(row[1]), row[2], row[3]) for row in bulk.rows_in(session, sql, ids)}
+    return {row[0]: kind(row[0], bulk.loads(row[1]), row[2], row[3])
+            for row in bulk.rows_in(session, sql, ids, account=account)}
 
 
 def write_customers(session: Session, raws: list[Json], config: ContactsConfig, *, stamp: datetime,
-                    changed_at: ChangedAt) -> WriteResult:
+                    changed_at: ChangedAt, account: str = DEFAULT_ACCOUNT) -> WriteResult:
     """Upsert customers (linking each to its contact); deleted ones become tombstones."""
     result = WriteResult()
     if not raws:
         return result
     ids = [r["id"] for r in raws]
-    stored = _stored(session, _STORED_CUSTOMERS, ids, _StoredCustomer)
+    stored = _stored(session, _STORED_CUSTOMERS, ids, _StoredCustomer, account)
     rows, unchanged = [], []
     for raw in raws:
         old = stored.get(raw["id"])
         if raw.get("deleted"):
             if old is not None and not old.deleted:
                 at = _when(changed_at, raw["id"], stamp)
-                result.add(raw["id"], _tombstone_customer(session, raw["id"], stamp, at)[1])
+                result.add(raw["id"], _tombstone_customer(session, raw["id"], stamp, at, account)[1])
                 result.changed += 1
             continue
         if old is not None and old.raw == raw and not old.deleted:
             unchanged.append(raw["id"])
             continue
-        rows.append({**shapes.customer_row(raw), "synced_at": stamp, "written_at": stamp,
+        rows.append({**shapes.customer_row(raw), "account": account, "synced_at": stamp, "written_at": stamp,
                      "changed_at": _when(changed_at, raw["id"], stamp)})
         if old is not None and old.contact_id:
             result.add(raw["id"], {old.contact_id})
     link_rows(session, rows, config, stamp)
     upsert(session, StripeCustomer, rows)
-    _touch(session, StripeCustomer, unchanged, stamp)
+    _touch(session, StripeCustomer, unchanged, stamp, account)
     result.changed += len(rows)
     for row in rows:
         result.add(row["id"], {row["contact_id"]})
@@ -146,8 +152,8 @@ def write_customers(session: Session, raws: list[Json], config: ContactsConfig, 
 
 
 def _tombstone_customer(session: Session, cid: str, stamp: datetime,
-                        at: datetime | None) -> tuple[bool, set[str]]:
-    row = session.get(StripeCustomer, cid)
+                        at: datetime | None, account: str) -> tuple[bool, set[str]]:
+    row = session.get(StripeCustomer, (account, cid))
     if row is None or row.deleted:
         return False, set()
     row.deleted, row.synced_at, row.written_at, row.changed_at = True, stamp, stamp, at or stamp
@@ -155,43 +161,43 @@ def _tombstone_customer(session: Session, cid: str, stamp: datetime,
 
 
 def _tombstone_subscription(session: Session, sid: str, stamp: datetime,
-                            at: datetime | None) -> tuple[bool, set[str]]:
-    row = session.get(StripeSubscription, sid)
+                            at: datetime | None, account: str) -> tuple[bool, set[str]]:
+    row = session.get(StripeSubscription, (account, sid))
     if row is None or row.deleted:
         return False, set()
     row.deleted, row.synced_at, row.written_at, row.changed_at = True, stamp, stamp, at or stamp
-    return True, _contacts_of(session, [row.customer_id])
+    return True, _contacts_of(session, [row.customer_id], account)
 
 
 def tombstone(session: Session, object_type: str, object_id: str, stamp: datetime,
-              at: datetime | None) -> tuple[bool, set[str]]:
+              at: datetime | None, account: str = DEFAULT_ACCOUNT) -> tuple[bool, set[str]]:
     """Mark one customer or subscription deleted (kept, flagged): (changed?, affected contacts)."""
     if object_type == "customer":
-        return _tombstone_customer(session, object_id, stamp, at)
+        return _tombstone_customer(session, object_id, stamp, at, account)
     if object_type == "subscription":
-        return _tombstone_subscription(session, object_id, stamp, at)
+        return _tombstone_subscription(session, object_id, stamp, at, account)
     return False, set()
 
 
-def _contacts_of(session: Session, customer_ids: list[str]) -> set[str]:
-    return set(_owners(session, customer_ids).values())
+def _contacts_of(session: Session, customer_ids: list[str], account: str) -> set[str]:
+    return set(_owners(session, customer_ids, account).values())
 
 
-def _owners(session: Session, customer_ids: list[str]) -> dict[str, str]:
-    """customer id → its contact id, for the linked ones among `customer_ids`."""
+def _owners(session: Session, customer_ids: list[str], account: str) -> dict[str, str]:
+    """customer id → its contact id, for the linked ones among `customer_ids` (of `account`)."""
     if not customer_ids:
         return {}
-    return {row[0]: row[1] for row in bulk.rows_in(session, _OWNERS, list(set(customer_ids)))}
+    return {row[0]: row[1] for row in bulk.rows_in(session, _OWNERS, list(set(customer_ids)), account=account)}
 
 
 def write_subscriptions(session: Session, raws: list[Json], *, stamp: datetime,
-                        changed_at: ChangedAt) -> WriteResult:
+                        changed_at: ChangedAt, account: str = DEFAULT_ACCOUNT) -> WriteResult:
     """Upsert complete subscriptions and replace their items."""
     result = WriteResult()
     if not raws:
         return result
     ids = [r["id"] for r in raws]
-    stored = _stored(session, _STORED_SUBSCRIPTIONS, ids, _StoredSubscription)
+    stored = _stored(session, _STORED_SUBSCRIPTIONS, ids, _StoredSubscription, account)
     rows, items, unchanged = [], [], []
     customers: dict[str, list[str]] = {}  # subscription id → its customer, before and now
     for raw in raws:
@@ -200,19 +206,19 @@ def write_subscriptions(session: Session, raws: list[Json], *, stamp: datetime,
             unchanged.append(raw["id"])
             continue
         row = shapes.subscription_row(raw)  # a new dict: completed in place, not copied
-        row["synced_at"], row["written_at"] = stamp, stamp
+        row["account"], row["synced_at"], row["written_at"] = account, stamp, stamp
         row["changed_at"] = _when(changed_at, raw["id"], stamp)
         rows.append(row)
-        items.extend(shapes.item_rows(raw))
+        items.extend({**item, "account": account} for item in shapes.item_rows(raw))
         customers[raw["id"]] = [row["customer_id"], *([old.customer_id] if old is not None else [])]
     changed_ids = [r["id"] for r in rows]
     if changed_ids:
-        bulk.rows_in(session, _DELETE_ITEMS, changed_ids)
+        bulk.rows_in(session, _DELETE_ITEMS, changed_ids, account=account)
     upsert(session, StripeSubscription, rows)
     upsert(session, SubscriptionItem, _dedupe(items))
-    _touch(session, StripeSubscription, unchanged, stamp)
+    _touch(session, StripeSubscription, unchanged, stamp, account)
     result.changed = len(rows)
-    owners = _owners(session, [c for ids in customers.values() for c in ids])
+    owners = _owners(session, [c for ids in customers.values() for c in ids], account)
     for sid, ids in customers.items():
         result.add(sid, {owners[c] for c in ids if c in owners})
     return result
@@ -223,45 +229,49 @@ def _dedupe(rows: list[Json]) -> list[Json]:
     return list({row["id"]: row for row in rows}.values())
 
 
-def write_prices(session: Session, raws: list[Json], *, stamp: datetime) -> int:
-    rows = [{**shapes.price_row(r), "synced_at": stamp} for r in raws]
+def write_prices(session: Session, raws: list[Json], *, stamp: datetime, account: str = DEFAULT_ACCOUNT) -> int:
+    rows = [{**shapes.price_row(r), "account": account, "synced_at": stamp} for r in raws]
     upsert(session, StripePrice, rows)
     return len(rows)
 
 
-def write_products(session: Session, raws: list[Json], *, stamp: datetime) -> int:
-    rows = [{**shapes.product_row(r), "synced_at": stamp} for r in raws]
+def write_products(session: Session, raws: list[Json], *, stamp: datetime, account: str = DEFAULT_ACCOUNT) -> int:
+    rows = [{**shapes.product_row(r), "account": account, "synced_at": stamp} for r in raws]
     upsert(session, StripeProduct, rows)
     return len(rows)
 
 
-def touch(session: Session, object_type: str, ids: list[str], stamp: datetime) -> None:
+def touch(session: Session, object_type: str, ids: list[str], stamp: datetime,
+          account: str = DEFAULT_ACCOUNT) -> None:
     """Mark stored objects as seen by this full sync (quarantined ones keep their last good state)."""
     model = {"customer": StripeCustomer, "subscription": StripeSubscription}.get(object_type)
     if model is not None:
-        _touch(session, model, ids, stamp)
+        _touch(session, model, ids, stamp, account)
 
 
-def quarantine(session: Session, item: Quarantined, raw: Any, now: datetime) -> None:
+def quarantine(session: Session, item: Quarantined, raw: Any, now: datetime,
+               account: str = DEFAULT_ACCOUNT) -> None:
     """Keep an unreadable object, redacted, with its reason; count repeat sightings."""
     safe = _redacted(raw)
     row = session.scalar(select(Quarantine).where(
-        Quarantine.object_type == item.object_type, Quarantine.object_id == item.object_id))
+        Quarantine.account == account, Quarantine.object_type == item.object_type,
+        Quarantine.object_id == item.object_id))
     if row is None:
-        session.add(Quarantine(object_type=item.object_type, object_id=item.object_id, reason=item.reason,
-                               raw=safe, first_seen_at=now, last_seen_at=now, count=1))
+        session.add(Quarantine(account=account, object_type=item.object_type, object_id=item.object_id,
+                               reason=item.reason, raw=safe, first_seen_at=now, last_seen_at=now, count=1))
     else:
         row.reason, row.raw, row.last_seen_at, row.resolved_at = item.reason, safe, now, None
         row.count = (row.count or 0) + 1
-    log.warning("stripe_object_quarantined", object_type=item.object_type, object_id=item.object_id,
-                reason=item.reason)
+    log.warning("stripe_object_quarantined", account=account, object_type=item.object_type,
+                object_id=item.object_id, reason=item.reason)
 
 
-def resolve_quarantine(session: Session, object_type: str, ids: list[str], now: datetime) -> None:
+def resolve_quarantine(session: Session, object_type: str, ids: list[str], now: datetime,
+                       account: str = DEFAULT_ACCOUNT) -> None:
     """Objects that now sync cleanly leave quarantine."""
     if ids:
         session.execute(update(Quarantine).where(
-            Quarantine.object_type == object_type, Quarantine.object_id.in_(ids),
+            Quarantine.account == account, Quarantine.object_type == object_type, Quarantine.object_id.in_(ids),
             Quarantine.resolved_at.is_(None)).values(resolved_at=now))
 
 

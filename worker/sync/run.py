@@ -17,9 +17,10 @@ from sqlalchemy.orm import Session
 
 from worker.rules.model import SourceConfig
 from worker.store.db import Store
-from worker.store.models import StripePrice, SyncState
+from worker.store.models import DEFAULT_ACCOUNT, StripePrice, SyncState
 from worker.stripe_api.transport import StripeApi
 from worker.sync import limits, mirror, shapes
+from worker.sync.accounts import state_key
 from worker.sync.mirror import ChangedAt, Quarantined, WriteResult
 from worker.sync.source import StripeSource
 
@@ -82,6 +83,11 @@ class SyncRun:
     on_changed: OnChanged | None = None
     progress: Progress | None = None
     report: SyncReport = field(default_factory=SyncReport)
+    account: str = DEFAULT_ACCOUNT  # whose objects, quarantine and SyncState keys this run writes
+
+    def key(self, name: str) -> str:
+        """This account's SyncState key `name` (worker.sync.accounts.state_key)."""
+        return state_key(self.account, name)
 
     def tick(self, phase: str, done: int, total: int | None = None) -> None:
         if self.progress is not None:
@@ -94,7 +100,7 @@ class SyncRun:
 
     def quarantine(self, session: Session, object_type: str, raw: Any, reason: str) -> None:
         item = Quarantined(object_type, limits.quarantine_id(raw), reason)
-        mirror.quarantine(session, item, raw, self.now)
+        mirror.quarantine(session, item, raw, self.now, self.account)
         if item not in self.report.quarantined:
             self.report.quarantined.append(item)
 
@@ -104,8 +110,9 @@ class SyncRun:
                         at: ChangedAt) -> WriteResult:
         good = [self.source.complete_customer(r)
                 for r in self._readable(session, "customer", raws, shapes.check_customer, stamp)]
-        result = mirror.write_customers(session, good, self.config.contacts, stamp=stamp, changed_at=at)
-        mirror.resolve_quarantine(session, "customer", [r["id"] for r in good], self.now)
+        result = mirror.write_customers(session, good, self.config.contacts, stamp=stamp, changed_at=at,
+                                        account=self.account)
+        mirror.resolve_quarantine(session, "customer", [r["id"] for r in good], self.now, self.account)
         self.report.customers += len(good)
         self.report.customers_changed += result.changed
         return result
@@ -119,9 +126,9 @@ class SyncRun:
             except shapes.Malformed as exc:
                 self.quarantine(session, "subscription", raw, str(exc))
                 if limits.quarantine_id(raw) == raw.get("id"):
-                    mirror.touch(session, "subscription", [raw["id"]], stamp)
-        result = mirror.write_subscriptions(session, good, stamp=stamp, changed_at=at)
-        mirror.resolve_quarantine(session, "subscription", [r["id"] for r in good], self.now)
+                    mirror.touch(session, "subscription", [raw["id"]], stamp, self.account)
+        result = mirror.write_subscriptions(session, good, stamp=stamp, changed_at=at, account=self.account)
+        mirror.resolve_quarantine(session, "subscription", [r["id"] for r in good], self.now, self.account)
         self.report.subscriptions += len(good)
         self.report.subscriptions_changed += result.changed
         return result
@@ -129,11 +136,11 @@ class SyncRun:
     def apply_prices(self, session: Session, raws: list[Any], *, stamp: datetime) -> None:
         good = self._readable(session, "price", raws, shapes.check_price, stamp)
         self.source.remember_prices(good)
-        self.report.prices += mirror.write_prices(session, good, stamp=stamp)
+        self.report.prices += mirror.write_prices(session, good, stamp=stamp, account=self.account)
 
     def apply_products(self, session: Session, raws: list[Any], *, stamp: datetime) -> None:
         good = self._readable(session, "product", raws, shapes.check_product, stamp)
-        self.report.products += mirror.write_products(session, good, stamp=stamp)
+        self.report.products += mirror.write_products(session, good, stamp=stamp, account=self.account)
 
     def _readable(self, session: Session, object_type: str, raws: list[Any],
                   check: Callable[[Any], None], stamp: datetime) -> list[Json]:
@@ -144,18 +151,19 @@ class SyncRun:
             except shapes.Malformed as exc:
                 self.quarantine(session, object_type, raw, str(exc))
                 if isinstance(raw, dict) and limits.quarantine_id(raw) == raw.get("id"):
-                    mirror.touch(session, object_type, [raw["id"]], stamp)
+                    mirror.touch(session, object_type, [raw["id"]], stamp, self.account)
                 continue
             good.append(raw)
         return good
 
 
-def stored_price_reader(store: Store) -> Callable[[str], Json | None]:
-    """A lookup of stored full prices, for completing subscriptions outside a backfill."""
+def stored_price_reader(store: Store, account: str = DEFAULT_ACCOUNT) -> Callable[[str], Json | None]:
+    """A lookup of stored full prices (of one account), for completing subscriptions outside a backfill."""
 
     def read(price_id: str) -> Json | None:
         with store.session() as session:
-            return session.scalar(select(StripePrice.raw).where(StripePrice.id == price_id))
+            return session.scalar(select(StripePrice.raw).where(StripePrice.account == account,
+                                                                StripePrice.id == price_id))
 
     return read
 
@@ -167,14 +175,15 @@ class StoredShape:
     """The API-shape probe's answer in SyncState (`api_shape`: {api_base, legacy}); another
     API base (STRIPE_API_BASE changed) is probed again. A full sync probes afresh."""
 
-    def __init__(self, store: Store, now: datetime, *, fresh: bool = False):
+    def __init__(self, store: Store, now: datetime, *, fresh: bool = False, account: str = DEFAULT_ACCOUNT):
         self.store, self.now, self.fresh = store, now, fresh
+        self.key = state_key(account, SHAPE_KEY)
 
     def read(self, api_base: str) -> bool | None:
         if self.fresh:
             return None
         with self.store.session() as session:
-            row = session.get(SyncState, SHAPE_KEY)
+            row = session.get(SyncState, self.key)
             value = row.value if row is not None else {}
         return bool(value["legacy"]) if value.get("api_base") == api_base and "legacy" in value else None
 
@@ -182,10 +191,11 @@ class StoredShape:
         from worker.sync.state import put_state  # noqa: PLC0415
 
         with self.store.session() as session:
-            put_state(session, SHAPE_KEY, {"api_base": api_base, "legacy": legacy}, self.now)
+            put_state(session, self.key, {"api_base": api_base, "legacy": legacy}, self.now)
 
 
-def make_source(api: StripeApi, store: Store, now: datetime, *, probe_again: bool = False) -> StripeSource:
-    """The source for one run; `probe_again` (a full sync) asks the API shape afresh."""
-    memo = StoredShape(store, now, fresh=probe_again)
-    return StripeSource(api, stored_price=stored_price_reader(store), shape_memo=memo)
+def make_source(api: StripeApi, store: Store, now: datetime, *, probe_again: bool = False,
+                account: str = DEFAULT_ACCOUNT) -> StripeSource:
+    """The source for one run of `account`; `probe_again` (a full sync) asks the API shape afresh."""
+    memo = StoredShape(store, now, fresh=probe_again, account=account)
+    return StripeSource(api, stored_price=stored_price_reader(store, account), shape_memo=memo)

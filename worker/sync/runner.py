@@ -10,7 +10,8 @@ resume, when the events cursor is older than Stripe's 30-day horizon, or when th
 reconcile is due (`needs_reconcile`); otherwise incremental from the Events API. A full sync is
 followed by an incremental pass, which re-reads what changed while the backfill paged.
 
-Only one `run_sync` runs per database at a time: a second one raises `SyncBusy` at once.
+Only one `run_sync` per Stripe account runs at a time (accounts sync in parallel): a second one
+of the same account raises `SyncBusy` at once.
 
 `on_changed(contact_ids, at)` is called after each committed batch with the ids of the
 contacts whose customers or subscriptions changed; `at` is Stripe's event time for changes
@@ -29,6 +30,7 @@ from worker.logs import get_logger
 from worker.rules.model import SourceConfig, StagesConfig
 from worker.store import models
 from worker.store.db import Store
+from worker.store.models import DEFAULT_ACCOUNT
 from worker.stripe_api.transport import StripeApi
 from worker.sync.backfill import run_backfill
 from worker.sync.history import history_pending, run_history
@@ -44,19 +46,20 @@ OBJECT_TYPES = ("customer", "subscription", "price", "product")
 def run_sync(store: Store, stripe: StripeApi, source_config: SourceConfig, *, full: bool, now: datetime,
              progress: Progress | None = None, on_changed: OnChanged | None = None,
              reconcile_every: timedelta = RECONCILE_EVERY, history_months: int = 0,
-             stages: StagesConfig | None = None, history: bool = False) -> SyncReport:
+             stages: StagesConfig | None = None, history: bool = False,
+             account: str = DEFAULT_ACCOUNT) -> SyncReport:
     """One sync now: full backfill/reconcile or incremental; returns counts and quarantined objects.
 
     With `history_months` > 0, the first full backfill (and any sync with `history=True`) is
     followed by rebuilding `history_months` months of history from the invoices
     (worker.sync.history; `stages` are the stage rules it stages contacts with); an
     interrupted rebuild resumes at the next sync."""
-    run = SyncRun(store=store, source=make_source(stripe, store, now, probe_again=full), config=source_config, now=now,
-                  on_changed=on_changed, progress=progress)
+    run = SyncRun(store=store, source=make_source(stripe, store, now, probe_again=full, account=account),
+                  config=source_config, now=now, on_changed=on_changed, progress=progress, account=account)
     requests_before, retries_before = stripe.requests, stripe.retries
-    with sync_lock(store):
+    with sync_lock(store, account):
         with store.session() as session:
-            status = load_status(session)
+            status = load_status(session, account)
             reason = needs_reconcile(status, now, every=reconcile_every)
         first = status.last_full_at is None
         if full or reason:
@@ -69,7 +72,7 @@ def run_sync(store: Store, stripe: StripeApi, source_config: SourceConfig, *, fu
     run.report.missing_fx_rates = missing_fx_rates(store, source_config)
     run.report.requests = stripe.requests - requests_before
     run.report.retries = stripe.retries - retries_before
-    log.info("sync_done", **{k: v for k, v in run.report.to_json().items() if k != "quarantined"},
+    log.info("sync_done", account=account, **{k: v for k, v in run.report.to_json().items() if k != "quarantined"},
              quarantined=len(run.report.quarantined))
     return run.report
 
@@ -86,12 +89,12 @@ def missing_fx_rates(store: Store, source_config: SourceConfig) -> list[str]:
 
 def refetch(store: Store, stripe: StripeApi, object_type: str, object_id: str, now: datetime,
             on_changed: OnChanged | None = None, *, source_config: SourceConfig | None = None,
-            at: datetime | None = None) -> SyncReport:
-    """Re-read one object (a webhook said it changed) and store it; `at` = the event's time."""
+            at: datetime | None = None, account: str = DEFAULT_ACCOUNT) -> SyncReport:
+    """Re-read one object of `account` (a webhook said it changed) and store it; `at` = the event's time."""
     if object_type not in OBJECT_TYPES:
         raise ValueError(f"cannot re-fetch a {object_type!r}; expected one of {', '.join(OBJECT_TYPES)}")
-    run = SyncRun(store=store, source=make_source(stripe, store, now), config=source_config or SourceConfig(),
-                  now=now, on_changed=on_changed)
+    run = SyncRun(store=store, source=make_source(stripe, store, now, account=account),
+                  config=source_config or SourceConfig(), now=now, on_changed=on_changed, account=account)
     apply_change(run, object_type, object_id, at=at)
     return run.report
 
@@ -100,11 +103,12 @@ _MODELS = {"customer": "StripeCustomer", "subscription": "StripeSubscription", "
            "product": "StripeProduct"}
 
 
-def read_since(store: Store, object_type: str, object_id: str, when: datetime) -> bool:
+def read_since(store: Store, object_type: str, object_id: str, when: datetime,
+               account: str = DEFAULT_ACCOUNT) -> bool:
     """Whether a sync that started at or after `when` already read this object: a webhook
     received at `when` then needs no re-fetch of its own (a burst of events for one object
     is one request, not one per event)."""
     model = getattr(models, _MODELS[object_type])
     with store.session() as session:
-        synced_at = session.scalar(select(model.synced_at).where(model.id == object_id))
+        synced_at = session.scalar(select(model.synced_at).where(model.account == account, model.id == object_id))
     return synced_at is not None and synced_at >= when

@@ -4,6 +4,8 @@ Keys: `events_cursor` {created, seen}: where incremental sync resumes in the Eve
 `backfill` {stamp, phase, after, cursor}: an unfinished full backfill's paging progress;
 `last_full` {completed_at}: the last completed full backfill/reconcile;
 `last_sync` {at, mode}: the last completed scheduled sync (what `/healthz` reports).
+Each key belongs to one Stripe account: `eu:events_cursor` for the account `eu`, the bare name
+for `default` (worker.sync.accounts.state_key); `last_sync` is also kept bare for any account.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from worker.core.snapshot import parse_iso
-from worker.store.models import SyncState
+from worker.store.models import DEFAULT_ACCOUNT, SyncState
+from worker.sync.accounts import state_key
 
 EVENTS_HORIZON = timedelta(days=30)  # Stripe keeps events this long
 HORIZON_MARGIN = timedelta(hours=1)  # reconcile a little before the horizon, not after
@@ -56,14 +59,15 @@ class SyncStatus:
     backfill_in_progress: bool
 
 
-def load_status(session: Session) -> SyncStatus:
-    cursor = get_state(session, CURSOR) or {}
-    last = get_state(session, LAST_FULL) or {}
+def load_status(session: Session, account: str = DEFAULT_ACCOUNT) -> SyncStatus:
+    """One account's sync status (its own cursor, last full sync and backfill position)."""
+    cursor = get_state(session, state_key(account, CURSOR)) or {}
+    last = get_state(session, state_key(account, LAST_FULL)) or {}
     created = cursor.get("read_at", cursor.get("created"))
     return SyncStatus(
         cursor_created=datetime.fromtimestamp(created, tz=UTC) if created is not None else None,
         last_full_at=parse_iso(last.get("completed_at")),
-        backfill_in_progress=get_state(session, BACKFILL) is not None,
+        backfill_in_progress=get_state(session, state_key(account, BACKFILL)) is not None,
     )
 
 
