@@ -81,12 +81,13 @@ def build_web(runtime: Runtime) -> Starlette:
     settings = runtime.settings
     url = _redis_url(settings)
 
-    def enqueue_refetch(object_type: str, object_id: str) -> None:
-        runtime.queue.refetch(object_type, object_id, runtime.clock())
+    def enqueue_refetch(object_type: str, object_id: str, account: str) -> None:
+        runtime.queue.refetch(object_type, object_id, runtime.clock(), account)
 
     return create_app(settings, runtime.store(), clock=runtime.clock,
                       redis_client=check_redis(url) if url else None,
-                      extra_routes=webhook_routes(settings, enqueue_refetch, runtime.clock))
+                      extra_routes=webhook_routes(settings, enqueue_refetch, runtime.clock,
+                                                  accounts=lambda: runtime.accounts(runtime.clock())))
 
 
 def build_console(runtime: Runtime) -> Starlette:

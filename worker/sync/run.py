@@ -33,6 +33,7 @@ Progress = Callable[[str, int, int | None], None]  # (phase, done, total or None
 class SyncReport:
     """What one sync did: `customers`/`subscriptions` read, how many changed, events applied."""
 
+    account: str = DEFAULT_ACCOUNT  # the Stripe account synced
     mode: str = "incremental"  # incremental | full
     reason: str | None = None
     customers: int = 0
@@ -84,6 +85,9 @@ class SyncRun:
     progress: Progress | None = None
     report: SyncReport = field(default_factory=SyncReport)
     account: str = DEFAULT_ACCOUNT  # whose objects, quarantine and SyncState keys this run writes
+
+    def __post_init__(self) -> None:
+        self.report.account = self.account
 
     def key(self, name: str) -> str:
         """This account's SyncState key `name` (worker.sync.accounts.state_key)."""

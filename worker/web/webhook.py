@@ -1,6 +1,14 @@
 """Stripe webhook receiver (wiring): `POST /stripe/webhook` verifies and enqueues a re-fetch.
 
     routes = webhook_routes(settings, enqueue_refetch, clock)   # [] when no secret is set
+    routes = webhook_routes(settings, enqueue_refetch, clock, accounts=lambda: runtime.accounts())
+
+With `accounts` (several Stripe accounts, worker.sync.accounts) each account has its endpoint,
+`POST /stripe/webhook/{name}`, verified with that account's `webhook_secret`, and
+`/stripe/webhook` is the account `default`'s; `enqueue_refetch(type, id, account)` then names
+the account the object is re-read from. An unknown account, or one without a signing secret,
+answers 404 (nothing to verify with). The accounts are read at each request, so a rules edit
+adding an account needs no restart.
 
 The `Stripe-Signature` header (`t=…,v1=…`) must carry a v1 HMAC-SHA256 of `{t}.{raw body}`
 under STRIPE_WEBHOOK_SECRET, with `t` within 300 s of `clock()` — as
@@ -29,6 +37,8 @@ from starlette.routing import Route
 
 from worker.logs import get_logger
 from worker.settings import Settings
+from worker.store.models import DEFAULT_ACCOUNT
+from worker.sync.accounts import StripeAccount
 from worker.sync.incremental import event_target
 from worker.web.metrics import WEBHOOKS_RECEIVED, WEBHOOKS_REJECTED, webhook_reject_reason
 
@@ -36,6 +46,7 @@ TOLERANCE_SECONDS = 300
 MAX_BODY_BYTES = 1_000_000
 STRIPE_ID = re.compile(r"[A-Za-z0-9_]{1,255}")
 EVENT_TYPE = re.compile(r"[a-z0-9_.]{1,100}")
+ACCOUNT_NAME = re.compile(r"[a-z0-9_-]{1,32}")
 log = get_logger(__name__)
 
 
@@ -105,27 +116,59 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     return b"".join(chunks)
 
 
-def webhook_routes(settings: Settings, enqueue_refetch: Callable[[str, str], None],
-                   clock: Callable[[], datetime]) -> list[Route]:
-    """The receiver's routes, or none when STRIPE_WEBHOOK_SECRET is unset (receiver off)."""
+def webhook_routes(settings: Settings, enqueue_refetch: Callable[..., None],
+                   clock: Callable[[], datetime], *,
+                   accounts: Callable[[], list[StripeAccount]] | None = None) -> list[Route]:
+    """The receiver's routes: without `accounts`, the default account's (none when
+    STRIPE_WEBHOOK_SECRET is unset: receiver off); with them, one endpoint per account."""
+    if accounts is not None:
+        return _account_routes(accounts, enqueue_refetch, clock)
     if settings.stripe_webhook_secret is None:
         return []
     secret = settings.stripe_webhook_secret.get_secret_value()
 
     async def receive(request: Request) -> JSONResponse:
-        try:
-            body = await read_body(request)
-            event_id, kind, target = await run_in_threadpool(
-                accept, body, request.headers.get("stripe-signature"), secret, clock())
-        except BadWebhook as exc:
-            WEBHOOKS_REJECTED.labels(webhook_reject_reason(str(exc))).inc()
-            log.warning("webhook_rejected", reason=str(exc))
-            return JSONResponse({"error": str(exc)}, status_code=400, headers={"Connection": "close"})
-        WEBHOOKS_RECEIVED.inc()
-        if target is None:
-            return JSONResponse({"received": True, "ignored": kind})
-        await run_in_threadpool(enqueue_refetch, *target)
-        log.info("webhook_received", event_id=event_id, type=kind, object_type=target[0], object_id=target[1])
-        return JSONResponse({"received": True})
+        return await _receive(request, secret, enqueue_refetch, clock)
 
     return [Route("/stripe/webhook", receive, methods=["POST"])]
+
+
+def _account_routes(accounts: Callable[[], list[StripeAccount]], enqueue_refetch: Callable[..., None],
+                    clock: Callable[[], datetime]) -> list[Route]:
+    async def receive(request: Request) -> JSONResponse:
+        name = request.path_params.get("account", DEFAULT_ACCOUNT)
+        found = next((a for a in await run_in_threadpool(accounts) if a.name == name), None) \
+            if ACCOUNT_NAME.fullmatch(name) else None
+        if found is None or found.webhook_secret is None:
+            WEBHOOKS_REJECTED.labels("unknown_account").inc()
+            log.warning("webhook_rejected", account=name if ACCOUNT_NAME.fullmatch(name) else "(not a name)",
+                        reason="no such account, or no webhook secret")
+            return JSONResponse({"error": "no webhook endpoint for this Stripe account"}, status_code=404)
+
+        def enqueue(object_type: str, object_id: str) -> None:
+            enqueue_refetch(object_type, object_id, found.name)
+
+        return await _receive(request, found.webhook_secret.get_secret_value(), enqueue, clock, found.name)
+
+    return [Route("/stripe/webhook", receive, methods=["POST"]),
+            Route("/stripe/webhook/{account}", receive, methods=["POST"])]
+
+
+async def _receive(request: Request, secret: str, enqueue_refetch: Callable[[str, str], None],
+                   clock: Callable[[], datetime], account: str = DEFAULT_ACCOUNT) -> JSONResponse:
+    """Verify one delivery and enqueue its re-fetch (module docstring)."""
+    try:
+        body = await read_body(request)
+        event_id, kind, target = await run_in_threadpool(
+            accept, body, request.headers.get("stripe-signature"), secret, clock())
+    except BadWebhook as exc:
+        WEBHOOKS_REJECTED.labels(webhook_reject_reason(str(exc))).inc()
+        log.warning("webhook_rejected", reason=str(exc))
+        return JSONResponse({"error": str(exc)}, status_code=400, headers={"Connection": "close"})
+    WEBHOOKS_RECEIVED.inc()
+    if target is None:
+        return JSONResponse({"received": True, "ignored": kind})
+    await run_in_threadpool(enqueue_refetch, *target)
+    log.info("webhook_received", account=account, event_id=event_id, type=kind, object_type=target[0],
+             object_id=target[1])
+    return JSONResponse({"received": True})

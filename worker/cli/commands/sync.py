@@ -1,4 +1,9 @@
-"""`stripe-lifecycle sync [--full]`: one sync now, a progress bar on a terminal, then counts."""
+"""`stripe-lifecycle sync [--full] [--account NAME]`: one sync now, a progress bar on a terminal, then counts.
+
+Several Stripe accounts (rules/stripe.yaml `accounts:`): each is synced in turn (or only
+`--account NAME`), with its counts under its name; one that fails is reported and the others
+still sync (exit 1). `--json` then prints {"accounts": [report, …]}, each with `account`.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +32,8 @@ def sync(
     as_json: bool = typer.Option(False, "--json", help="Print the counts as one JSON object."),
     history: bool = typer.Option(False, "--history", help="Rebuild HISTORY_MONTHS months of MRR and stage "
                                  "history from Stripe's invoices now (done by the first full sync anyway)."),
+    account: str | None = typer.Option(None, "--account", help="Sync only this Stripe account "
+                                       "(rules/stripe.yaml accounts:; default: every account)."),
 ) -> None:
     """Sync customers and subscriptions from Stripe now (incremental, or --full backfill/reconcile).
 
@@ -42,8 +49,13 @@ def sync(
         raise typer.Exit(2)
     runtime = command_runtime(settings)
     try:
+        names = [account] if account else [a.name for a in runtime.accounts(runtime.clock())]
+        if len(names) > 1:
+            _sync_several(runtime, names, full=full, history=history, as_json=as_json)
+            return
         with _progress(enabled=err.is_terminal and not as_json) as progress:
-            report = sync_now(runtime, runtime.clock(), full=full, progress=progress, history=history)
+            report = sync_now(runtime, runtime.clock(), full=full, progress=progress, history=history,
+                              account=names[0])
         fx = FxTable.from_config(runtime.rules().source.mrr)
     finally:
         runtime.close()
@@ -52,6 +64,37 @@ def sync(
     else:
         _print(report, fx)
     if report.quarantined:
+        raise typer.Exit(1)
+
+
+def _sync_several(runtime: Any, names: list[str], *, full: bool, history: bool, as_json: bool) -> None:
+    """Each account in turn; a failing one is reported (no traceback) and the rest still sync."""
+    from worker.logs import redact
+    from worker.sync.service import sync_now
+
+    fx = FxTable.from_config(runtime.rules().source.mrr)
+    found: list[dict[str, Any]] = []
+    failed = False
+    for name in names:
+        try:
+            with _progress(enabled=err.is_terminal and not as_json) as progress:
+                report = sync_now(runtime, runtime.clock(), full=full, progress=progress, history=history,
+                                  account=name)
+        except Exception as exc:  # noqa: BLE001 - one account's failure must not stop the others
+            failed = True
+            message = redact(str(exc)) or type(exc).__name__
+            found.append({"account": name, "error": message})
+            if not as_json:
+                out.print(f"Stripe account {name}: sync failed: {message}", markup=False, highlight=False)
+            continue
+        failed = failed or bool(report.quarantined)
+        found.append(report.to_json())
+        if not as_json:
+            out.print(f"Stripe account {name}:", markup=False, highlight=False)
+            _print(report, fx)
+    if as_json:
+        out.print_json(json.dumps({"accounts": found}))
+    if failed:
         raise typer.Exit(1)
 
 
