@@ -41,6 +41,9 @@ OPENAPI: dict[str, Any] = {
                         "properties": {"contact_id": {"type": ["string", "null"]}, "contact_type": {"type": ["string", "null"]},
                                        "name": {"type": ["string", "null"]}, "email": {"type": ["string", "null"]},
                                        "stripe_customer_ids": {"type": "array", "items": {"type": "string"}},
+                                       "stripe_customers": {"type": "array", "items": {
+                                           "type": "object", "description": "a Stripe customer and its Stripe account",
+                                           "properties": {"id": {"type": "string"}, "account": {"type": "string"}}}},
                                        "stage": {"type": ["string", "null"]}, "mrr": {"$ref": "#/components/schemas/Money"},
                                        "renewal_date": {"type": ["string", "null"], "format": "date-time"},
                                        "subscriptions": {"type": "array", "items": {"type": "object"}}}},

@@ -164,6 +164,7 @@ def contact_snapshot(info: ContactInfo, customers: Sequence[dict[str, Any]], sub
         name=info.name if info.name is not None else first.get("name"),
         email=info.email if info.email is not None else first.get("email"),
         stripe_customer_ids=tuple(sorted(c["id"] for c in customers)),
+        stripe_customers=tuple(sorted((c.get("account") or "default", c["id"]) for c in customers)),
         stage=stage,
         mrr_minor=total.minor,
         currency=total.currency,
@@ -180,7 +181,8 @@ def contact_snapshot(info: ContactInfo, customers: Sequence[dict[str, Any]], sub
 
 def _explain(snapshot: ContactSnapshot, results: list, total_lines: list[str], stages: StageRules,
              preset: str) -> list[str]:
-    customers = ", ".join(snapshot.stripe_customer_ids) or "none"
+    customers = ", ".join(cid if account == "default" else f"{cid} (account {account})"
+                          for account, cid in snapshot.stripe_customers) or "none"
     who = (f"contact {snapshot.contact_id} (Stripe customers: {customers})" if snapshot.contact_id is not None
            else f"unlinked Stripe customer {customers}")
     lines = [f"{who}, MRR preset {preset}"]

@@ -88,6 +88,14 @@ class SubscriptionSnapshot:
         return cls(**kwargs)
 
 
+def _customers_of(data: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """(account, id) pairs of a stored snapshot; one stored before accounts existed had only
+    `stripe_customer_ids`, all of the account `default`."""
+    if "stripe_customers" in data:
+        return tuple((c.get("account") or "default", c["id"]) for c in data["stripe_customers"] or ())
+    return tuple(("default", cid) for cid in data.get("stripe_customer_ids") or ())
+
+
 @dataclass(frozen=True)
 class ContactSnapshot:
     """One contact: stage, MRR (in `currency`), renewal date and its subscriptions."""
@@ -107,6 +115,9 @@ class ContactSnapshot:
     # When the mirror last changed for this contact (latest Stripe event `created`, else when it
     # was observed): the history marker in the once-per keys of change triggers. Optional.
     changed_at: datetime | None = None
+    # (account, customer id) of each Stripe customer: a contact may link customers of several
+    # Stripe accounts (rules/stripe.yaml `accounts:`), whose ids are unique only per account.
+    stripe_customers: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """Exactly one entry of `accounts --json` (PRODUCT.md §3)."""
@@ -116,6 +127,7 @@ class ContactSnapshot:
             "name": self.name,
             "email": self.email,
             "stripe_customer_ids": list(self.stripe_customer_ids),
+            "stripe_customers": [{"id": cid, "account": account} for account, cid in self.stripe_customers],
             "stage": self.stage,
             "mrr": {"amount_minor": self.mrr_minor, "currency": self.currency},
             "renewal_date": iso(self.renewal_date),
@@ -146,4 +158,5 @@ class ContactSnapshot:
             mrr_native={k: int(v) for k, v in (data.get("mrr_native") or {}).items()},
             metadata=dict(data.get("metadata") or {}),
             changed_at=parse_iso(data.get("changed_at")),
+            stripe_customers=_customers_of(data),
         )
