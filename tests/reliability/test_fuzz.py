@@ -172,7 +172,7 @@ def test_the_stripe_object_validator_stores_or_quarantines_anything_and_keeps_th
     with mirror_store.session() as session:
         run.apply_customers(session, [fuzzed, dict(GOOD_CUSTOMER)], stamp=NOW, at=None)
     with mirror_store.session() as session:
-        assert session.get(StripeCustomer, "cus_good") is not None
+        assert session.get(StripeCustomer, ("default", "cus_good")) is not None
     try:
         shapes.check_customer(fuzzed)
     except shapes.Malformed:

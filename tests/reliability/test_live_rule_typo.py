@@ -55,5 +55,5 @@ def test_every_job_keeps_the_last_good_rules_when_a_live_file_gets_a_typo(tmp_pa
     assert not [e for e in logged if e["event"] in ("job_failed", "unexpected_error")]
     store = open_store(db)
     with store.session() as session:
-        assert session.get(StripeCustomer, customer["id"]).name == "Acme renamed"
+        assert session.get(StripeCustomer, ("default", customer["id"])).name == "Acme renamed"
     store.engine.dispose()

@@ -62,12 +62,12 @@ def test_malformed_objects_are_quarantined_and_the_rest_is_stored_whole_on_postg
     long_ids = [object_id for kind, object_id in quarantined if object_id.startswith("sha256:")]
     assert len(long_ids) == 1  # the 404-character customer id: filed under a digest, never cut
     with pg_store.session() as session:
-        assert session.get(StripeCustomer, ids["fine"]).contact_id == "fine"
-        assert session.get(StripeCustomer, ids["long"]).contact_id == LONG_ID
+        assert session.get(StripeCustomer, ("default", ids["fine"])).contact_id == "fine"
+        assert session.get(StripeCustomer, ("default", ids["long"])).contact_id == LONG_ID
         assert session.get(Contact, LONG_ID) is not None
         assert session.get(Contact, LONG_ID[:255]) is None
-        assert session.get(StripeSubscription, ids["sub_fine"]) is not None
-        assert session.get(StripeCustomer, ids["email42"]) is None
+        assert session.get(StripeSubscription, ("default", ids["sub_fine"])) is not None
+        assert session.get(StripeCustomer, ("default", ids["email42"])) is None
         reasons = {row.object_id: row.reason for row in session.scalars(select(Quarantine))}
     assert "NUL" in reasons[ids["nul"]] and "metadata" in reasons[ids["longvalue"]]
     assert "email" in reasons[ids["email42"]] and "name" in reasons[ids["longname"]]

@@ -50,7 +50,7 @@ def test_import_creates_and_updates_contacts_and_links_waiting_customers(sqlite_
     result = import_contacts(sqlite_store, read_contacts_csv(path)[0], NOW, config)
     assert (result.created, result.updated, result.linked_contacts) == (1, 1, {"acme"})
     with sqlite_store.session() as s:
-        assert s.get(StripeCustomer, "cus_1").contact_id == "acme"
+        assert s.get(StripeCustomer, ("default", "cus_1")).contact_id == "acme"
         assert s.get(Contact, "u-7").name == "Ursula"
         assert s.get(Contact, "acme").source == "import"
 

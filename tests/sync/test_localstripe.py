@@ -58,7 +58,7 @@ def test_localstripe_legacy_subscriptions_are_synced_and_linked(localstripe, sql
     assert report.mode == "full" and report.customers_changed == 3 and report.subscriptions_changed == 3
     assert report.quarantined == []
     with sqlite_store.session() as s:
-        sub = s.get(StripeSubscription, ids["Acme"][1])
+        sub = s.get(StripeSubscription, ("default", ids["Acme"][1]))
         assert sub.api_shape == "legacy"
         assert sub.status == "active" and sub.currency == "usd"
         assert sub.raw["plan"]["id"] == "pro-monthly" and sub.raw["quantity"] == 3
@@ -89,7 +89,7 @@ def test_localstripe_cancellation_is_read_from_events(localstripe, sqlite_store)
 
     assert report.mode == "incremental" and report.events_applied >= 1
     with sqlite_store.session() as s:
-        assert s.get(StripeSubscription, ids["Acme"][1]).status == "canceled"
+        assert s.get(StripeSubscription, ("default", ids["Acme"][1])).status == "canceled"
     assert any(contacts == {"acme"} and at is not None for contacts, at in changed)
     again = run_sync(sqlite_store, api, config, full=False, now=NOW)
     assert again.events_applied == 0 and again.subscriptions_changed == 0

@@ -28,9 +28,9 @@ def test_refetch_stores_the_object_as_stripe_has_it_now(sqlite_store, sandbox):
     refetch(sqlite_store, api_for(sandbox), "subscription", sub["id"], sandbox.clock.now,
             on_changed=lambda contacts, when: changed.append((contacts, when)), source_config=CONFIG, at=at)
     with sqlite_store.session() as s:
-        row = s.get(StripeSubscription, sub["id"])
+        row = s.get(StripeSubscription, ("default", sub["id"]))
         assert row.cancel_at_period_end is True and int(row.changed_at.timestamp()) == event["created"]
-        contact = s.get(StripeCustomer, sub["customer"]).contact_id
+        contact = s.get(StripeCustomer, ("default", sub["customer"])).contact_id
     assert changed == ([({contact}, at)] if contact else [])
 
 
@@ -41,7 +41,7 @@ def test_refetch_of_a_deleted_customer_is_a_tombstone(sqlite_store, sandbox):
     report = refetch(sqlite_store, api_for(sandbox), "customer", customer, sandbox.clock.now)
     assert report.deleted == 1
     with sqlite_store.session() as s:
-        assert s.get(StripeCustomer, customer).deleted is True
+        assert s.get(StripeCustomer, ("default", customer)).deleted is True
 
 
 def test_the_daily_reconcile_runs_once_a_day(sqlite_store, sandbox):
@@ -89,7 +89,7 @@ def test_sync_command_prints_counts_and_lists_quarantined_objects(tmp_path, sand
     assert counts["mode"] == "incremental" and counts["quarantined"] == [] and counts["events_applied"] >= 1
     store = open_store(url)
     with store.session() as s:
-        assert s.get(StripeSubscription, broken).raw["metadata"]["x"] == "1"
+        assert s.get(StripeSubscription, ("default", broken)).raw["metadata"]["x"] == "1"
     store.engine.dispose()
 
 

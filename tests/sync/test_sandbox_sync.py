@@ -40,7 +40,7 @@ def test_full_backfill_stores_every_customer_and_complete_subscriptions(database
         with store.session() as s:
             assert s.scalar(select(func.count()).select_from(StripeSubscription)) == len(subs)
             for sub_id, stored in subs.items():
-                row = s.get(StripeSubscription, sub_id)
+                row = s.get(StripeSubscription, ("default", sub_id))
                 assert row.api_shape == "current" and row.status == stored["status"]
                 assert [i["id"] for i in row.raw["items"]["data"]] == stored["items"]
                 assert row.raw["items"]["has_more"] is False
@@ -50,7 +50,7 @@ def test_full_backfill_stores_every_customer_and_complete_subscriptions(database
             count = s.scalar(select(func.count()).select_from(SubscriptionItem)
                              .where(SubscriptionItem.subscription_id == biggest["id"]))
             assert count == len(biggest["items"])
-            row = s.get(StripeSubscription, biggest["id"])
+            row = s.get(StripeSubscription, ("default", biggest["id"]))
             ends = [i["current_period_end"] for i in row.raw["items"]["data"]]
             assert int(row.current_period_end.timestamp()) == min(ends)
     finally:
@@ -105,7 +105,7 @@ def test_a_repeated_sync_changes_nothing(store, sandbox):
     changed = _incremental(store, sandbox)
     assert changed.subscriptions_changed >= 1  # an update (ON CONFLICT DO UPDATE) on this database too
     with store.session() as s:
-        assert s.get(StripeSubscription, sub).raw["metadata"]["tier"] == "gold"
+        assert s.get(StripeSubscription, ("default", sub)).raw["metadata"]["tier"] == "gold"
 
 
 def test_incremental_sync_refetches_objects_whatever_shape_the_event_payload_has(sqlite_store, sandbox):
@@ -123,12 +123,12 @@ def test_incremental_sync_refetches_objects_whatever_shape_the_event_payload_has
     assert report.mode == "incremental" and report.events_applied >= 2, report
     assert report.subscriptions_changed >= 1, report  # other events (trial_will_end) re-read too
     with sqlite_store.session() as s:
-        row = s.get(StripeSubscription, sub["id"])
+        row = s.get(StripeSubscription, ("default", sub["id"]))
         assert row.api_shape == "current" and "current_period_end" not in row.raw
         assert row.cancel_at_period_end is True
         assert row.raw["items"]["data"][0]["quantity"] == 7
         assert int(row.changed_at.timestamp()) == event["created"]
-        contact = s.get(StripeCustomer, sub["customer"]).contact_id
+        contact = s.get(StripeCustomer, ("default", sub["customer"])).contact_id
     if contact:
         assert ({contact}, row.changed_at) in changed, changed
 
@@ -143,7 +143,7 @@ def test_deleted_customers_become_tombstones_and_their_subscriptions_cancel(sqli
     report = _incremental(sqlite_store, sandbox)
     assert report.deleted == 1
     with sqlite_store.session() as s:
-        row = s.get(StripeCustomer, customer)
+        row = s.get(StripeCustomer, ("default", customer))
         assert row.deleted is True and row.raw.get("id") == customer  # last known state kept
         statuses = set(s.scalars(select(StripeSubscription.status).where(StripeSubscription.customer_id == customer)))
         assert statuses == {"canceled"}
@@ -205,7 +205,7 @@ def test_a_malformed_object_is_quarantined_and_the_rest_is_synced(sqlite_store, 
     assert [(q.object_type, q.object_id) for q in report.quarantined] == [("subscription", broken)]
     assert report.subscriptions == len(sandbox.store["subscription"].objects) - 1
     with sqlite_store.session() as s:
-        assert s.get(StripeSubscription, broken) is None and s.get(StripeSubscription, other) is not None
+        assert s.get(StripeSubscription, ("default", broken)) is None and s.get(StripeSubscription, ("default", other)) is not None
         entry = s.scalar(select(Quarantine).where(Quarantine.object_id == broken))
         assert "items" in entry.reason and entry.resolved_at is None and entry.raw["id"] == broken
     sandbox.clear_malformed(broken)
@@ -214,7 +214,7 @@ def test_a_malformed_object_is_quarantined_and_the_rest_is_synced(sqlite_store, 
     report = _incremental(sqlite_store, sandbox)
     assert report.quarantined == []
     with sqlite_store.session() as s:
-        assert s.get(StripeSubscription, broken).raw["metadata"]["fixed"] == "yes"
+        assert s.get(StripeSubscription, ("default", broken)).raw["metadata"]["fixed"] == "yes"
         assert s.scalar(select(Quarantine.resolved_at).where(Quarantine.object_id == broken)) is not None
 
 
@@ -226,7 +226,7 @@ def test_a_cursor_older_than_the_events_horizon_forces_a_full_reconcile(sqlite_s
     assert report.quarantined == []
     with sqlite_store.session() as s:
         for sub_id, stored in sandbox.store["subscription"].objects.items():
-            assert s.get(StripeSubscription, sub_id).status == stored["status"]
+            assert s.get(StripeSubscription, ("default", sub_id)).status == stored["status"]
 
 
 def test_incremental_sync_holds_no_write_lock_while_it_asks_stripe(sqlite_store, sandbox, monkeypatch):

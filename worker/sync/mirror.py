@@ -87,7 +87,7 @@ _STORED_SUBSCRIPTIONS = ("SELECT id, raw, deleted, customer_id FROM stripe_subsc
 _DELETE_ITEMS = "DELETE FROM subscription_items WHERE account = {account} AND subscription_id IN ({ids})"
 _OWNERS = ("SELECT id, contact_id FROM stripe_customers WHERE account = {account} AND id IN ({ids}) "
            "AND contact_id IS NOT NULL")
-_TOUCH = {model: update(model.__table__).where(model.__table__.c.account == bindparam("account"),
+_TOUCH = {model: update(model.__table__).where(model.__table__.c.account == bindparam("of_account"),
                                                model.__table__.c.id.in_(_ids()))
           for model in (StripeCustomer, StripeSubscription)}
 
@@ -95,7 +95,7 @@ _TOUCH = {model: update(model.__table__).where(model.__table__.c.account == bind
 def _touch(session: Session, model: type, ids: list[str], stamp: datetime, account: str) -> None:
     if ids:
         session.flush()  # pending ORM changes first, as the ORM's autoflush would
-        session.execute(_TOUCH[model].values(synced_at=stamp), {"ids": ids, "account": account})
+        session.execute(_TOUCH[model].values(synced_at=stamp), {"ids": ids, "of_account": account})
 
 
 class _StoredCustomer(NamedTuple):

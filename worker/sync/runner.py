@@ -72,7 +72,7 @@ def run_sync(store: Store, stripe: StripeApi, source_config: SourceConfig, *, fu
     run.report.missing_fx_rates = missing_fx_rates(store, source_config)
     run.report.requests = stripe.requests - requests_before
     run.report.retries = stripe.retries - retries_before
-    log.info("sync_done", account=account, **{k: v for k, v in run.report.to_json().items() if k != "quarantined"},
+    log.info("sync_done", **{k: v for k, v in run.report.to_json().items() if k != "quarantined"},
              quarantined=len(run.report.quarantined))
     return run.report
 
