@@ -65,15 +65,20 @@ def create_app(settings: Settings, store: Store, *, clock: Callable[[], datetime
     app = Starlette(routes=[*healthz, *(extra_routes or [])])
     app.add_middleware(AccessLog)
     allowed = {("GET", "/healthz"), ("HEAD", "/healthz"), *(("POST", r.path) for r in extra_routes or [])}
-    return _only(app, allowed)
+    # a webhook path with a parameter (/stripe/webhook/{account}): POST to what its route matches
+    patterns = [r.path_regex for r in extra_routes or [] if "{" in r.path]
+    return _only(app, allowed, patterns)
 
 
-def _only(app: Starlette, allowed: set[tuple[str, str]]):  # noqa: ANN202
+def _only(app: Starlette, allowed: set[tuple[str, str]], post_patterns: list | None = None):  # noqa: ANN202
     """404 (not 405) for every method and path outside `allowed`: the public port reveals nothing."""
     not_found = PlainTextResponse("Not Found", status_code=404)
 
+    def permitted(method: str, path: str) -> bool:
+        return (method, path) in allowed or (method == "POST" and any(p.match(path) for p in post_patterns or ()))
+
     async def public(scope, receive, send) -> None:  # noqa: ANN001
-        if scope["type"] == "http" and (scope["method"], scope["path"]) not in allowed:
+        if scope["type"] == "http" and not permitted(scope["method"], scope["path"]):
             await not_found(scope, receive, send)
             return
         await app(scope, receive, send)
