@@ -198,7 +198,8 @@ def write_subscriptions(session: Session, raws: list[Json], *, stamp: datetime,
         return result
     ids = [r["id"] for r in raws]
     stored = _stored(session, _STORED_SUBSCRIPTIONS, ids, _StoredSubscription, account)
-    rows, items, unchanged = [], [], []
+    rows, unchanged = [], []
+    items: list[Json] = []
     customers: dict[str, list[str]] = {}  # subscription id → its customer, before and now
     for raw in raws:
         old = stored.get(raw["id"])
