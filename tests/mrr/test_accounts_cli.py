@@ -67,8 +67,8 @@ def test_json_is_exactly_the_contract_shape(cli, env):
     data = json.loads(result.stdout)
     assert data[0] == {
         "contact_id": "acme-1", "contact_type": "account", "name": "Name cus_1", "email": "cus_1@example.com",
-        "stripe_customer_ids": ["cus_1"], "stage": "customer",
-        "mrr": {"amount_minor": 15000, "currency": "usd"},
+        "stripe_customer_ids": ["cus_1"], "stripe_customers": [{"id": "cus_1", "account": "default"}],
+        "stage": "customer", "mrr": {"amount_minor": 15000, "currency": "usd"},
         "renewal_date": "2026-12-01T00:00:00Z",
         "subscriptions": [{"id": "sub_a", "customer": "cus_1", "status": "active", "mrr_minor": 15000,
                            "currency": "usd", "renewal_date": "2026-12-01T00:00:00Z", "cancel_at": None,

@@ -107,8 +107,8 @@ def test_json_entry_has_the_exact_contract_shape():
     s = snap([sub("sub_a", "15000", end=int(datetime(2026, 12, 1, tzinfo=timezone.utc).timestamp()))])
     assert s.to_json() == {
         "contact_id": "acme-1", "contact_type": "account", "name": "Acme", "email": None,
-        "stripe_customer_ids": ["cus_1"], "stage": "customer",
-        "mrr": {"amount_minor": 15000, "currency": "usd"},
+        "stripe_customer_ids": ["cus_1"], "stripe_customers": [{"id": "cus_1", "account": "default"}],
+        "stage": "customer", "mrr": {"amount_minor": 15000, "currency": "usd"},
         "renewal_date": "2026-12-01T00:00:00Z",
         "subscriptions": [{"id": "sub_a", "customer": "cus_1", "status": "active", "mrr_minor": 15000,
                            "currency": "usd", "renewal_date": "2026-12-01T00:00:00Z", "cancel_at": None,

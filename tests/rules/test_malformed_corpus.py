@@ -53,7 +53,7 @@ CASES: list[tuple[str, dict[str, str | None], list[str]]] = [
         "x.yaml:1: unknown key 'automation' at the top of the file; did you mean 'automations'?",
     ]),
     ("top-not-a-mapping", {"x.yaml": "- name: x\n  on: canceled\n"}, [
-        "x.yaml:1: expected a mapping of sections (contacts, mrr, stages, precedence, automations, "
+        "x.yaml:1: expected a mapping of sections (contacts, mrr, stages, precedence, accounts, automations, "
         "destinations) at the top of the file, got a list",
     ]),
     ("top-section-twice", {"more.yaml": "precedence: [trial, customer, churn]\n"}, [
