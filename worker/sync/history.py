@@ -43,6 +43,7 @@ from worker.store.models import (
     StripePrice,
     StripeSubscription,
 )
+from worker.store.locks import database_lock
 from worker.sync import bulk, mirror
 from worker.sync.run import SyncRun
 from worker.sync.state import drop_state, get_state, put_state
@@ -96,7 +97,9 @@ def run_history(run: SyncRun, months: int, stages: StagesConfig) -> None:
         state = {**state, "phase": "rebuild", "after": None}
         with run.store.session() as session:
             put_state(session, run.key(HISTORY), state, run.now)
-    with run.store.session() as session:
+    # every contact is rebuilt from every account's invoices: one rebuild at a time (accounts
+    # sync in parallel, and two rebuilds would each delete and re-insert the rebuilt rows)
+    with database_lock(run.store.engine, "history-rebuild"), run.store.session() as session:
         _rebuild(run, session, start, stages)
         drop_state(session, run.key(HISTORY))
         put_state(session, run.key(HISTORY_DONE), {"completed_at": iso(run.now), "window_start": iso(start),
