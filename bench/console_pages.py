@@ -76,10 +76,10 @@ CLONE = [
        FROM subscription_items i JOIN stripe_subscriptions s ON s.id = i.subscription_id
             JOIN stripe_customers c ON c.id = s.customer_id, generate_series(1, :copies) k
        WHERE c.contact_id IS NOT NULL""",
-    """INSERT INTO contact_state (contact_id, stage, mrr_minor, currency, renewal_date, snapshot, computed_at,
-                                 mirror_key, recompute_at)
-       SELECT s.contact_id || '-' || k, s.stage, s.mrr_minor, s.currency, s.renewal_date, s.snapshot, s.computed_at,
-              s.mirror_key, s.recompute_at
+    """INSERT INTO contact_state (contact_id, stage, mrr_minor, currency, renewal_date, mrr_sort, mrr_fx, snapshot,
+                                 computed_at, mirror_key, recompute_at)
+       SELECT s.contact_id || '-' || k, s.stage, s.mrr_minor, s.currency, s.renewal_date, s.mrr_sort, s.mrr_fx,
+              s.snapshot, s.computed_at, s.mirror_key, s.recompute_at
        FROM contact_state s, generate_series(1, :copies) k""",
     """INSERT INTO contact_history (contact_id, at, observed_at, stage, mrr_minor, currency, mrr_native, renewal_date,
                                    cause)
