@@ -170,3 +170,33 @@ def test_at_risk_view_with_a_stage_and_a_search_counts_and_sums_its_matches(cons
         for a in expected:
             stake[a["mrr"]["currency"]] = stake.get(a["mrr"]["currency"], 0) + a["mrr"]["amount_minor"]
         assert {t["currency"]: t["amount_minor"] for t in got["mrr_total"]} == stake
+
+
+def test_at_risk_view_counts_contacts_not_yet_evaluated_by_their_subscriptions(console, world):
+    from datetime import datetime, timedelta
+
+    from sqlalchemy import delete
+
+    from worker.store.models import ContactState
+
+    everyone = _everyone(console)
+    with world.store.session() as session:
+        keep = set(session.scalars(select(ContactState.contact_id).order_by(ContactState.contact_id).limit(8)).all())
+        session.execute(delete(ContactState).where(ContactState.contact_id.not_in(keep)))
+
+    def risky(account) -> bool:  # without a stored state only the subscriptions can tell
+        renewal = account["renewal_date"] and datetime.fromisoformat(account["renewal_date"].replace("Z", "+00:00"))
+        soon = account["contact_id"] in keep and bool(renewal and NOW <= renewal <= NOW + timedelta(days=30))
+        return soon or any(
+            s["status"] in ("past_due", "unpaid")
+            or (s["status"] in ("active", "trialing", "incomplete") and (s["cancel_at_period_end"] or s["cancel_at"]))
+            for s in account["subscriptions"])
+
+    expected = {a["contact_id"] for a in everyone if risky(a)}
+    assert expected - keep  # some of them have no stored state
+    for sort in ("mrr", "contact"):
+        pages = [console.get(f"/api/accounts?at_risk=1&days=30&sort={sort}&per_page=4&page={n}", headers=BEARER).json()
+                 for n in range(1, 12)]
+        ids = [a["contact_id"] for page in pages for a in page["accounts"]]
+        assert len(ids) == len(set(ids)) and set(ids) == expected, sort
+        assert pages[0]["total"] == len(expected), sort
