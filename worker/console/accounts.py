@@ -243,7 +243,7 @@ def _totals(session: Session, query: AccountQuery, now: datetime, search: list, 
             *_filters(query, now, ContactState.contact_id), *search).group_by(ContactState.currency)
         if search:
             stated = stated.join(Contact, Contact.id == ContactState.contact_id)
-        sums = [tuple(row) for row in session.execute(stated).all()]
+        sums = [(currency, value, int(count)) for currency, value, count in session.execute(stated).all()]
         total = None
         if not query.stage:  # counted on the contacts' primary key (an index-only scan), stored state or not
             total = session.scalar(select(func.count()).select_from(Contact).where(*search)) or 0
@@ -269,7 +269,7 @@ def _at_risk_totals(session: Session, query: AccountQuery, now: datetime, search
         stated = stated.where(ContactState.stage == query.stage)
     if search:
         stated = stated.join(Contact, Contact.id == ContactState.contact_id)
-    sums = [tuple(row) for row in session.execute(stated).all()]
+    sums = [(currency, value, int(count)) for currency, value, count in session.execute(stated).all()]
     total = sum(count for _, _, count in sums)
     if not query.stage:
         unevaluated = (session.scalar(select(func.count()).select_from(Contact)) or 0) - (
