@@ -5,7 +5,9 @@ at-risk view walking an index — on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import tempfile
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text
@@ -200,3 +202,53 @@ def test_at_risk_view_counts_contacts_not_yet_evaluated_by_their_subscriptions(c
         ids = [a["contact_id"] for page in pages for a in page["accounts"]]
         assert len(ids) == len(set(ids)) and set(ids) == expected, sort
         assert pages[0]["total"] == len(expected), sort
+
+
+@pytest.mark.postgres
+def test_without_the_right_to_create_pg_trgm_the_migration_goes_on_and_the_search_still_finds(postgres_url):
+    """A database user that may not create extensions (not a superuser, not the owner): no
+    trigram indexes, no error, and the search answers the same from a scan."""
+    import uuid
+    from datetime import UTC, datetime
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    from worker.console.accounts import AccountQuery, list_accounts
+    from worker.rules.loader import load_rules
+    from worker.store.db import open_store
+    from tests.console.conftest import STAGES_YAML, STRIPE_YAML
+    from worker.store.models import OPTIONAL_INDEXES, Contact
+
+    role = f"lc_noext_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE ROLE "{role}" LOGIN'))
+        conn.execute(text(f'GRANT CREATE, USAGE ON SCHEMA public TO "{role}"'))
+    url = make_url(postgres_url).set(username=role).render_as_string(hide_password=False)
+    store = None
+    try:
+        store = open_store(url)  # migrates as that role
+        with store.engine.connect() as conn:
+            names = set(conn.scalars(text("SELECT indexname FROM pg_indexes WHERE tablename = 'contacts'")))
+            extensions = set(conn.scalars(text("SELECT extname FROM pg_extension")))
+        assert not set(OPTIONAL_INDEXES) & names and "pg_trgm" not in extensions
+        at = datetime(2026, 11, 1, tzinfo=UTC)
+        with store.session() as session:
+            session.add(Contact(id="acct-42", type="account", name="Globex Corporation", email="ops@globex.example",
+                                source="import", created_at=at, updated_at=at))
+        folder = Path(tempfile.mkdtemp())  # any valid rule set: the search reads none of it
+        (folder / "stages.yaml").write_text(STAGES_YAML)
+        (folder / "stripe.yaml").write_text(STRIPE_YAML)
+        rules = load_rules(folder, {})
+        for term in ("BEX CORP", "ops@glo", "acct-4"):
+            with store.session() as session:
+                page = list_accounts(session, rules, AccountQuery(q=term), now=NOW)
+            assert [a["contact_id"] for a in page.accounts] == ["acct-42"], term
+    finally:
+        if store is not None:
+            store.engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP OWNED BY "{role}" CASCADE'))
+            conn.execute(text(f'DROP ROLE "{role}"'))
+        admin.dispose()

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, union, union_all
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from worker.compute import compute_snapshots, mrr_sort
@@ -164,22 +165,29 @@ def _at_risk_row(now: datetime, days: int):  # noqa: ANN202
                ContactState.contact_id.in_(subscriptions))
 
 
-def reporting_mrr(fx: FxTable, currencies: list[str] | None = None):  # noqa: ANN201
-    """MRR in the reporting currency's minor unit, computed per row in SQL (worker.compute.mrr_sort
-    has the factors), so contacts in different currencies sort by what they are worth."""
-    return mrr_sort.expression(fx)
-
-
 def mrr_order(session: Session, fx: FxTable):  # noqa: ANN201
     """What to sort by MRR with: the stored `mrr_sort` column (indexed) when every row holds the
     value for the current rates — a few rows that do not are refreshed here first —, else the
     per-row conversion (correct, slower) while the background refresh after a rate change runs
     (ConsoleContext.rules starts it)."""
     stale = mrr_sort.stale_count(session, fx)
-    if stale and stale <= mrr_sort.INLINE_REFRESH_MAX:
-        mrr_sort.refresh(session, fx)
+    if stale and stale <= mrr_sort.INLINE_REFRESH_MAX and _refreshed(session, fx):
         stale = 0
     return (ContactState.mrr_sort, True) if not stale else (mrr_sort.expression(fx), False)
+
+
+def _refreshed(session: Session, fx: FxTable) -> bool:
+    """Refresh the few stale rows; False when another refresh (the background one) holds them
+    and PostgreSQL gives up on the wait (a deadlock): the page then converts per row this time."""
+    if session.get_bind().dialect.name != "postgresql":  # SQLite runs one writer at a time
+        mrr_sort.refresh(session, fx)
+        return True
+    try:
+        with session.begin_nested():
+            mrr_sort.refresh(session, fx)
+    except DBAPIError:
+        return False
+    return True
 
 
 def list_accounts(session: Session, rules: RuleSet, query: AccountQuery, *, now: datetime,

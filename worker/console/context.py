@@ -88,6 +88,9 @@ class ConsoleContext:
 
         fx, count = FxTable.from_config(rules.source.mrr), 0
         try:
+            with self.store.session() as session:  # a read first: usually nothing is stale, nothing to lock
+                if not mrr_sort.stale_count(session, fx, limit=1):
+                    return
             while True:  # in batches, each its own transaction: evaluation's writes wait for one batch at most
                 with self.store.session() as session:
                     done = mrr_sort.refresh(session, fx, limit=MRR_SORT_BATCH)
