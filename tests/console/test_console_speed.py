@@ -252,3 +252,46 @@ def test_without_the_right_to_create_pg_trgm_the_migration_goes_on_and_the_searc
             conn.execute(text(f'DROP OWNED BY "{role}" CASCADE'))
             conn.execute(text(f'DROP ROLE "{role}"'))
         admin.dispose()
+
+
+def test_at_size_no_request_waits_for_the_first_report_build(console, world, monkeypatch):
+    """While the first build runs (minutes at 100,000 contacts) the report answers 503 "being
+    built" at once and the Automations pages render without the outcome numbers."""
+    import threading
+
+    import worker.report.build as build
+    from worker.console import context
+
+    release, started = threading.Event(), threading.Event()
+    real = build.build_report
+
+    def slow_build(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        started.set()
+        release.wait(60)  # the test releases it; 60 s only so a broken test cannot hang
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(build, "build_report", slow_build)
+    monkeypatch.setattr(context, "SMALL_STORE", 1)  # this store counts as "at size"
+    monkeypatch.setattr(context, "REPORT_WAIT_S", 3600.0)  # a wait would hold the request until released
+    monkeypatch.setattr(context.gc, "freeze", lambda: None)  # not this test process's objects
+    answer = console.get("/api/report", headers=BEARER)
+    assert started.is_set() and not release.is_set()  # answered while the build still runs
+    assert answer.status_code == 503 and "being built" in answer.json()["error"]
+    from tests.console.conftest import log_in
+
+    log_in(console)
+    for path in ("/automations", "/automations/renewal-heads-up", "/revenue"):
+        answer = console.get(path, follow_redirects=True)
+        assert not release.is_set()
+        if path == "/revenue":
+            assert answer.status_code == 503 and "being built" in answer.text
+        else:
+            assert answer.status_code == 200 and "renewal-heads-up" in answer.text
+    assert "being computed" in console.get("/automations").text
+    release.set()
+    for _ in range(600):
+        done = console.get("/api/report", headers=BEARER)
+        if done.status_code == 200:
+            break
+        threading.Event().wait(0.1)
+    assert done.status_code == 200 and done.json()["automations"][0]["name"] == "renewal-heads-up"
