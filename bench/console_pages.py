@@ -144,6 +144,7 @@ def calls(contact_ids: list[str], names: list[str], dead_ids: list[int]) -> dict
         "GET /accounts?sort=mrr": lambda: f"/accounts?sort=mrr&order=desc&page={rnd.randint(1, 50)}",
         "GET /accounts?sort=renewal&stage=customer": lambda: "/accounts?sort=renewal&stage=customer",
         "GET /accounts?q=name": lambda: f"/accounts?q={pick(names)}",
+        "GET /accounts?q=substring (broad)": lambda: f"/accounts?q={pick(names)[2:8]}",
         "GET /accounts?q=cus_id": lambda: f"/accounts?q=cus_0000110000000{rnd.randint(100, 300)}_{rnd.randint(1, 1999)}",
         "GET /accounts at-risk": lambda: "/accounts?at_risk=1&days=30&sort=mrr&order=desc",
         "GET /accounts/{id}": lambda: f"/accounts/{pick(contact_ids)}",
