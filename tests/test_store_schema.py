@@ -11,12 +11,17 @@ from alembic.runtime.migration import MigrationContext
 
 from worker.errors import ConfigError
 from worker.store.db import current_revision, head_revision, open_store
-from worker.store.models import Base, Contact
+from worker.store.models import OPTIONAL_INDEXES, Base, Contact
+
+
+def _modelled(name, type_, parent_names) -> bool:  # noqa: ANN001
+    return not (type_ == "index" and name in OPTIONAL_INDEXES)
 
 
 def test_migrated_schema_matches_the_models(store):
     with store.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), Base.metadata)
+        context = MigrationContext.configure(conn, opts={"compare_type": False, "include_name": _modelled})
+        diff = compare_metadata(context, Base.metadata)
     assert diff == []
     assert current_revision(store.engine) == head_revision(store.engine)
 

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from worker.compute import dirty, times
+from worker.compute import dirty, mrr_sort, times
 from worker.compute.snapshots import Computed, compute_contacts
 from worker.core.money import FxTable
 from worker.core.movements import mrr_movements
@@ -53,11 +53,12 @@ def _recompute(session: Session, source: SourceConfig, stages: StagesConfig, *,
                contact_ids: Sequence[str] | None, now: datetime, at: datetime | None) -> list[Pair]:
     computed = compute_contacts(session, source, stages, now=now, contact_ids=contact_ids, at=at)
     pairs: list[Pair] = []
+    sort = mrr_sort.Writer(FxTable.from_config(source.mrr))
     for item in computed:
         new, previous = item.snapshot, item.previous
         if not item.changed:
             continue
-        _store_state(session, item.state, new, now)
+        _store_state(session, item.state, new, now, sort)
         _store_history(session, previous, new, item.at, now)
         pairs.append((previous, new))
     times.write_times(session, [new for _, new in pairs])
@@ -91,8 +92,9 @@ def recompute_pass(session: Session, source: SourceConfig, stages: StagesConfig,
     problems: list[tuple[str, str]] = []
     computed = compute_contacts(session, source, stages, now=now, contact_ids=ids, problems=problems)
     result = Recomputed([], {}, plan)
+    sort = mrr_sort.Writer(FxTable.from_config(source.mrr))
     for item in computed:
-        stored = _store_computed(session, item, plan.keys.get(item.snapshot.contact_id or ""), now)
+        stored = _store_computed(session, item, plan.keys.get(item.snapshot.contact_id or ""), now, sort)
         result.snapshots[item.snapshot.contact_id] = stored
         if item.changed:
             result.pairs.append((item.previous, item.snapshot))
@@ -103,11 +105,12 @@ def recompute_pass(session: Session, source: SourceConfig, stages: StagesConfig,
     return result
 
 
-def _store_computed(session: Session, item: Computed, key: str | None, now: datetime) -> ContactSnapshot:
+def _store_computed(session: Session, item: Computed, key: str | None, now: datetime,
+                    sort: mrr_sort.Writer) -> ContactSnapshot:
     """Store one recomputed contact (state and history when it changed; its digest and next
     time change always) and return its snapshot as stored."""
     if item.changed:
-        state, data = _store_state(session, item.state, item.snapshot, now)
+        state, data = _store_state(session, item.state, item.snapshot, now, sort)
         _store_history(session, item.previous, item.snapshot, item.at, now)
         stored = ContactSnapshot.from_state(data)
     else:
@@ -125,13 +128,14 @@ def _forget_failed(session: Session, contact_ids: list[str]) -> None:
 
 
 def _store_state(session: Session, state: ContactState | None, new: ContactSnapshot,
-                 now: datetime) -> tuple[ContactState, dict]:
+                 now: datetime, sort: mrr_sort.Writer) -> tuple[ContactState, dict]:
     if state is None:
         state = ContactState(contact_id=new.contact_id)
         session.add(state)
     data = new.to_state()
     state.stage, state.mrr_minor, state.currency = new.stage, new.mrr_minor, new.currency
     state.renewal_date, state.snapshot, state.computed_at = new.renewal_date, data, now
+    state.mrr_sort, state.mrr_fx = sort.value(new.mrr_minor, new.currency), sort.key
     return state, data
 
 

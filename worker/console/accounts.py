@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from decimal import Decimal
-
-from sqlalchemy import Numeric, case, func, literal, or_, select, union_all
+from sqlalchemy import and_, func, or_, select, union, union_all
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from worker.compute import compute_snapshots
+from worker.compute import compute_snapshots, mrr_sort
 from worker.core.accounts import Explained
 from worker.core.money import FxTable
 from worker.errors import LifecycleError
@@ -113,6 +112,22 @@ def _search(query: AccountQuery) -> list:
     )]
 
 
+def _search_ids(query: AccountQuery):  # noqa: ANN202
+    """The same matches as `_search`, as a UNION of one select per way to match: each arm uses
+    its own index (the primary keys; on PostgreSQL the trigram indexes of migration
+    0007_console_speed for the substrings), where one OR across them scans every contact."""
+    term = (query.q or "").strip()[:200]
+    pattern = _like(term)
+    arms = (  # each stops after SEARCH_CAP + 1: a term that matches nearly everyone costs no more
+        select(Contact.id).where(Contact.id == term),
+        select(Contact.id).where(Contact.id.like(_escape(term) + "%", escape="\\")),
+        select(Contact.id).where(func.lower(Contact.name).like(pattern, escape="\\")),
+        select(Contact.id).where(func.lower(Contact.email).like(pattern, escape="\\")),
+        select(StripeCustomer.contact_id).where(StripeCustomer.id == term, StripeCustomer.contact_id.is_not(None)),
+    )
+    return union(*(select(arm.limit(SEARCH_CAP + 1).subquery().c[0]) for arm in arms))
+
+
 def _filters(query: AccountQuery, now: datetime, key) -> list:  # noqa: ANN001 - the contact id column
     """Stage and at-risk conditions, on the stored state (`key`: the contact id column to test)."""
     found = []
@@ -123,35 +138,58 @@ def _filters(query: AccountQuery, now: datetime, key) -> list:  # noqa: ANN001 -
     return found
 
 
+def _linked(*where) -> Any:  # noqa: ANN401
+    return (select(StripeCustomer.contact_id)
+            .join(StripeSubscription, (StripeSubscription.customer_id == StripeCustomer.id)
+                  & (StripeSubscription.account == StripeCustomer.account))
+            .where(StripeSubscription.deleted == False, StripeCustomer.contact_id.is_not(None), *where))  # noqa: E712
+
+
 def at_risk_ids(now: datetime, days: int):  # noqa: ANN201
     """Contact ids with a cancellation scheduled, a past-due/unpaid subscription, or a renewal
     within `days` days: a UNION of index-friendly selects (an OR across joins scans everything)."""
-    def linked(*where) -> Any:  # noqa: ANN401
-        return (select(StripeCustomer.contact_id)
-                .join(StripeSubscription, (StripeSubscription.customer_id == StripeCustomer.id)
-                      & (StripeSubscription.account == StripeCustomer.account))
-                .where(StripeSubscription.deleted == False, StripeCustomer.contact_id.is_not(None), *where))  # noqa: E712
-
     return union_all(  # membership only: duplicates cost nothing in the IN, a UNION's sort would
         select(ContactState.contact_id).where(ContactState.renewal_date >= now,
                                               ContactState.renewal_date <= now + timedelta(days=days)),
-        linked(StripeSubscription.status.in_(AT_RISK_STATUSES)),
-        linked(SCHEDULED, StripeSubscription.status.in_(LIVE_STATUSES)),
+        _linked(StripeSubscription.status.in_(AT_RISK_STATUSES)),
+        _linked(SCHEDULED, StripeSubscription.status.in_(LIVE_STATUSES)),
     )
 
 
-def reporting_mrr(fx: FxTable, currencies: list[str]):  # noqa: ANN201
-    """MRR in the reporting currency's minor unit, as SQL (exact Numeric factors from the FX
-    table), so contacts in different currencies sort by what they are worth. For ordering only."""
-    whens = []
-    for code in currencies:
-        try:
-            factor = fx.convert_minor(1, code)
-        except LifecycleError:
-            continue
-        exact = Decimal(factor.numerator) / Decimal(factor.denominator)
-        whens.append((ContactState.currency == code, ContactState.mrr_minor * literal(exact, Numeric(30, 12))))
-    return case(*whens, else_=ContactState.mrr_minor) if whens else ContactState.mrr_minor
+def _at_risk_row(now: datetime, days: int):  # noqa: ANN202
+    """The same membership tested row by row on contact_state: the row's renewal date, else its
+    id in the subscriptions' part of the set (hashed once, from index-only scans, and only when a
+    row needs it). A page walks the sort's index (which holds renewal_date) and stops after the
+    page, instead of building the whole set and sorting it first."""
+    subscriptions = union_all(_linked(StripeSubscription.status.in_(AT_RISK_STATUSES)),
+                              _linked(SCHEDULED, StripeSubscription.status.in_(LIVE_STATUSES)))
+    return or_(and_(ContactState.renewal_date >= now, ContactState.renewal_date <= now + timedelta(days=days)),
+               ContactState.contact_id.in_(subscriptions))
+
+
+def mrr_order(session: Session, fx: FxTable):  # noqa: ANN201
+    """What to sort by MRR with: the stored `mrr_sort` column (indexed) when every row holds the
+    value for the current rates — a few rows that do not are refreshed here first —, else the
+    per-row conversion (correct, slower) while the background refresh after a rate change runs
+    (ConsoleContext.rules starts it)."""
+    stale = mrr_sort.stale_count(session, fx)
+    if stale and stale <= mrr_sort.INLINE_REFRESH_MAX and _refreshed(session, fx):
+        stale = 0
+    return (ContactState.mrr_sort, True) if not stale else (mrr_sort.expression(fx), False)
+
+
+def _refreshed(session: Session, fx: FxTable) -> bool:
+    """Refresh the few stale rows; False when another refresh (the background one) holds them
+    and PostgreSQL gives up on the wait (a deadlock): the page then converts per row this time."""
+    if session.get_bind().dialect.name != "postgresql":  # SQLite runs one writer at a time
+        mrr_sort.refresh(session, fx)
+        return True
+    try:
+        with session.begin_nested():
+            mrr_sort.refresh(session, fx)
+    except DBAPIError:
+        return False
+    return True
 
 
 def list_accounts(session: Session, rules: RuleSet, query: AccountQuery, *, now: datetime,
@@ -175,8 +213,8 @@ def list_accounts(session: Session, rules: RuleSet, query: AccountQuery, *, now:
 
 def _page(session: Session, rules: RuleSet, query: AccountQuery, *, now: datetime, known) -> AccountPage:  # noqa: ANN001
     search = _search(query)
-    if search:  # one substring scan, then the counts, totals and page look the matches up by key
-        matching = session.scalars(select(Contact.id).where(*search).limit(SEARCH_CAP + 1)).all()
+    if search:  # one indexed lookup per way to match, then the counts, totals and page use the ids
+        matching = session.scalars(select(_search_ids(query).subquery().c[0]).limit(SEARCH_CAP + 1)).all()
         if len(matching) <= SEARCH_CAP:
             search = [Contact.id.in_(matching)] if matching else [Contact.id.is_(None)]
     fx = FxTable.from_config(rules.source.mrr)
@@ -207,24 +245,48 @@ def _page(session: Session, rules: RuleSet, query: AccountQuery, *, now: datetim
 
 def _totals(session: Session, query: AccountQuery, now: datetime, search: list, fx: FxTable) -> tuple:
     """(matching contacts, MRR per currency, MRR in the reporting currency, how many have state)."""
-    # From contact_state alone (a narrow index covers it) unless the search needs contacts.
-    stated = select(ContactState.currency, func.sum(ContactState.mrr_minor), func.count()).where(
-        *_filters(query, now, ContactState.contact_id), *search).group_by(ContactState.currency)
-    if search:
-        stated = stated.join(Contact, Contact.id == ContactState.contact_id)
-    sums = session.execute(stated).all()
+    if query.at_risk_days is not None:
+        sums, total = _at_risk_totals(session, query, now, search)
+    else:
+        # From contact_state alone (a narrow index covers it) unless the search needs contacts.
+        stated = select(ContactState.currency, func.sum(ContactState.mrr_minor), func.count()).where(
+            *_filters(query, now, ContactState.contact_id), *search).group_by(ContactState.currency)
+        if search:
+            stated = stated.join(Contact, Contact.id == ContactState.contact_id)
+        sums = [(currency, value, int(count)) for currency, value, count in session.execute(stated).all()]
+        total = None
+        if not query.stage:  # counted on the contacts' primary key (an index-only scan), stored state or not
+            total = session.scalar(select(func.count()).select_from(Contact).where(*search)) or 0
     with_state = sum(count for _, _, count in sums)
     if query.stage:  # a stage is only known from the stored state
         total = with_state
-    else:  # counted on the contacts' primary key (an index-only scan), stored state or not
-        risky = [Contact.id.in_(at_risk_ids(now, query.at_risk_days))] if query.at_risk_days is not None else []
-        total = session.scalar(select(func.count()).select_from(Contact).where(*search, *risky)) or 0
     totals = {c: int(v or 0) for c, v, _ in sums if c}
     try:
         reporting = (fx.currency.lower(), fx.rounded_total(totals))
     except LifecycleError:  # a currency without a rate: the per-currency totals still show
         reporting = None
     return total, totals, reporting, with_state
+
+
+def _at_risk_totals(session: Session, query: AccountQuery, now: datetime, search: list) -> tuple[list, int]:
+    """Sums per currency and counts of the at-risk contacts: the stored state's narrow index
+    scanned once, each row tested by `_at_risk_row` (the subscriptions' part hashed once) — a
+    join from the deduplicated set instead reads each wide row by key. Contacts without a stored
+    state (only before their first evaluation) count too: looked for only when there are any."""
+    stated = select(ContactState.currency, func.sum(ContactState.mrr_minor), func.count()).where(
+        _at_risk_row(now, query.at_risk_days or 0), *search).group_by(ContactState.currency)
+    if query.stage:
+        stated = stated.where(ContactState.stage == query.stage)
+    if search:
+        stated = stated.join(Contact, Contact.id == ContactState.contact_id)
+    sums = [(currency, value, int(count)) for currency, value, count in session.execute(stated).all()]
+    total = sum(count for _, _, count in sums)
+    if not query.stage:
+        unevaluated = (session.scalar(select(func.count()).select_from(Contact)) or 0) - (
+            session.scalar(select(func.count()).select_from(ContactState)) or 0)
+        if unevaluated > 0:
+            total += session.scalar(select(func.count()).select_from(_stateless(query, now, search).subquery())) or 0
+    return sums, total
 
 
 def _stateless(query: AccountQuery, now: datetime, search: list):  # noqa: ANN202
@@ -236,13 +298,20 @@ def _stateless(query: AccountQuery, now: datetime, search: list):  # noqa: ANN20
 
 def _page_by_state(session: Session, query: AccountQuery, now: datetime, search: list, fx: FxTable,
                    offset: int) -> list[str]:
-    known = sorted({fx.currency.lower(), *(k.lower() for k in fx.rates)})
-    column = reporting_mrr(fx, known) if query.sort == "mrr" else ContactState.renewal_date
+    nulls = True
+    if query.sort == "mrr":
+        column, stored = mrr_order(session, fx)
+        nulls = not stored  # a fresh mrr_sort is never NULL: the order then matches its indexes
+    else:
+        column = ContactState.renewal_date
     order = column.desc() if query.descending else column.asc()
-    base = select(ContactState.contact_id).where(*_filters(query, now, ContactState.contact_id), *search)
+    where = [ContactState.stage == query.stage] if query.stage else []
+    if query.at_risk_days is not None:
+        where.append(_at_risk_row(now, query.at_risk_days))
+    base = select(ContactState.contact_id).where(*where, *search)
     if search:
         base = base.join(Contact, Contact.id == ContactState.contact_id)
-    return list(session.scalars(base.order_by(order.nulls_last(), ContactState.contact_id)
+    return list(session.scalars(base.order_by(order.nulls_last() if nulls else order, ContactState.contact_id)
                                 .limit(query.per_page).offset(offset)))
 
 

@@ -5,6 +5,7 @@ it is rebuilt in the background every REPORT_TTL_S while the previous one is sho
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
@@ -21,7 +22,9 @@ from worker.settings import Settings
 from worker.store.db import Store
 
 REPORT_TTL_S = 300.0  # a rebuild starts in the background after this; the old one is shown meanwhile
-REPORT_WAIT_S = 10.0  # how long a request waits for a first build before "being built, reload"
+MRR_SORT_BATCH = 5000  # rows per transaction of the background mrr_sort refresh
+REPORT_WAIT_S = 10.0  # how long a request waits for a first build in a small store ...
+SMALL_STORE = 5000  # ... (fewer contacts than this: the build takes seconds at most); at size it answers at once
 log = get_logger("console")
 
 
@@ -53,6 +56,8 @@ class ConsoleContext:
     _building: dict[str | None, threading.Event] = field(default_factory=dict)
     totals: dict = field(default_factory=dict)  # worker.console.accounts.list_accounts's memo
     _build_error: LifecycleError | None = None
+    _small: bool | None = None
+    _frozen: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def rules(self) -> RuleSet:
@@ -73,11 +78,36 @@ class ConsoleContext:
             self.last_load = LoadResult(self.clock(), True, [])
             self._rules, self._rules_key = rules, key
             self._reports.clear()
+            threading.Thread(target=self._refresh_mrr_sort, args=(rules,), name="console-mrr-sort",
+                             daemon=True).start()
             return rules
 
-    def report(self, since: datetime | None):
-        """The report (worker.report.build.Report), rebuilt at most every REPORT_TTL_S."""
-        return self._cached(since)[0]
+    def _refresh_mrr_sort(self, rules: RuleSet) -> None:
+        """Recompute contact_state.mrr_sort with these rules' FX rates (worker.compute.mrr_sort):
+        after a rate change every row is stale; the MRR sort converts per row until this is done."""
+        from worker.compute import mrr_sort  # noqa: PLC0415
+        from worker.core.money import FxTable  # noqa: PLC0415
+
+        fx, count = FxTable.from_config(rules.source.mrr), 0
+        try:
+            with self.store.session() as session:  # a read first: usually nothing is stale, nothing to lock
+                if not mrr_sort.stale_count(session, fx, limit=1):
+                    return
+            while True:  # in batches, each its own transaction: evaluation's writes wait for one batch at most
+                with self.store.session() as session:
+                    done = mrr_sort.refresh(session, fx, limit=MRR_SORT_BATCH)
+                count += done
+                if done < MRR_SORT_BATCH:
+                    break
+            if count:
+                log.info("console_mrr_sort_refreshed", contacts=count)
+        except Exception as exc:  # noqa: BLE001 - a background thread reports, it does not die silently
+            log.error("console_mrr_sort_failed", error=redact(repr(exc)))
+
+    def report(self, since: datetime | None, *, wait: bool = True):
+        """The report (worker.report.build.Report), rebuilt at most every REPORT_TTL_S.
+        `wait=False`: never wait for a first build (ReportPending at once)."""
+        return self._cached(since, wait=wait)[0]
 
     def report_figures(self, since: datetime | None) -> list[dict[str, Any]]:
         """The Revenue page's chart data for that report, made once per build."""
@@ -88,10 +118,11 @@ class ConsoleContext:
             entry[1] = report_figures(entry[0])
         return entry[1]
 
-    def _cached(self, since: datetime | None) -> list:
+    def _cached(self, since: datetime | None, *, wait: bool = True) -> list:
         """Fresh: the cached entry. Stale: the cached entry, and one background rebuild starts.
-        None yet: a background build starts and is awaited up to REPORT_WAIT_S, then
-        ReportPending (the page says so) — a slow build never holds a request for minutes."""
+        None yet: a background build starts; in a small store (the build takes seconds) it is
+        awaited up to REPORT_WAIT_S, at size (minutes) not at all: ReportPending at once (the page
+        says "being built, reload"), so no request is held by a build."""
         cache_key = since.isoformat() if since else None
         rules = self.rules()
         with self._lock:
@@ -105,11 +136,25 @@ class ConsoleContext:
                                  name="console-report", daemon=True).start()
         if hit is not None:
             return hit[1]
-        if not building.wait(REPORT_WAIT_S) or cache_key not in self._reports:
+        timeout = REPORT_WAIT_S if wait and self._small_store() else 0.0
+        if not building.wait(timeout) or cache_key not in self._reports:
             if self._build_error is not None:
                 raise self._build_error
             raise ReportPending()
         return self._reports[cache_key][1]
+
+    def _small_store(self) -> bool:
+        """Fewer than SMALL_STORE contacts (counted once per console process)."""
+        if self._small is None:
+            from sqlalchemy import func, select  # noqa: PLC0415
+
+            from worker.store.models import Contact  # noqa: PLC0415
+
+            with self.store.session() as session:
+                count = session.scalar(select(func.count()).select_from(
+                    select(Contact.id).limit(SMALL_STORE).subquery())) or 0
+            self._small = count < SMALL_STORE
+        return self._small
 
     def _build(self, cache_key: str | None, since: datetime | None, rules: RuleSet, done: threading.Event) -> None:
         from worker.report.build import build_report  # noqa: PLC0415
@@ -119,6 +164,16 @@ class ConsoleContext:
             self._build_error = None
             with self._lock:
                 self._reports[cache_key] = (time.monotonic(), entry)
+            if not self._frozen and not self._small_store():
+                # The process holds ~240,000 long-lived objects (modules, ORM mappings, templates,
+                # caches); each full (generation 2) garbage collection walks them all and stalls
+                # the request that triggered it: 200-350 ms under load, several a minute while
+                # pages of 100,000 contacts are served (measured). Frozen once, after the first
+                # build at size (most lazy imports are done by then), the cyclic collector skips
+                # them; reference counting still frees them as usual.
+                gc.collect()
+                gc.freeze()
+                self._frozen = True
         except LifecycleError as exc:
             self._build_error = exc
         except Exception as exc:  # noqa: BLE001 - a background thread reports, it does not die silently

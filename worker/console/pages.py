@@ -45,9 +45,10 @@ def _month(column, dialect: str):  # noqa: ANN001, ANN202
 
 
 def _report_or_none(ctx: ConsoleContext):  # noqa: ANN202
-    """The cached report, or None while its first build runs (the outcome numbers wait)."""
+    """The cached report, or None while its first build runs (the outcome numbers show then;
+    these pages never wait for the build)."""
     try:
-        return ctx.report(None)
+        return ctx.report(None, wait=False)
     except ReportPending:
         return None
 

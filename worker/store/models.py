@@ -16,6 +16,7 @@ Groups:
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -24,6 +25,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Numeric,
     String,
     Text,
     UniqueConstraint,
@@ -199,12 +201,22 @@ class ContactState(Base):
     # lets them skip the wide rows (the snapshot JSON) — index-only scans on PostgreSQL.
     __table_args__ = (Index("ix_contact_state_console", "stage", "currency", "mrr_minor", "renewal_date",
                             "contact_id"),
-                      Index("ix_contact_state_renewal", "renewal_date", "contact_id"))
+                      Index("ix_contact_state_renewal", "renewal_date", "contact_id"),
+                      # Sort by MRR in the reporting currency (worker.compute.mrr_sort), with or
+                      # without a stage filter, and find rows computed with other FX rates.
+                      # (descending ones below the class keep contact_id ascending: the tie-break;
+                      # renewal_date last: the at-risk view's page is an index-only scan)
+                      Index("ix_contact_state_mrr_sort", "mrr_sort", "contact_id", "renewal_date"),
+                      Index("ix_contact_state_mrr_fx", "mrr_fx"))
     contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"), primary_key=True)
     stage: Mapped[str | None] = mapped_column(String(64), index=True)
     mrr_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     currency: Mapped[str] = mapped_column(String(3))
     renewal_date: Mapped[datetime | None]
+    # MRR in the reporting currency (for ordering only) and the digest of the FX rates it was
+    # computed with: worker.compute.mrr_sort refreshes rows whose rates are not the current ones.
+    mrr_sort: Mapped[Decimal | None] = mapped_column(Numeric(38, 12))
+    mrr_fx: Mapped[str | None] = mapped_column(String(16))
     snapshot: Mapped[Json]  # the full core snapshot, as worker.core serialises it
     computed_at: Mapped[datetime]
     # What the snapshot was computed from (worker.compute.dirty): a digest of the contact's
@@ -212,6 +224,18 @@ class ContactState(Base):
     # An evaluation pass recomputes only contacts whose digest differs or whose time is due.
     mirror_key: Mapped[str | None] = mapped_column(String(64))
     recompute_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
+Index("ix_contact_state_mrr_sort_desc", ContactState.mrr_sort.desc(), ContactState.contact_id,
+      ContactState.renewal_date)
+Index("ix_contact_state_stage_mrr_sort_desc", ContactState.stage, ContactState.mrr_sort.desc(), ContactState.contact_id,
+      ContactState.renewal_date)
+
+
+#: Trigram (pg_trgm GIN) indexes for the console's substring search, made by migration
+#: 0007_console_speed on PostgreSQL only when the extension can be created: optional by design,
+#: so they are not part of the models (the schema check leaves them out).
+OPTIONAL_INDEXES = ("ix_contacts_name_trgm", "ix_contacts_email_trgm", "ix_contacts_id_trgm")
 
 
 class ContactTime(Base):
