@@ -39,6 +39,7 @@ from typing import Any
 from sqlalchemy import String, select, type_coerce
 from sqlalchemy.orm import Session
 
+from worker.compute.mirror import contact_chunks
 from worker.core.discounts import discount_list
 from worker.core.mrr import subscription_items
 from worker.core.renewal import timestamp
@@ -62,10 +63,10 @@ FULL_EVERY = timedelta(days=7)
 
 @dataclass
 class Plan:
-    """What one pass recomputes: `ids` (None: every contact), and the digests to store."""
+    """What one pass recomputes: `ids` (None: every contact). The digests to store are read
+    again per chunk when the pass recomputes it (`mirror_keys`), never held for everyone."""
 
     ids: list[str] | None
-    keys: dict[str, str]
     full_reason: str | None = None  # why everything is recomputed, when it is
 
     @property
@@ -148,30 +149,35 @@ def fingerprint(session: Session, source: SourceConfig, stages: StagesConfig) ->
     return _digest([("mrr", repr(source.mrr)), ("stages", repr(stages)), ("products", tuple(products))])
 
 
-def targeted(session: Session, contact_ids: Sequence[str]) -> Plan:
-    """A pass over these contacts only (a sync or re-fetch changed them): their digests, read
-    from their own rows; the rules' fingerprint and the full-pass clock are the scheduled
-    pass's business."""
-    return Plan(sorted(set(contact_ids)), mirror_keys(session, contact_ids))
+def targeted(contact_ids: Sequence[str]) -> Plan:
+    """A pass over these contacts only (a sync or re-fetch changed them); the rules'
+    fingerprint and the full-pass clock are the scheduled pass's business."""
+    return Plan(sorted(set(contact_ids)))
 
 
 def plan(session: Session, source: SourceConfig, stages: StagesConfig, *, now: datetime,
-         full_every: timedelta | None = None) -> Plan:
+         full_every: timedelta | None = None, chunk: int = 2000) -> Plan:
     """The contacts this pass must recompute (see the module doc); everyone when `full_every`
-    (default FULL_EVERY; setting RECOMPUTE_FULL_EVERY) has passed since the last full pass."""
+    (default FULL_EVERY; setting RECOMPUTE_FULL_EVERY) has passed since the last full pass.
+
+    The digests are compared `chunk` contacts at a time (keyset on the contact id): only the
+    dirty ids are kept, so memory follows what changed, not the size of the account."""
     full_every = full_every or FULL_EVERY
-    keys = mirror_keys(session)
     row = session.get(SyncState, STATE_KEY)
     value = row.value if row is not None else {}
     last_full = parse_iso(value.get("last_full_at"))
     if value.get("fingerprint") != fingerprint(session, source, stages):
-        return Plan(None, keys, "rules or product names changed" if value else "first pass")
+        return Plan(None, "rules or product names changed" if value else "first pass")
     if last_full is None or now - last_full >= full_every or now < last_full:
-        return Plan(None, keys, f"no full pass in the last {full_every}")
-    stored = dict(session.execute(select(ContactState.contact_id, ContactState.mirror_key)).all())
-    due = set(session.scalars(select(ContactState.contact_id).where(ContactState.recompute_at <= now)))
-    ids = sorted({cid for cid, key in keys.items() if stored.get(cid) != key} | (due & keys.keys()))
-    return Plan(ids, keys)
+        return Plan(None, f"no full pass in the last {full_every}")
+    dirty: set[str] = set()
+    for part in contact_chunks(session, chunk):
+        keys = mirror_keys(session, part)
+        stored = dict(session.execute(select(ContactState.contact_id, ContactState.mirror_key)
+                                      .where(ContactState.contact_id.in_(part))).all())
+        dirty.update(cid for cid in part if cid in keys and stored.get(cid) != keys[cid])
+    dirty.update(session.scalars(select(ContactState.contact_id).where(ContactState.recompute_at <= now)))
+    return Plan(sorted(dirty))
 
 
 def remember(session: Session, source: SourceConfig, stages: StagesConfig, done: Plan, *, now: datetime) -> None:

@@ -35,6 +35,22 @@ def chunks(values: Sequence[str], size: int = CHUNK) -> Iterator[list[str]]:
         yield list(values[start:start + size])
 
 
+def contact_chunks(session: Session, size: int, ids: Sequence[str] | None = None) -> Iterator[list[str]]:
+    """Every contact's id (or these ids, sorted), `size` at a time, in id order: what a pass over
+    everyone walks instead of holding them all. Every contact is read by keyset (`id > last`),
+    one short query per chunk, so a caller may commit between chunks."""
+    if ids is not None:
+        yield from chunks(sorted(set(ids)), size)
+        return
+    after = ""
+    while True:
+        part = list(session.scalars(select(Contact.id).where(Contact.id > after).order_by(Contact.id).limit(size)))
+        if not part:
+            return
+        yield part
+        after = part[-1]
+
+
 @dataclass
 class CustomerData:
     """One stored customer with its subscriptions, as the pure core reads them."""
