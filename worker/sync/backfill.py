@@ -192,6 +192,8 @@ def _apply(run: SyncRun, session, phase: str, page: list, stamp: datetime) -> se
 def _finish(run: SyncRun, state: dict, stamp: datetime) -> None:
     contacts: set[str] = set()
     with run.store.session() as session:
+        if (state.get("slices") or {}).get("customers"):
+            slices.name_new_contacts(session, stamp)
         for model, kind in ((StripeSubscription, "subscription"), (StripeCustomer, "customer")):
             gone = session.scalars(select(model.id).where(model.deleted.is_(False), model.synced_at < stamp))
             for object_id in list(gone):

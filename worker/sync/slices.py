@@ -17,13 +17,23 @@ under the same shared limiter (worker.sync.fetch, worker.stripe_api.ratelimit).
   each slice has its own paging position (`after["customers@2"]`) and joins `done` when read,
   so a killed backfill resumes every slice where it was. A list a previous version began
   unsliced (a position under its plain name) is finished unsliced.
+- **Contact names.** A contact the sync creates takes the name and email of the first of its
+  customers written; read newest first, that is its newest customer. Slices are written in
+  the order they arrive, so after a sliced customers list `name_new_contacts` gives each
+  contact this backfill created its newest customer's name and email (latest `created`, then
+  greatest id): the same contacts as an unsliced backfill, whatever the threads' timing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from worker.store.models import Contact, StripeCustomer
 from worker.sync.source import StripeSource
 
 SLICED = ("customers", "subscriptions")
@@ -101,3 +111,27 @@ def boundaries(source: StripeSource, kind: str, slices: int) -> list[int]:
     if end - oldest < slices:
         return []
     return [oldest + (end - oldest) * i // slices for i in range(1, slices)]
+
+
+def name_new_contacts(session: Session, since: datetime, chunk: int = 1000) -> int:
+    """Give each contact the sync created since `since` (source 'stripe') the name and email
+    of its newest customer; how many changed. A chunk of contacts at a time."""
+    changed, after = 0, ""
+    while True:
+        ids = list(session.scalars(select(Contact.id).where(Contact.source == "stripe", Contact.created_at >= since,
+                                                             Contact.id > after).order_by(Contact.id).limit(chunk)))
+        if not ids:
+            return changed
+        after = ids[-1]
+        current = {cid: (name, email) for cid, name, email in
+                   session.execute(select(Contact.id, Contact.name, Contact.email).where(Contact.id.in_(ids)))}
+        newest: dict[str, tuple[str | None, str | None]] = {}
+        query = (select(StripeCustomer.contact_id, StripeCustomer.name, StripeCustomer.email)
+                 .where(StripeCustomer.contact_id.in_(ids))
+                 .order_by(StripeCustomer.contact_id, StripeCustomer.created.desc(), StripeCustomer.id.desc()))
+        for contact_id, name, email in session.execute(query):
+            newest.setdefault(contact_id or "", (name, email))
+        for contact_id, (name, email) in newest.items():
+            if current.get(contact_id) != (name, email):
+                session.execute(update(Contact).where(Contact.id == contact_id).values(name=name, email=email))
+                changed += 1
