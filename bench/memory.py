@@ -65,18 +65,19 @@ def drop_pg(admin_url: str, url: str) -> None:
     engine.dispose()
 
 
-def run(code: Path, command: list[str], env: dict) -> tuple[float, float, str]:
-    """(peak RSS MB, wall s, last output line) of one CLI command in its own process."""
+def run(code: Path, command: list[str], env: dict) -> tuple[float, float, float, str]:
+    """(peak RSS MB, wall s, CPU s, last output line) of one CLI command in its own process."""
     started = time.perf_counter()
-    done = subprocess.run(["/usr/bin/time", "-f", "MAXRSS %M", sys.executable, "-m", "worker.cli.main", *command],
+    done = subprocess.run(["/usr/bin/time", "-f", "MAXRSS %M CPU %U %S", sys.executable, "-m", "worker.cli.main", *command],
                           env={**env, "PYTHONPATH": str(code)}, cwd=code, capture_output=True, text=True,
                           check=False)
     elapsed = time.perf_counter() - started
-    found = re.search(r"MAXRSS (\d+)", done.stderr)
+    found = re.search(r"MAXRSS (\d+) CPU ([\d.]+) ([\d.]+)", done.stderr)
     tail = (done.stdout.strip().splitlines() or [""])[-1][:160]
     if done.returncode not in (0, 1):
         tail = f"exit {done.returncode}: {done.stderr.strip().splitlines()[-2:]}"
-    return (int(found.group(1)) / 1024 if found else float("nan")), elapsed, tail
+    cpu = float(found.group(2)) + float(found.group(3)) if found else float("nan")
+    return (int(found.group(1)) / 1024 if found else float("nan")), elapsed, cpu, tail
 
 
 def main() -> None:
@@ -100,9 +101,9 @@ def main() -> None:
                        "STRIPE_API_BASE": url, "STRIPE_MAX_RPS": args.rps, "STRIPE_ENDPOINT_RPS": args.rps}
                 try:
                     for command in COMMANDS:
-                        rss, wall, tail = run(code, command, env)
+                        rss, wall, cpu, tail = run(code, command, env)
                         print(f"{size} customers | {code} | {' '.join(command)}: peak RSS {rss:.0f} MB, "
-                              f"{wall:.1f} s | {tail}", flush=True)
+                              f"{wall:.1f} s wall, {cpu:.1f} CPU-s | {tail[:100]}", flush=True)
                 finally:
                     drop_pg(args.pg_url, db)
         finally:
