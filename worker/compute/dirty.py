@@ -92,12 +92,16 @@ def mirror_keys(session: Session, contact_ids: Sequence[str] | None = None) -> d
     return keys
 
 
-def _mirror_keys(session: Session, ids: list[str] | None) -> dict[str, str]:
+def _mirror_keys(session: Session, ids: list[str] | None, *,
+                 between: tuple[str, str] | None = None) -> dict[str, str]:
+    """The digests of these contacts, of those with an id in `between` (low, high], or of all."""
     connection = session.connection()
     parts: dict[str, list[str]] = defaultdict(list)
     query = select(Contact.id, Contact.type, Contact.name, Contact.email, _stored(Contact.updated_at))
     if ids is not None:
         query = query.where(Contact.id.in_(ids))
+    elif between is not None:
+        query = query.where(Contact.id > between[0], Contact.id <= between[1])
     for contact_id, *rest in connection.execute(query):
         parts[contact_id].append(repr(("contact", *rest)))
     owner: dict[str, str] = {}
@@ -106,13 +110,18 @@ def _mirror_keys(session: Session, ids: list[str] | None) -> dict[str, str]:
              .where(StripeCustomer.contact_id.is_not(None)).order_by(StripeCustomer.id))
     if ids is not None:
         query = query.where(StripeCustomer.contact_id.in_(ids))
+    elif between is not None:
+        query = query.where(StripeCustomer.contact_id > between[0], StripeCustomer.contact_id <= between[1])
     for customer_id, contact_id, *rest in connection.execute(query):
         owner[customer_id] = contact_id
         parts[contact_id].append(repr(("customer", customer_id, *rest)))
     query = select(StripeSubscription.customer_id, StripeSubscription.id, _stored(StripeSubscription.written_at),
                    _stored(StripeSubscription.changed_at), StripeSubscription.deleted
                    ).order_by(StripeSubscription.id)
-    if ids is not None:
+    if between is not None and ids is None:
+        query = query.join(StripeCustomer, StripeCustomer.id == StripeSubscription.customer_id).where(
+            StripeCustomer.contact_id > between[0], StripeCustomer.contact_id <= between[1])
+    elif ids is not None:
         if not owner:
             query = None
         else:
@@ -171,11 +180,14 @@ def plan(session: Session, source: SourceConfig, stages: StagesConfig, *, now: d
     if last_full is None or now - last_full >= full_every or now < last_full:
         return Plan(None, f"no full pass in the last {full_every}")
     dirty: set[str] = set()
+    low = ""
     for part in contact_chunks(session, chunk):
-        keys = mirror_keys(session, part)
+        high = part[-1]  # the chunk is the contacts in (low, high]: read by range, not by list
+        keys = _mirror_keys(session, None, between=(low, high))
         stored = dict(session.execute(select(ContactState.contact_id, ContactState.mirror_key)
-                                      .where(ContactState.contact_id.in_(part))).all())
+                                      .where(ContactState.contact_id > low, ContactState.contact_id <= high)).all())
         dirty.update(cid for cid in part if cid in keys and stored.get(cid) != keys[cid])
+        low = high
     dirty.update(session.scalars(select(ContactState.contact_id).where(ContactState.recompute_at <= now)))
     return Plan(sorted(dirty))
 
