@@ -84,13 +84,29 @@ def _subscription_dict(row: Any) -> dict[str, Any]:
     return raw
 
 
+def unlinked_chunks(session: Session, size: int = CHUNK) -> Iterator[dict[str, CustomerData]]:
+    """The unlinked customers (with their subscriptions), `size` at a time by id (keyset), so
+    the report and `accounts --unlinked` never hold them all."""
+    after = ""
+    while True:
+        found = load_customers(session, unlinked=True, after=after, limit=size)
+        if not found:
+            return
+        yield found
+        after = max(found)
+
+
 def load_customers(session: Session, *, contact_ids: Sequence[str] | None = None,
-                   unlinked: bool = False) -> dict[str, CustomerData]:
-    """Customers (of these contacts, of every contact, or unlinked ones) with their subscriptions."""
+                   unlinked: bool = False, after: str | None = None,
+                   limit: int | None = None) -> dict[str, CustomerData]:
+    """Customers (of these contacts, of every contact, or unlinked ones: all, or `limit` of
+    them with an id after `after`) with their subscriptions."""
     query = select(*_CUSTOMER_COLUMNS)
     if unlinked:
-        rows = list(session.execute(query.where(StripeCustomer.contact_id.is_(None),
-                                                StripeCustomer.deleted.is_(False))))
+        query = query.where(StripeCustomer.contact_id.is_(None), StripeCustomer.deleted.is_(False))
+        if limit is not None:
+            query = query.where(StripeCustomer.id > (after or "")).order_by(StripeCustomer.id).limit(limit)
+        rows = list(session.execute(query))
     elif contact_ids is None:
         rows = list(session.execute(query.where(StripeCustomer.contact_id.is_not(None))))
     else:
