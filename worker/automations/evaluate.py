@@ -1,6 +1,7 @@
 """Evaluate: recompute snapshots, turn them into trigger occurrences, match, fire (wiring).
 
-One pass, in one transaction:
+One pass, a chunk of contacts at a time (CHUNK, in id order; each chunk committed before the
+next is read, so a pass holds one chunk whatever the size of the account):
   1. recompute the contacts whose inputs may have moved since their last compute (mirror
      rows changed, a discount starting or ending, never computed; everything when the rules
      changed and at least weekly: worker.compute.dirty) — changed ones come back as
@@ -15,9 +16,12 @@ One pass, in one transaction:
   4. record each match once (worker.automations.firing) and queue destination pushes.
 A dry run does all of it and rolls back, so it lists exactly what would fire.
 
-Passes are serialised: each starts by updating one lock row, which PostgreSQL holds (and
-SQLite's single writer lock holds) until commit. A second evaluator waits, then sees the
-first one's snapshots and finds nothing new; "at most once" itself stays the unique key's job.
+Passes are serialised chunk by chunk: each chunk's transaction starts by updating one lock
+row, which PostgreSQL holds (and SQLite's single writer lock holds) until commit. A second
+evaluator waits, then sees the first one's snapshots and finds nothing new; "at most once"
+itself stays the unique key's job. A pass that fails keeps the chunks it committed; the
+full-pass marks (worker.compute.dirty, worker.automations.scope) and the baseline are written
+with the last chunk, so the next pass redoes the rest.
 
 The **baseline** (PRODUCT.md §4) is the first pass after the first completed full backfill:
 it records what already was and fires no change triggers. It is remembered in SyncState.
