@@ -38,3 +38,19 @@ def test_a_pass_firing_thousands_prints_fifty_rows_and_the_counts(monkeypatch, t
     assert result.exit_code == 0, result.output
     assert "acct-00049" in result.output and "acct-00050" not in result.output
     assert "… and 2950 more" in result.output and "renewal 2000, trial 1000" in result.output
+
+
+def test_a_dry_run_firing_thousands_previews_the_actions_of_the_first_fifty_only(monkeypatch):
+    fired = [_Fired("renewal", f"acct-{i:05d}") for i in range(3000)]
+    previewed: list[int] = []
+    from worker.automations import service
+
+    monkeypatch.setattr(service, "run_evaluation", lambda *a, **k: Evaluation(fired=fired, contacts=3000))
+    monkeypatch.setattr(command, "bootstrap", lambda: None)
+    monkeypatch.setattr(command, "command_runtime", lambda settings: _Runtime())
+    monkeypatch.setattr(_Runtime, "rules", lambda self: None, raising=False)
+    monkeypatch.setattr(command, "_print_previews", lambda rules, shown, at: previewed.append(len(shown)))
+    result = CliRunner().invoke(app, ["evaluate", "--dry-run", "--now", "2026-11-20T00:00:00Z"],
+                                env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert previewed == [50] and "the actions of the first 50 are shown" in result.output

@@ -33,7 +33,8 @@ AUTOMATIONS = (
 class World:
     """Three contacts with monthly USD subscriptions (renewing on Dec 1), synced and evaluated
     through the real sync and `run_evaluation`; `computed` lists the ids each recompute call of
-    the last pass read (None: every contact; no call at all when nothing needed it)."""
+    the last pass read (a full pass reads every contact, a chunk per call; no call at all when
+    nothing needed it)."""
 
     def __init__(self, tmp_path: Path, monkeypatch, preset: str = "stripe", full_every: timedelta | None = None):
         rules = tmp_path / "rules"
@@ -158,14 +159,14 @@ def test_a_full_pass_at_least_every_full_every_and_when_the_rules_change(tmp_pat
         assert w.computed == []
         w.sb.advance(timedelta(days=1))
         w.pass_()
-        assert w.computed == [None]  # FULL_EVERY since the first (full) pass
+        assert w.computed == [["a", "b", "c"]]  # FULL_EVERY since the first (full) pass: everyone
         w.sb.advance(timedelta(days=1))
         w.pass_()
         assert w.computed == []
         stripe_yaml = w.rules_dir / "stripe.yaml"
         stripe_yaml.write_text(stripe_yaml.read_text().replace("gbp: 1.27", "gbp: 1.3"))
         w.pass_()
-        assert w.computed == [None]  # FX rates changed: every contact again
+        assert w.computed == [["a", "b", "c"]]  # FX rates changed: every contact again
     finally:
         w.close()
 

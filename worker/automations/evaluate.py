@@ -1,6 +1,7 @@
 """Evaluate: recompute snapshots, turn them into trigger occurrences, match, fire (wiring).
 
-One pass, in one transaction:
+One pass, a chunk of contacts at a time (CHUNK, in id order; each chunk committed before the
+next is read, so a pass holds one chunk whatever the size of the account):
   1. recompute the contacts whose inputs may have moved since their last compute (mirror
      rows changed, a discount starting or ending, never computed; everything when the rules
      changed and at least weekly: worker.compute.dirty) — changed ones come back as
@@ -15,9 +16,12 @@ One pass, in one transaction:
   4. record each match once (worker.automations.firing) and queue destination pushes.
 A dry run does all of it and rolls back, so it lists exactly what would fire.
 
-Passes are serialised: each starts by updating one lock row, which PostgreSQL holds (and
-SQLite's single writer lock holds) until commit. A second evaluator waits, then sees the
-first one's snapshots and finds nothing new; "at most once" itself stays the unique key's job.
+Passes are serialised chunk by chunk: each chunk's transaction starts by updating one lock
+row, which PostgreSQL holds (and SQLite's single writer lock holds) until commit. A second
+evaluator waits, then sees the first one's snapshots and finds nothing new; "at most once"
+itself stays the unique key's job. A pass that fails keeps the chunks it committed; the
+full-pass marks (worker.compute.dirty, worker.automations.scope) and the baseline are written
+with the last chunk, so the next pass redoes the rest.
 
 The **baseline** (PRODUCT.md §4) is the first pass after the first completed full backfill:
 it records what already was and fires no change triggers. It is remembered in SyncState.
@@ -26,7 +30,7 @@ it records what already was and fires no change triggers. It is remembered in Sy
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -37,8 +41,9 @@ from sqlalchemy.orm import Session
 
 from worker.automations import scope
 from worker.automations.firing import Fired, Match, plan_firing, record_firings
-from worker.compute import times
-from worker.compute.history import recompute_pass
+from worker.compute import dirty, times
+from worker.compute.history import recompute_chunk
+from worker.compute.mirror import contact_chunks
 from worker.core.occurrences import Occurrence
 from worker.core.snapshot import ContactSnapshot, iso
 from worker.core.triggers import TriggerSettings, existing_state, occurrences
@@ -75,17 +80,34 @@ class Evaluation:
         return [i for f in self.fired for i in f.delivery_ids] + self.destination_delivery_ids
 
 
+#: Contacts per chunk of a pass: each chunk is recomputed, matched, fired and committed before
+#: the next is read, so a pass holds one chunk's snapshots whatever the size of the account.
+CHUNK = 2000
+
+
 def evaluate(store: Store, rules: RuleSet, matcher: Matcher, *, now: datetime,
              dry_run: bool = False, contact_ids: Sequence[str] | None = None,
              push_destinations=None, full_every: timedelta | None = None,  # noqa: ANN001
-             changes_only: bool = False) -> Evaluation:
+             changes_only: bool = False, chunk: int = CHUNK) -> Evaluation:
     """One evaluation pass as of `now`: a scheduled one, one over `contact_ids`, or with
     `changes_only` one over the contacts syncs and re-fetches queued (worker.automations.scope).
 
     `push_destinations(session, prev, new, now) -> list[delivery id]` (optional) queues the
-    destination pushes a contact's change calls for, in the same transaction."""
+    destination pushes a contact's change calls for, in the same transaction.
+
+    The pass walks its contacts `chunk` at a time (in id order) and commits after each chunk,
+    taking the lock again for the next; a dry run flushes instead and rolls everything back."""
     _ensure_lock_row(store, now)
     session = store.sessions()
+
+    def checkpoint() -> None:
+        if dry_run:
+            session.flush()
+        else:
+            session.commit()
+            _take_lock(session, now)
+        session.expunge_all()  # nothing of the chunk stays in the identity map
+
     try:
         _take_lock(session, now)
         queued = scope.drain(session) if contact_ids is None else []
@@ -95,7 +117,8 @@ def evaluate(store: Store, rules: RuleSet, matcher: Matcher, *, now: datetime,
                 return Evaluation(dry_run=dry_run)
             contact_ids = queued
         result = _evaluate(session, rules, matcher, now=now, dry_run=dry_run, contact_ids=contact_ids,
-                           push_destinations=push_destinations, full_every=full_every, queued=queued)
+                           push_destinations=push_destinations, full_every=full_every, queued=queued,
+                           chunk=chunk, checkpoint=checkpoint)
         session.rollback() if dry_run else session.commit()
         return result
     except BaseException:
@@ -107,69 +130,106 @@ def evaluate(store: Store, rules: RuleSet, matcher: Matcher, *, now: datetime,
 
 def _evaluate(session: Session, rules: RuleSet, matcher: Matcher, *, now: datetime, dry_run: bool,
               contact_ids: Sequence[str] | None, push_destinations,  # noqa: ANN001
-              full_every: timedelta | None = None, queued: Sequence[str] = ()) -> Evaluation:
+              full_every: timedelta | None = None, queued: Sequence[str] = (), chunk: int = CHUNK,
+              checkpoint: Callable[[], None] = lambda: None) -> Evaluation:
     full_backfill_done = session.scalar(select(SyncState.key).where(  # of any Stripe account (`eu:last_full`)
         (SyncState.key == LAST_FULL_KEY) | SyncState.key.like("%:" + LAST_FULL_KEY)).limit(1)) is not None
     baseline = not _baseline_recorded(session)
-    recomputed = recompute_pass(session, rules.source, rules.stages, contact_ids=contact_ids, now=now,
-                                full_every=full_every)
-    changed = {new.contact_id: (prev, new) for prev, new in recomputed.pairs if new.contact_id}
-    looked_at = contact_ids
-    if contact_ids is None:  # a scheduled pass: what changed, was queued, or entered a time window
+    if contact_ids is not None:
+        plan = dirty.targeted(contact_ids)
+        looked_at: Sequence[str] | None = plan.ids
+    else:  # a scheduled pass: what changed, was queued, or entered a time window
+        plan = dirty.plan(session, rules.source, rules.stages, now=now, full_every=full_every, chunk=chunk)
         looked_at, _why_all = scope.scheduled_scope(
-            session, rules.automations, recomputed=recomputed.snapshots.keys(), queued=queued,
-            full_recompute=recomputed.plan is not None and recomputed.plan.full,
+            session, rules.automations, recomputed=plan.ids or (), queued=queued, full_recompute=plan.full,
             baseline_pending=baseline, now=now,
             everyone="a new automation applies to existing state" if _fresh_existing(session, rules) else None)
-    snapshots = _current(session, looked_at, recomputed.snapshots)
+    pass_ = _Pass(rules, matcher, now=now, dry_run=dry_run, push_destinations=push_destinations,
+                  existing=_fresh_existing_names(session, rules) if contact_ids is None and full_backfill_done
+                  else frozenset(), baseline=baseline,
+                  fill_times=contact_ids is None and looked_at is None and not scope.times_filled(session))
+    to_recompute = None if plan.ids is None else set(plan.ids)
+    for ids in contact_chunks(session, chunk, looked_at):
+        pass_.chunk(session, ids, ids if to_recompute is None else [i for i in ids if i in to_recompute])
+        checkpoint()
     if contact_ids is None:
-        if looked_at is None and not scope.times_filled(session):
-            times.write_times(session, list(snapshots.values()))
+        dirty.remember(session, rules.source, rules.stages, plan, now=now)
         scope.remember(session, rules.automations, now=now, full=looked_at is None)
-    settings = TriggerSettings.from_rules(rules)
-    result = Evaluation(contacts=len(snapshots), changed=len(changed), baseline=baseline, dry_run=dry_run)
-    found: list[Occurrence] = []
-    for contact_id, snapshot in snapshots.items():
-        prev, new = changed.get(contact_id, (snapshot, snapshot))
-        try:
-            found += occurrences(prev, new, now, settings, baseline=baseline)
-        except LifecycleError as exc:  # e.g. MissingFxRate: this contact only, the rest go on
-            log.error("contact_skipped", contact_id=contact_id, error=str(exc))
-            continue
-        if push_destinations is not None and contact_id in changed:
-            result.destination_delivery_ids += push_destinations(session, prev, new, now)
-    result.occurrences = len(found)
-    found = _not_yet_fired(session, found, rules.automations)
-    by_name = {a.name: a for a in rules.automations}
-    pairs = _matches(matcher, found)
-    if contact_ids is None and full_backfill_done:
-        pairs = _with_existing_state(session, pairs, rules, matcher, snapshots, now, settings, dry_run=dry_run)
-    matches = [(by_name[name], occurrence, snapshots[occurrence.contact_id]) for name, occurrence in pairs]
-    result.fired = _fire(session, matches, now=now, dry_run=dry_run)
+        if full_backfill_done:
+            _remember_seen(session, rules, dry_run=dry_run, now=now)
     if baseline and full_backfill_done:
         _record_baseline(session, now)
-    return result
+    return pass_.result
+
+
+class _Pass:
+    """What a pass does to one chunk of contacts: recompute those that need it, diff, match,
+    fire; the counts and firings add up in `result`."""
+
+    def __init__(self, rules: RuleSet, matcher: Matcher, *, now: datetime, dry_run: bool,
+                 push_destinations, existing: frozenset[str], baseline: bool,  # noqa: ANN001
+                 fill_times: bool) -> None:
+        self.rules, self.matcher, self.now, self.dry_run = rules, matcher, now, dry_run
+        self.push_destinations, self.existing, self.fill_times = push_destinations, existing, fill_times
+        self.settings = TriggerSettings.from_rules(rules)
+        self.by_name = {a.name: a for a in rules.automations}
+        self.result = Evaluation(baseline=baseline, dry_run=dry_run)
+
+    def chunk(self, session: Session, ids: Sequence[str], recompute_ids: Sequence[str]) -> None:
+        rules, now, result = self.rules, self.now, self.result
+        recomputed = recompute_chunk(session, rules.source, rules.stages, recompute_ids, now=now)
+        changed = {new.contact_id: (prev, new) for prev, new in recomputed.pairs if new.contact_id}
+        snapshots = _current(session, ids, recomputed.snapshots)
+        if self.fill_times:
+            times.write_times(session, list(snapshots.values()))
+        result.contacts += len(snapshots)
+        result.changed += len(changed)
+        found: list[Occurrence] = []
+        for contact_id, snapshot in snapshots.items():
+            prev, new = changed.get(contact_id, (snapshot, snapshot))
+            try:
+                found += occurrences(prev, new, now, self.settings, baseline=result.baseline)
+            except LifecycleError as exc:  # e.g. MissingFxRate: this contact only, the rest go on
+                log.error("contact_skipped", contact_id=contact_id, error=str(exc))
+                continue
+            if self.push_destinations is not None and contact_id in changed:
+                result.destination_delivery_ids += self.push_destinations(session, prev, new, now)
+        result.occurrences += len(found)
+        found = _not_yet_fired(session, found, rules.automations)
+        pairs = _matches(self.matcher, found)
+        if self.existing:
+            pairs = _with_existing_state(session, pairs, rules, self.matcher, snapshots, now, self.settings,
+                                         self.existing)
+        matches = [(self.by_name[name], occurrence, snapshots[occurrence.contact_id]) for name, occurrence in pairs]
+        result.fired += _fire(session, matches, now=now, dry_run=self.dry_run)
 
 
 def _with_existing_state(session: Session, pairs: list[tuple[str, Occurrence]], rules: RuleSet, matcher: Matcher,
-                         snapshots: dict[str, ContactSnapshot], now: datetime, settings: TriggerSettings, *,
-                         dry_run: bool) -> list[tuple[str, Occurrence]]:
-    """`apply_to_existing`: at an automation's first evaluation,
-    also match the state contacts are already in, for that automation only."""
+                         snapshots: dict[str, ContactSnapshot], now: datetime, settings: TriggerSettings,
+                         fresh: frozenset[str]) -> list[tuple[str, Occurrence]]:
+    """`apply_to_existing`: at an automation's first evaluation (`fresh`: those not evaluated
+    yet), also match the state this chunk's contacts are already in, for that automation only."""
+    triggers = frozenset(a.on for a in rules.automations if a.name in fresh)
+    extra = [o for s in snapshots.values() for o in existing_state(s, now, settings, triggers)]
+    extra = _not_yet_fired(session, extra, [a for a in rules.automations if a.name in fresh])
+    taken = {(name, o.contact_id, o.key) for name, o in pairs}
+    pairs = pairs + [(name, o) for name, o in _matches(matcher, extra)
+                     if name in fresh and (name, o.contact_id, o.key) not in taken]
+    pairs.sort(key=lambda p: (p[1].contact_id, p[0], p[1].key))
+    return pairs
+
+
+def _fresh_existing_names(session: Session, rules: RuleSet) -> frozenset[str]:
+    """The `apply_to_existing` automations not evaluated yet (read once, before the pass)."""
     seen = _seen(session)
-    fresh = {a.name for a in rules.automations if a.apply_to_existing and a.name not in seen}
-    if fresh:
-        triggers = frozenset(a.on for a in rules.automations if a.name in fresh)
-        extra = [o for s in snapshots.values() for o in existing_state(s, now, settings, triggers)]
-        extra = _not_yet_fired(session, extra, [a for a in rules.automations if a.name in fresh])
-        taken = {(name, o.contact_id, o.key) for name, o in pairs}
-        pairs = pairs + [(name, o) for name, o in _matches(matcher, extra)
-                         if name in fresh and (name, o.contact_id, o.key) not in taken]
-        pairs.sort(key=lambda p: (p[1].contact_id, p[0], p[1].key))
-    names = {a.name for a in rules.automations}
+    return frozenset(a.name for a in rules.automations if a.apply_to_existing and a.name not in seen)
+
+
+def _remember_seen(session: Session, rules: RuleSet, *, dry_run: bool, now: datetime) -> None:
+    """Every loaded automation has now been evaluated (after the last chunk)."""
+    seen, names = _seen(session), {a.name for a in rules.automations}
     if not dry_run and not names <= seen:
         session.merge(SyncState(key=SEEN_KEY, value={"names": sorted(seen | names)}, updated_at=now))
-    return pairs
 
 
 def _seen(session: Session) -> set[str]:
@@ -227,39 +287,22 @@ def _matches(matcher: Matcher, found: Sequence[Occurrence]) -> list[tuple[str, O
     return sorted(pairs, key=lambda p: (p[1].contact_id, p[0], p[1].key))
 
 
-def _current(session: Session, contact_ids: Sequence[str] | None,
+def _current(session: Session, contact_ids: Sequence[str],
              fresh: dict[str, ContactSnapshot]) -> dict[str, ContactSnapshot]:
-    """Every (or these) contacts' stored snapshots, in the table's order.
-
-    Those recompute just stored come from `fresh` (already read back from their stored form).
-    For the others the stored JSON is read as text and parsed only when that text is new to
-    this process: `_PARSED` maps the exact stored text to its parsed snapshot (so it can never
-    be stale, whatever database it came from) and keeps only the texts the last pass saw."""
-    global _PARSED
+    """These contacts' stored snapshots, in id order: those recompute just stored come from
+    `fresh` (already read back from their stored form), the others are read and parsed.
+    (A process-wide cache of parsed snapshots used to skip the parse; it held every contact.)"""
     query = select(ContactState.contact_id, cast(ContactState.snapshot, Text))
-    known, seen = _PARSED, {}
     snapshots: dict[str, ContactSnapshot] = {}
     for contact_id, text in _rows(session, query, contact_ids):
-        snapshot = fresh.get(contact_id)
-        if snapshot is None:
-            snapshot = known.get(text)
-            if snapshot is None:
-                snapshot = ContactSnapshot.from_state(json.loads(text))
-            seen[text] = snapshot
+        snapshot = fresh.get(contact_id) or ContactSnapshot.from_state(json.loads(text))
         if snapshot.contact_id:
             snapshots[snapshot.contact_id] = snapshot
-    _PARSED = seen
     return snapshots
 
 
-_PARSED: dict[str, ContactSnapshot] = {}
-
-
-def _rows(session: Session, query, contact_ids: Sequence[str] | set[str] | None):  # noqa: ANN001, ANN202
-    """The query's rows for every contact, or for these (500 ids per statement), in id order."""
-    if contact_ids is None:
-        yield from session.execute(query)
-        return
+def _rows(session: Session, query, contact_ids: Sequence[str]):  # noqa: ANN001, ANN202
+    """The query's rows for these contacts (500 ids per statement), in id order."""
     ids = sorted(contact_ids)
     for start in range(0, len(ids), 500):
         yield from session.execute(query.where(ContactState.contact_id.in_(ids[start:start + 500]))

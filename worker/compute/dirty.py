@@ -39,6 +39,7 @@ from typing import Any
 from sqlalchemy import String, select, type_coerce
 from sqlalchemy.orm import Session
 
+from worker.compute.mirror import contact_chunks
 from worker.core.discounts import discount_list
 from worker.core.mrr import subscription_items
 from worker.core.renewal import timestamp
@@ -63,10 +64,10 @@ FULL_EVERY = timedelta(days=7)
 
 @dataclass
 class Plan:
-    """What one pass recomputes: `ids` (None: every contact), and the digests to store."""
+    """What one pass recomputes: `ids` (None: every contact). The digests to store are read
+    again per chunk when the pass recomputes it (`mirror_keys`), never held for everyone."""
 
     ids: list[str] | None
-    keys: dict[str, str]
     full_reason: str | None = None  # why everything is recomputed, when it is
 
     @property
@@ -92,12 +93,16 @@ def mirror_keys(session: Session, contact_ids: Sequence[str] | None = None) -> d
     return keys
 
 
-def _mirror_keys(session: Session, ids: list[str] | None) -> dict[str, str]:
+def _mirror_keys(session: Session, ids: list[str] | None, *,
+                 between: tuple[str, str] | None = None) -> dict[str, str]:
+    """The digests of these contacts, of those with an id in `between` (low, high], or of all."""
     connection = session.connection()
     parts: dict[str, list[str]] = defaultdict(list)
     query = select(Contact.id, Contact.type, Contact.name, Contact.email, _stored(Contact.updated_at))
     if ids is not None:
         query = query.where(Contact.id.in_(ids))
+    elif between is not None:
+        query = query.where(Contact.id > between[0], Contact.id <= between[1])
     for contact_id, *rest in connection.execute(query):
         parts[contact_id].append(repr(("contact", *rest)))
     owner: dict[tuple[str, str], str] = {}  # (account, customer id) → contact id
@@ -106,6 +111,8 @@ def _mirror_keys(session: Session, ids: list[str] | None) -> dict[str, str]:
              .where(StripeCustomer.contact_id.is_not(None)).order_by(StripeCustomer.id, StripeCustomer.account))
     if ids is not None:
         query = query.where(StripeCustomer.contact_id.in_(ids))
+    elif between is not None:
+        query = query.where(StripeCustomer.contact_id > between[0], StripeCustomer.contact_id <= between[1])
     for account, customer_id, contact_id, *rest in connection.execute(query):
         owner[(account, customer_id)] = contact_id
         parts[contact_id].append(repr(("customer", customer_id, *rest) if account == DEFAULT_ACCOUNT
@@ -113,7 +120,11 @@ def _mirror_keys(session: Session, ids: list[str] | None) -> dict[str, str]:
     query = select(StripeSubscription.account, StripeSubscription.customer_id, StripeSubscription.id,
                    _stored(StripeSubscription.written_at), _stored(StripeSubscription.changed_at),
                    StripeSubscription.deleted).order_by(StripeSubscription.id, StripeSubscription.account)
-    if ids is not None:
+    if between is not None and ids is None:
+        query = query.join(StripeCustomer, (StripeCustomer.id == StripeSubscription.customer_id)
+                           & (StripeCustomer.account == StripeSubscription.account)).where(
+            StripeCustomer.contact_id > between[0], StripeCustomer.contact_id <= between[1])
+    elif ids is not None:
         if not owner:
             query = None
         else:
@@ -151,30 +162,38 @@ def fingerprint(session: Session, source: SourceConfig, stages: StagesConfig) ->
     return _digest([("mrr", repr(source.mrr)), ("stages", repr(stages)), ("products", tuple(products))])
 
 
-def targeted(session: Session, contact_ids: Sequence[str]) -> Plan:
-    """A pass over these contacts only (a sync or re-fetch changed them): their digests, read
-    from their own rows; the rules' fingerprint and the full-pass clock are the scheduled
-    pass's business."""
-    return Plan(sorted(set(contact_ids)), mirror_keys(session, contact_ids))
+def targeted(contact_ids: Sequence[str]) -> Plan:
+    """A pass over these contacts only (a sync or re-fetch changed them); the rules'
+    fingerprint and the full-pass clock are the scheduled pass's business."""
+    return Plan(sorted(set(contact_ids)))
 
 
 def plan(session: Session, source: SourceConfig, stages: StagesConfig, *, now: datetime,
-         full_every: timedelta | None = None) -> Plan:
+         full_every: timedelta | None = None, chunk: int = 2000) -> Plan:
     """The contacts this pass must recompute (see the module doc); everyone when `full_every`
-    (default FULL_EVERY; setting RECOMPUTE_FULL_EVERY) has passed since the last full pass."""
+    (default FULL_EVERY; setting RECOMPUTE_FULL_EVERY) has passed since the last full pass.
+
+    The digests are compared `chunk` contacts at a time (keyset on the contact id): only the
+    dirty ids are kept, so memory follows what changed, not the size of the account."""
     full_every = full_every or FULL_EVERY
-    keys = mirror_keys(session)
     row = session.get(SyncState, STATE_KEY)
     value = row.value if row is not None else {}
     last_full = parse_iso(value.get("last_full_at"))
     if value.get("fingerprint") != fingerprint(session, source, stages):
-        return Plan(None, keys, "rules or product names changed" if value else "first pass")
+        return Plan(None, "rules or product names changed" if value else "first pass")
     if last_full is None or now - last_full >= full_every or now < last_full:
-        return Plan(None, keys, f"no full pass in the last {full_every}")
-    stored = dict(session.execute(select(ContactState.contact_id, ContactState.mirror_key)).all())
-    due = set(session.scalars(select(ContactState.contact_id).where(ContactState.recompute_at <= now)))
-    ids = sorted({cid for cid, key in keys.items() if stored.get(cid) != key} | (due & keys.keys()))
-    return Plan(ids, keys)
+        return Plan(None, f"no full pass in the last {full_every}")
+    dirty: set[str] = set()
+    low = ""
+    for part in contact_chunks(session, chunk):
+        high = part[-1]  # the chunk is the contacts in (low, high]: read by range, not by list
+        keys = _mirror_keys(session, None, between=(low, high))
+        stored = dict(session.execute(select(ContactState.contact_id, ContactState.mirror_key)
+                                      .where(ContactState.contact_id > low, ContactState.contact_id <= high)).all())
+        dirty.update(cid for cid in part if cid in keys and stored.get(cid) != keys[cid])
+        low = high
+    dirty.update(session.scalars(select(ContactState.contact_id).where(ContactState.recompute_at <= now)))
+    return Plan(sorted(dirty))
 
 
 def remember(session: Session, source: SourceConfig, stages: StagesConfig, done: Plan, *, now: datetime) -> None:

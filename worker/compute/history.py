@@ -7,9 +7,10 @@ currencies) or renewal date changed, and a SubscriptionHistory row per subscript
 status, period end, renewal date, cancellation or MRR changed. It returns the
 (previous, new) pairs for the trigger engine; `previous` is None for a contact seen first.
 
-`recompute_pass` is what an evaluation pass calls: it recomputes only the contacts whose
-inputs may have moved (worker.compute.dirty), records on each ContactState what its snapshot
-was computed from, and hands back the recomputed snapshots so the pass need not re-read them.
+`recompute_chunk` is what an evaluation pass calls, one chunk of contacts at a time: it
+recomputes the contacts whose inputs may have moved (worker.compute.dirty), records on each
+ContactState what its snapshot was computed from, and hands back the recomputed snapshots so
+the pass need not re-read them.
 
 History time (`at`): the caller's `at` (Stripe's event time) when given; else the latest
 Stripe change time (`changed_at`) among the contact's customers and subscriptions, when that
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -67,41 +68,33 @@ def _recompute(session: Session, source: SourceConfig, stages: StagesConfig, *,
 
 @dataclass
 class Recomputed:
-    """One evaluation pass's recompute: the changed pairs, and the stored snapshot (as the
-    store now holds it, i.e. as `ContactSnapshot.from_state` reads it back) of every contact
-    it recomputed; `plan.ids` None means every contact was."""
+    """One chunk's recompute: the changed pairs, and the stored snapshot (as the store now
+    holds it, i.e. as `ContactSnapshot.from_state` reads it back) of every contact it
+    recomputed."""
 
-    pairs: list[Pair]
+    pairs: list[Pair] = field(default_factory=list)
     snapshots: dict[str, ContactSnapshot] = field(default_factory=dict)
-    plan: dirty.Plan | None = None
 
 
-def recompute_pass(session: Session, source: SourceConfig, stages: StagesConfig, *,
-                   contact_ids: Sequence[str] | None = None, now: datetime,
-                   full_every: timedelta | None = None) -> Recomputed:
-    """Recompute the contacts that need it (all of `contact_ids` when given), inside the
-    caller's transaction; store what changed and what each snapshot was computed from."""
-    if contact_ids is not None:
-        plan = dirty.targeted(session, contact_ids)
-    else:
-        plan = dirty.plan(session, source, stages, now=now, full_every=full_every)
-    ids = plan.ids
-    if ids is not None and not ids:
-        dirty.remember(session, source, stages, plan, now=now)
-        return Recomputed([], {}, plan)
+def recompute_chunk(session: Session, source: SourceConfig, stages: StagesConfig, contact_ids: Sequence[str], *,
+                    now: datetime) -> Recomputed:
+    """Recompute these contacts (one chunk of an evaluation pass: worker.compute.dirty says
+    which) inside the caller's transaction; store what changed and what each snapshot was
+    computed from (its mirror digest, read here for these contacts only)."""
+    result = Recomputed()
+    if not contact_ids:
+        return result
+    keys = dirty.mirror_keys(session, contact_ids)
     problems: list[tuple[str, str]] = []
-    computed = compute_contacts(session, source, stages, now=now, contact_ids=ids, problems=problems)
-    result = Recomputed([], {}, plan)
+    computed = compute_contacts(session, source, stages, now=now, contact_ids=contact_ids, problems=problems)
     sort = mrr_sort.Writer(FxTable.from_config(source.mrr))
     for item in computed:
-        stored = _store_computed(session, item, plan.keys.get(item.snapshot.contact_id or ""), now, sort)
+        stored = _store_computed(session, item, keys.get(item.snapshot.contact_id or ""), now, sort)
         result.snapshots[item.snapshot.contact_id] = stored
         if item.changed:
             result.pairs.append((item.previous, item.snapshot))
     times.write_times(session, [new for _, new in result.pairs])
     _forget_failed(session, [contact_id for contact_id, _ in problems])
-    if contact_ids is None:
-        dirty.remember(session, source, stages, plan, now=now)
     return result
 
 

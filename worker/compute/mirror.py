@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
 from worker.core.accounts import ContactInfo
@@ -33,6 +33,22 @@ CHUNK = 900  # ids per IN (…) query, well under SQLite's and PostgreSQL's para
 def chunks(values: Sequence[str], size: int = CHUNK) -> Iterator[list[str]]:
     for start in range(0, len(values), size):
         yield list(values[start:start + size])
+
+
+def contact_chunks(session: Session, size: int, ids: Sequence[str] | None = None) -> Iterator[list[str]]:
+    """Every contact's id (or these ids, sorted), `size` at a time, in id order: what a pass over
+    everyone walks instead of holding them all. Every contact is read by keyset (`id > last`),
+    one short query per chunk, so a caller may commit between chunks."""
+    if ids is not None:
+        yield from chunks(sorted(set(ids)), size)
+        return
+    after = ""
+    while True:
+        part = list(session.scalars(select(Contact.id).where(Contact.id > after).order_by(Contact.id).limit(size)))
+        if not part:
+            return
+        yield part
+        after = part[-1]
 
 
 @dataclass
@@ -71,14 +87,32 @@ def _subscription_dict(row: Any) -> dict[str, Any]:
     return raw
 
 
+def unlinked_chunks(session: Session, size: int = CHUNK) -> Iterator[dict[tuple[str, str], CustomerData]]:
+    """The unlinked customers (with their subscriptions), `size` at a time by (account, id)
+    (keyset), so the report and `accounts --unlinked` never hold them all."""
+    after: tuple[str, str] = ("", "")
+    while True:
+        found = load_customers(session, unlinked=True, after=after, limit=size)
+        if not found:
+            return
+        yield found
+        after = max(found)
+
+
 def load_customers(session: Session, *, contact_ids: Sequence[str] | None = None,
-                   unlinked: bool = False) -> dict[tuple[str, str], CustomerData]:
-    """Customers (of these contacts, of every contact, or unlinked ones) with their subscriptions,
-    by (account, customer id): ids are unique only within one Stripe account."""
+                   unlinked: bool = False, after: tuple[str, str] | None = None,
+                   limit: int | None = None) -> dict[tuple[str, str], CustomerData]:
+    """Customers (of these contacts, of every contact, or unlinked ones: all, or `limit` of
+    them after the (account, id) `after`) with their subscriptions, by (account, customer id):
+    ids are unique only within one Stripe account."""
     query = select(*_CUSTOMER_COLUMNS)
     if unlinked:
-        rows = list(session.execute(query.where(StripeCustomer.contact_id.is_(None),
-                                                StripeCustomer.deleted.is_(False))))
+        query = query.where(StripeCustomer.contact_id.is_(None), StripeCustomer.deleted.is_(False))
+        if limit is not None:
+            key = tuple_(StripeCustomer.account, StripeCustomer.id)
+            query = query.where(key > tuple_(*(after or ("", "")))).order_by(StripeCustomer.account,
+                                                                              StripeCustomer.id).limit(limit)
+        rows = list(session.execute(query))
     elif contact_ids is None:
         rows = list(session.execute(query.where(StripeCustomer.contact_id.is_not(None))))
     else:

@@ -86,6 +86,18 @@ def mrr_movements(history_rows: Iterable[Any], month: str, fx: FxTable, *,
 
     A contact's first history row (`cause` "first_seen") is what the first sync found; with
     `include_first_seen=False` it only sets the starting point and is not new business."""
+    totals = movement_totals(history_rows, month, fx, include_first_seen=include_first_seen,
+                             opening_until=opening_until)
+    if not with_opening:
+        del totals["opening"]
+    return {kind: round_minor(value) for kind, value in totals.items()}
+
+
+def movement_totals(history_rows: Iterable[Any], month: str, fx: FxTable, *, include_first_seen: bool = True,
+                    opening_until: datetime | None = None) -> dict[str, Fraction]:
+    """`mrr_movements` before rounding, opening included. Every contact counts on its own, so
+    the totals of disjoint groups of contacts (a report reads history a chunk of contacts at a
+    time) add up to the totals of all of them; round the sum once."""
     start, end = month_bounds(month)
     by_contact: dict[str, list[Any]] = defaultdict(list)
     for row in history_rows:
@@ -109,9 +121,7 @@ def mrr_movements(history_rows: Iterable[Any], month: str, fx: FxTable, *,
                     totals[moved[0]] += moved[1]
             ever = ever or bool(after)
             before = after
-    if not with_opening:
-        del totals["opening"]
-    return {kind: round_minor(value) for kind, value in totals.items()}
+    return totals
 
 
 def months_between(first: str, last: str) -> list[str]:

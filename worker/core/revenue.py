@@ -71,6 +71,14 @@ class Retention:
 
 def revenue_retention(rows: Sequence[Any], start: datetime, end: datetime, fx: FxTable) -> Retention | None:
     """NRR and GRR between `start` and `end` for the contacts with MRR at `start`."""
+    return retention_from(retention_sums(rows, start, end, fx))
+
+
+RetentionSums = tuple[Fraction, Fraction, Fraction]  # (MRR at start, at end, retained), unrounded
+
+
+def retention_sums(rows: Iterable[Any], start: datetime, end: datetime, fx: FxTable) -> RetentionSums:
+    """The sums behind `revenue_retention`; those of disjoint groups of contacts add up."""
     before, after = states_at(rows, start), states_at(rows, end)
     start_total = end_total = retained = Fraction(0)
     for contact_id, row in before.items():
@@ -80,6 +88,11 @@ def revenue_retention(rows: Sequence[Any], start: datetime, end: datetime, fx: F
         later_row = after.get(contact_id)
         last = fx.value(_get(later_row, "mrr_native") or {}) if later_row is not None else Fraction(0)
         start_total, end_total, retained = start_total + first, end_total + last, retained + min(first, last)
+    return start_total, end_total, retained
+
+
+def retention_from(sums: RetentionSums) -> Retention | None:
+    start_total, end_total, retained = sums
     if start_total <= 0:
         return None
     return Retention(round_minor(start_total), round_minor(end_total), round_minor(retained),
@@ -129,24 +142,44 @@ def stage_counts_over_time(rows: Sequence[Any], months: Sequence[str],
 def upcoming_renewals(states: Iterable[Any], now: datetime, horizon: timedelta,
                       fx: FxTable) -> list[dict[str, Any]]:
     """`[{"week": date of its Monday, "contacts": n, "mrr_minor": at stake}]` for renewals ahead."""
-    weeks: dict[Any, list[Fraction]] = defaultdict(list)
+    return renewals_from(renewal_weeks(states, now, horizon, fx))
+
+
+RenewalWeeks = dict[Any, tuple[int, Fraction]]  # Monday → (contacts, MRR at stake, unrounded)
+
+
+def renewal_weeks(states: Iterable[Any], now: datetime, horizon: timedelta, fx: FxTable,
+                  into: RenewalWeeks | None = None) -> RenewalWeeks:
+    """The sums behind `upcoming_renewals`, added `into` a previous chunk's when given."""
+    weeks: RenewalWeeks = into if into is not None else {}
     for state in states:
         renewal = _get(state, "renewal_date")
         if renewal is None or not now <= renewal < now + horizon:
             continue
         monday = (renewal - timedelta(days=renewal.weekday())).date()
-        weeks[monday].append(fx.value(_get(state, "mrr_native") or {}))
-    return [{"week": week.isoformat(), "contacts": len(values), "mrr_minor": round_minor(sum(values, Fraction(0)))}
-            for week, values in sorted(weeks.items())]
+        count, value = weeks.get(monday, (0, Fraction(0)))
+        weeks[monday] = (count + 1, value + fx.value(_get(state, "mrr_native") or {}))
+    return weeks
+
+
+def renewals_from(weeks: RenewalWeeks) -> list[dict[str, Any]]:
+    return [{"week": week.isoformat(), "contacts": count, "mrr_minor": round_minor(value)}
+            for week, (count, value) in sorted(weeks.items())]
 
 
 def mrr_now(states: Iterable[Any], stages: Sequence[str], fx: FxTable) -> tuple[int, dict[str, int]]:
     """(total MRR, MRR per stage) of the current states, in minor units of `fx.currency`."""
-    total = Fraction(0)
-    per_stage = {stage: Fraction(0) for stage in stages}
+    total, per_stage = mrr_sums(states, stages, fx)
+    return round_minor(total), {stage: round_minor(value) for stage, value in per_stage.items()}
+
+
+def mrr_sums(states: Iterable[Any], stages: Sequence[str], fx: FxTable,
+             into: tuple[Fraction, dict[str, Fraction]] | None = None) -> tuple[Fraction, dict[str, Fraction]]:
+    """The sums behind `mrr_now` (unrounded), added `into` a previous chunk's when given."""
+    total, per_stage = into if into is not None else (Fraction(0), {stage: Fraction(0) for stage in stages})
     for state in states:
         value = fx.value(_get(state, "mrr_native") or {})
         total += value
         if _get(state, "stage") in per_stage:
             per_stage[_get(state, "stage")] += value
-    return round_minor(total), {stage: round_minor(value) for stage, value in per_stage.items()}
+    return total, per_stage

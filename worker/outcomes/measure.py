@@ -14,7 +14,7 @@ It returns how many outcomes it wrote. A firing without a goal is never measured
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -48,9 +48,8 @@ def measure(store: Store | Session, rules: RuleSet, *, now: datetime) -> int:
 
 def _measure(session: Session, rules: RuleSet, now: datetime) -> int:
     fx, churn = FxTable.from_config(rules.source.mrr), churn_stages(rules)
-    firings = [f for f in _unmeasured(session, now) if f.goal]
     written = 0
-    for chunk in _chunks(firings, _CHUNK):
+    for chunk in _unmeasured(session, now):
         judged: list[tuple[int, Judgement]] = []
         bound = _Bound(max(f.window_end for f in chunk), max(f.fired_at for f in chunk))
         contact_rows = _contact_history(session, {f.contact_id for f in chunk}, bound)
@@ -80,21 +79,25 @@ class _Bound:
     fired_at: datetime
 
 
-def _unmeasured(session: Session, now: datetime) -> list[Firing]:
+def _unmeasured(session: Session, now: datetime) -> Iterator[list[Any]]:
     """Firings due for measurement: window ended, no outcome yet (window_end is None for a
-    firing without a goal or one that can never be judged, so those are never read)."""
-    query = (
-        select(Firing)
-        .outerjoin(Outcome, Outcome.firing_id == Firing.id)
-        .where(Firing.window_end <= now, Outcome.firing_id.is_(None), Firing.fired_at <= now)
-        .order_by(Firing.id)
-    )
-    return list(session.scalars(query))
-
-
-def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
+    firing without a goal or one that can never be judged, so those are never read); _CHUNK at
+    a time by id (keyset), so a backlog of firings is never held at once."""
+    after = 0
+    while True:
+        query = (
+            select(Firing)
+            .outerjoin(Outcome, Outcome.firing_id == Firing.id)
+            .where(Firing.window_end <= now, Outcome.firing_id.is_(None), Firing.fired_at <= now, Firing.id > after)
+            .order_by(Firing.id).limit(_CHUNK)
+        )
+        found = list(session.scalars(query))
+        if not found:
+            return
+        after = found[-1].id
+        chunk = [f for f in found if f.goal]
+        if chunk:
+            yield chunk
 
 
 def _contact_history(session: Session, contact_ids: set[str],

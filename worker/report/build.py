@@ -23,18 +23,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from worker.compute.history import history_rows
 from worker.core.experiment import Analysis, Effect, analyse, q_values
-from worker.core.money import FxTable, MissingFxRate
-from worker.core.movements import months_between, mrr_movements
+from worker.core.money import FxTable
+from worker.core.movements import months_between
 from worker.core.revenue import (
     Retention,
     TrialConversion,
-    mrr_now,
-    revenue_retention,
-    stage_counts_over_time,
-    trial_conversion,
-    upcoming_renewals,
 )
 from worker.core.snapshot import iso, parse_time
 from worker.core.statistics import ArmMrr, arm_mrr, rate, wilson
@@ -43,12 +37,11 @@ from worker.logs import get_logger
 from worker.report.experiments import firing_rows, units_by_automation
 from worker.report.impact import fixed_horizon_json, mrr_impact_json
 from worker.report.unlinked import Unlinked, how_to_link, unlinked_revenue
+from worker.report.figures import revenue_figures
 from worker.rules.model import RuleSet
 from worker.store.db import Store
-from worker.store.models import ContactState, Delivery, Firing, SyncState
+from worker.store.models import Delivery, Firing, SyncState
 
-TRAILING = timedelta(days=365)
-RENEWAL_HORIZON = timedelta(days=90)
 ACTION_STATES = ("delivered", "retrying", "dead")
 
 
@@ -193,58 +186,16 @@ def build_report(store: Store | Session, rules: RuleSet, *, now: datetime, since
 
 def _build(session: Session, rules: RuleSet, now: datetime, since: datetime | None) -> Report:
     fx = FxTable.from_config(rules.source.mrr)
-    stage_names = list(rules.stages.stages)
-    skipped: set[str] = set()
-    states = _convertible(_states(session), fx, skipped)
-    rows = _convertible(history_rows(session, until=now + timedelta(microseconds=1)), fx, skipped)
-    months = report_months(now, since)
-    total, by_stage = mrr_now(states, stage_names, fx)
-    movements, opening = _movements(rows, months, fx, _baseline_at(session))
-    stage_counts = dict.fromkeys(stage_names, 0)
-    for state in states:
-        if state["stage"] in stage_counts:
-            stage_counts[state["stage"]] += 1
+    trial, customer = _trial_and_customer(rules)
+    figures = revenue_figures(session, now=now, months=report_months(now, since), stage_names=list(rules.stages.stages),
+                              fx=fx, baseline_at=_baseline_at(session), trial=trial, customer=customer)
     return Report(
-        generated_at=now, currency=fx.currency, since=since, mrr_total=total, mrr_by_stage=by_stage,
-        movements=movements, stages=stage_counts, opening=opening,
-        automations=_automations(session, rules, since),
-        retention=revenue_retention(rows, now - TRAILING, now, fx),
-        trial_conversion=trial_conversion(rows, now - TRAILING, now, *_trial_and_customer(rules)),
-        stage_history=stage_counts_over_time(rows, months, stage_names),
-        renewals=upcoming_renewals(states, now, RENEWAL_HORIZON, fx),
+        generated_at=now, currency=fx.currency, since=since, mrr_total=figures.mrr_total,
+        mrr_by_stage=figures.mrr_by_stage, movements=figures.movements, stages=figures.stages,
+        opening=figures.opening, automations=_automations(session, rules, since), retention=figures.retention,
+        trial_conversion=figures.trial_conversion, stage_history=figures.stage_history, renewals=figures.renewals,
         unlinked=unlinked_revenue(session, rules, now), how_to_link=how_to_link(rules),
     )
-
-
-def _convertible(items: list, fx: FxTable, skipped: set[str]) -> list:
-    """The states/history rows whose MRR `fx` can convert; a contact in a currency without a
-    rate is left out of every figure with one error naming it and the fix (once per report)."""
-    kept = []
-    for item in items:
-        contact_id = item["contact_id"] if isinstance(item, dict) else item.contact_id
-        native = (item["mrr_native"] if isinstance(item, dict) else item.mrr_native) or {}
-        try:
-            for currency in native:
-                fx.rate(currency, subject=f"contact {contact_id}")
-        except MissingFxRate as exc:
-            if contact_id not in skipped:
-                skipped.add(contact_id)
-                log.error("contact_skipped", contact_id=contact_id, error=str(exc))
-            continue
-        if contact_id not in skipped:
-            kept.append(item)
-    return kept
-def _movements(rows: list, months: list[str], fx: FxTable,
-               baseline_at: datetime | None) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """Movements per month (PRODUCT.md §8 keys) and the opening balances beside them."""
-    movements, opening = [], {}
-    for month in months:
-        found = mrr_movements(rows, month, fx, opening_until=baseline_at, with_opening=True)
-        amount = found.pop("opening")
-        if amount:
-            opening[month] = amount
-        movements.append({"month": month, **found})
-    return movements, opening
 
 
 def _baseline_at(session: Session) -> datetime | None:
@@ -254,17 +205,6 @@ def _baseline_at(session: Session) -> datetime | None:
     if row is None or not row.value.get("baseline_at"):
         return None
     return parse_time(row.value["baseline_at"]) + timedelta(seconds=1) - timedelta(microseconds=1)
-
-
-def _states(session: Session) -> list[dict[str, Any]]:
-    found = []
-    for state in session.scalars(select(ContactState)):
-        native = (state.snapshot or {}).get("mrr_native")
-        if native is None:
-            native = {state.currency: state.mrr_minor} if state.mrr_minor else {}
-        found.append({"contact_id": state.contact_id, "stage": state.stage, "renewal_date": state.renewal_date,
-                      "mrr_native": native, "name": (state.snapshot or {}).get("name")})
-    return found
 
 
 def _trial_and_customer(rules: RuleSet) -> tuple[frozenset[str], frozenset[str]]:

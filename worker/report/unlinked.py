@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from worker.compute.mirror import load_customers
+from worker.compute.mirror import unlinked_chunks
 from worker.core.accounts import customer_discounts
 from worker.core.money import FxTable, round_minor
 from worker.core.mrr import subscription_mrr
@@ -52,7 +52,7 @@ def unlinked_revenue(session: Session, rules: RuleSet, now: datetime) -> Unlinke
     preset = rules.source.mrr.preset
     native: dict[str, int] = {}
     result = Unlinked()
-    for data in load_customers(session, unlinked=True).values():
+    for data in (d for chunk in unlinked_chunks(session) for d in chunk.values()):
         result.customers += 1
         discounts = customer_discounts([data.customer])
         amounts: dict[str, int] = {}

@@ -20,7 +20,7 @@ from sqlalchemy import select, text
 from worker.core.snapshot import iso, parse_iso
 from worker.store.models import StripeCustomer, StripeSubscription
 from worker.stripe_api.transport import StripeApi
-from worker.sync import mirror
+from worker.sync import mirror, slices
 from worker.sync.fetch import concurrent_pages
 from worker.sync.run import SyncRun
 from worker.sync.state import (
@@ -92,38 +92,54 @@ def stripe_cursor(api: StripeApi) -> dict:
 
 
 def _run_group(run: SyncRun, state: dict, phases: list[str], stamp: datetime, analyzer: Analyzer) -> dict:
-    """Fetch these lists at once; write each one's pages BATCH_PAGES at a time, with its
-    position, in one transaction (a kill loses at most those pages of each list)."""
+    """Fetch these lists (large ones cut into `created` slices: worker.sync.slices) at once;
+    write each slice's pages BATCH_PAGES at a time, with its position, in one transaction (a
+    kill loses at most those pages of each slice)."""
     if not phases:
         return state
-    positions = {phase: state["after"].get(phase) for phase in phases}
-    batches: dict[str, list] = {phase: [] for phase in phases}
-    pages_in: dict[str, int] = {phase: 0 for phase in phases}
+    state, parts = slices.plan(run.source, state, phases)
+    with run.store.session() as session:
+        put_state(session, run.key(BACKFILL), state, run.now)  # the boundaries, before any slice's position
+    by_key = {part.key: part for part in parts}
+    positions = {part.key: state["after"].get(part.key) for part in parts}
+    batches: dict[str, list] = {key: [] for key in positions}
+    pages_in: dict[str, int] = {key: 0 for key in positions}
     done: dict[str, int] = {phase: 0 for phase in phases}
     for phase in phases:
         run.tick(phase, 0)
-    for phase, page in concurrent_pages(lambda kind, after: run.source.pages(kind, starting_after=after), positions):
+
+    def pages(key: str, after: str | None):  # noqa: ANN202
+        part = by_key[key]
+        return run.source.pages(part.kind, starting_after=after, created=part.created)
+
+    for key, page in concurrent_pages(pages, positions):
         if page is not None:
-            batches[phase].extend(page)
+            batches[key].extend(page)
             last = page[-1].get("id") if page and isinstance(page[-1], dict) else None
-            positions[phase] = last or positions[phase]
-            pages_in[phase] += 1
-            if pages_in[phase] % BATCH_PAGES:
+            positions[key] = last or positions[key]
+            pages_in[key] += 1
+            if pages_in[key] % BATCH_PAGES:
                 continue
-        finished = page is None
-        state = _write_batch(run, state, phase, batches[phase], positions[phase], stamp, finished)
-        done[phase] += len(batches[phase])
-        analyzer.written(phase, len(batches[phase]))
-        batches[phase] = []
+        phase = slices.kind_of(key)
+        state = _write_batch(run, state, key, batches[key], positions[key], stamp, page is None)
+        done[phase] += len(batches[key])
+        analyzer.written(phase, len(batches[key]))
+        batches[key] = []
         run.tick(phase, done[phase])
     return state
 
 
-def _write_batch(run: SyncRun, state: dict, phase: str, batch: list, after: str | None,
+def _write_batch(run: SyncRun, state: dict, key: str, batch: list, after: str | None,
                  stamp: datetime, finished: bool) -> dict:
-    """Write a few pages and the paging position in one transaction (a kill loses at most these)."""
-    state = {**state, "after": {**state["after"], phase: after},
-             "done": state["done"] + [phase] if finished else state["done"]}
+    """Write a few pages and the paging position in one transaction (a kill loses at most these).
+    `key` is a list or one slice of it; a list is done once its every slice is."""
+    phase = slices.kind_of(key)
+    finished_now = [key] if finished else []
+    if finished and key != phase:
+        count = len(state.get("slices", {}).get(phase) or []) + 1
+        if all(f"{phase}@{i}" in [*state["done"], key] for i in range(count)):
+            finished_now.append(phase)
+    state = {**state, "after": {**state["after"], key: after}, "done": state["done"] + finished_now}
     with run.store.session() as session:
         contacts = _apply(run, session, phase, batch, stamp) if batch else set()
         put_state(session, run.key(BACKFILL), state, run.now)
@@ -176,6 +192,8 @@ def _apply(run: SyncRun, session, phase: str, page: list, stamp: datetime) -> se
 def _finish(run: SyncRun, state: dict, stamp: datetime) -> None:
     contacts: set[str] = set()
     with run.store.session() as session:
+        if (state.get("slices") or {}).get("customers"):
+            slices.name_new_contacts(session, stamp)
         for model, kind in ((StripeSubscription, "subscription"), (StripeCustomer, "customer")):
             gone = session.scalars(select(model.id).where(model.account == run.account, model.deleted.is_(False),
                                                           model.synced_at < stamp))

@@ -177,18 +177,20 @@ def _customer(raw: Json) -> str | None:
 
 def _rebuild(run: SyncRun, session, start: datetime, stages: StagesConfig) -> None:
     """Replace every contact's rebuilt rows with a fresh rebuild (module docstring, step 2),
-    900 contacts at a time (only their subscriptions' invoices are held in memory)."""
+    a chunk of contacts at a time by keyset on the id (only their ids, first observed times and
+    subscriptions' invoices are held in memory)."""
     prices = {(account, pid): bulk.loads(raw) for account, pid, raw in session.execute(
         select(StripePrice.account, StripePrice.id, StripePrice.raw))}
     until_now = stripe_now(session, run.now)
-    first_observed = dict(session.execute(
-        select(ContactHistory.contact_id, func.min(ContactHistory.at))
-        .where(ContactHistory.source == "observed").group_by(ContactHistory.contact_id)).all())
     session.execute(delete(ContactHistory).where(ContactHistory.source == "reconstructed"))
     rules, fx = StageRules.compile(stages), FxTable.from_config(run.config.mrr)
-    contact_ids = list(session.scalars(select(Contact.id).order_by(Contact.id)))
+    total = session.scalar(select(func.count()).select_from(Contact)) or 0
     written = contacts = invoices = 0
-    for done, chunk in enumerate(compute_mirror.chunks(contact_ids), 1):
+    for done, chunk in enumerate(compute_mirror.contact_chunks(session, compute_mirror.CHUNK), 1):
+        first_observed = dict(session.execute(  # this chunk's only: nothing here holds every contact
+            select(ContactHistory.contact_id, func.min(ContactHistory.at))
+            .where(ContactHistory.source == "observed", ContactHistory.contact_id.in_(chunk))
+            .group_by(ContactHistory.contact_id)).all())
         grouped = compute_mirror.group_by_contact(compute_mirror.load_customers(session, contact_ids=chunk))
         subs_of = {cid: [s for d in data for s in d.subscriptions] for cid, data in grouped.items()}
         owned = [(d.customer["account"], s["id"]) for data in grouped.values() for d in data for s in d.subscriptions]
@@ -198,7 +200,7 @@ def _rebuild(run: SyncRun, session, start: datetime, stages: StagesConfig) -> No
         for contact_id, subs in subs_of.items():
             written += _rebuild_contact(run, session, contact_id, subs, by_sub, start, until_now,
                                         first_observed.get(contact_id), rules, fx)
-        run.tick("history", min(done * compute_mirror.CHUNK, len(contact_ids)), len(contact_ids))
+        run.tick("history", min(done * compute_mirror.CHUNK, total), total)
     run.report.history_rows = written
     run.report.history_contacts = contacts
     log.info("history_rebuilt", rows=written, contacts=contacts, window_start=iso(start), invoices=invoices)

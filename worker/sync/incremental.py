@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from worker.store.models import StripeCustomer
-from worker.sync import mirror, shapes
+from worker.sync import listed, mirror, shapes
 from worker.sync.backfill import stripe_cursor
 from worker.sync.run import SyncRun
 from worker.sync.source import EVENT_TYPES
@@ -40,6 +40,7 @@ class Change:
     object_id: str
     created: int
     events: dict[str, int]  # event id → created
+    born: int | None = None  # the object's own `created`, from an event about it (worker.sync.listed)
 
 
 def event_target(event: Json) -> tuple[str, str] | None:
@@ -83,6 +84,9 @@ def read_changes(run: SyncRun, cursor: Json) -> list[Change]:
             change = changes.setdefault(target, Change(target[0], target[1], created, {}))
             change.created = max(change.created, created)
             change.events[event["id"]] = created
+            obj = event["data"]["object"]
+            if obj.get("id") == target[1] and obj.get("object") == target[0] and isinstance(obj.get("created"), int):
+                change.born = obj["created"]
         run.tick("events", run.report.events_seen)
     return sorted(changes.values(), key=lambda c: (c.created, c.object_type, c.object_id))
 
@@ -93,9 +97,11 @@ def run_incremental(run: SyncRun) -> None:
     if cursor is None:  # no backfill recorded one: start on Stripe's clock (never the worker's)
         cursor = stripe_cursor(run.source.api)
     changes = read_changes(run, cursor)
+    first_event = min((t for c in changes for t in c.events.values()), default=0)
+    since = max(int(cursor["created"]) + 1, first_event)
     for start in range(0, len(changes), CHECKPOINT_EVERY):
         chunk = changes[start:start + CHECKPOINT_EVERY]
-        fetched = [fetch(run, c.object_type, c.object_id, at=_utc(c.created)) for c in chunk]
+        fetched = _fetch_chunk(run, chunk, since=since)
         linking = prepare(run, fetched)
         with run.store.session() as session:
             notes = store_fetched(run, session, fetched, linking)
@@ -146,6 +152,24 @@ def fetch(run: SyncRun, object_type: str, object_id: str, *, at: datetime | None
     """Re-fetch one object at the pinned API version."""
     run.report.objects_refetched += 1
     return Fetched(object_type, object_id, at, run.source.retrieve(object_type, object_id))
+
+
+def _fetch_chunk(run: SyncRun, chunk: list[Change], *, since: int) -> list[Fetched]:
+    """Each changed object as Stripe has it now: new ones listed together where several are
+    (worker.sync.listed), the others one GET each. `since`: after the cursor's newest event
+    and not before the first event this run read, so every object created since has its
+    `*.created` event among the changes (not so for one created within the overlap, or for an
+    account's objects older than its events)."""
+    found = listed.list_new(run, chunk, since=since)
+    fetched = []
+    for change in chunk:
+        raw = found.get((change.object_type, change.object_id))
+        if raw is None:
+            fetched.append(fetch(run, change.object_type, change.object_id, at=_utc(change.created)))
+        else:
+            run.report.objects_refetched += 1
+            fetched.append(Fetched(change.object_type, change.object_id, _utc(change.created), raw))
+    return fetched
 
 
 def apply_change(run: SyncRun, object_type: str, object_id: str, *, at: datetime | None) -> None:

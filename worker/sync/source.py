@@ -94,8 +94,13 @@ class StripeSource:
             return "/v1/coupons", {"expand": [f"data.{e}" for e in COUPON_EXPAND]}
         return f"/v1/{kind}", {}
 
-    def pages(self, kind: str, starting_after: str | None = None) -> Iterator[list[Any]]:
+    def pages(self, kind: str, starting_after: str | None = None,
+              created: dict[str, int] | None = None) -> Iterator[list[Any]]:
+        """Each page of the full list of `kind` (or of its objects in a `created` range:
+        worker.sync.slices), newest first, from after `starting_after`."""
         path, params = self.list_spec(kind)
+        if created:
+            params = {**params, "created": created}
         for page in self.api.pages(path, params, starting_after=starting_after):
             data = page["data"]
             if kind == "prices" and not self.legacy:

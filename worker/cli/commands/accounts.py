@@ -10,6 +10,7 @@ triggers.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -70,7 +71,7 @@ def accounts(
             if as_json:
                 _stream_json(snapshots)
             else:
-                _print_table(list(snapshots), unlinked)
+                _print_table(snapshots, unlinked)
     finally:
         store.engine.dispose()
     if problems:  # the others are listed; these could not be computed (exit 1: ran, found problems)
@@ -112,17 +113,49 @@ def _print_explanation(item: Explained) -> None:
         out.print(line, markup=False, highlight=False)
 
 
-def _print_table(snapshots: list[ContactSnapshot], unlinked: bool) -> None:
+#: Rows per printed block: the table is printed a block at a time, so `accounts` never holds
+#: every contact (the first block sets the column widths, later ones keep at least those).
+TABLE_BLOCK = 1000
+
+
+def _print_table(snapshots: Iterable[ContactSnapshot], unlinked: bool) -> None:
     from rich.table import Table
 
-    table = Table(show_lines=False)
-    for title in ("customer" if unlinked else "contact", "name", "stage", "MRR", "renewal", "subscriptions"):
-        table.add_column(title, justify="right" if title in ("MRR", "subscriptions") else "left")
-    for s in snapshots:
-        key = s.stripe_customer_ids[0] if unlinked and s.stripe_customer_ids else (s.contact_id or "")
-        renewal = s.renewal_date.strftime("%Y-%m-%d") if s.renewal_date else "—"
-        table.add_row(key, s.name or "", s.stage or "—", format_minor(s.mrr_minor, s.currency), renewal,
-                      str(len(s.subscriptions)))
-    out.print(table)
-    out.print(f"{len(snapshots)} {'customer' if unlinked else 'contact'}{'s' if len(snapshots) != 1 else ''}.",
+    titles = ("customer" if unlinked else "contact", "name", "stage", "MRR", "renewal", "subscriptions")
+    widths: list[int] | None = None
+    count = 0
+    for block in _blocks(snapshots, TABLE_BLOCK):
+        rows = []
+        for s in block:
+            key = s.stripe_customer_ids[0] if unlinked and s.stripe_customer_ids else (s.contact_id or "")
+            renewal = s.renewal_date.strftime("%Y-%m-%d") if s.renewal_date else "—"
+            rows.append((key, s.name or "", s.stage or "—", format_minor(s.mrr_minor, s.currency), renewal,
+                         str(len(s.subscriptions))))
+        if widths is None:
+            widths = [max([len(t), *(len(r[i]) for r in rows)]) for i, t in enumerate(titles)]
+        table = Table(show_lines=False, show_header=count == 0)
+        for title, width in zip(titles, widths, strict=True):
+            table.add_column(title, justify="right" if title in ("MRR", "subscriptions") else "left",
+                             min_width=width)
+        for row in rows:
+            table.add_row(*row)
+        out.print(table)
+        count += len(rows)
+    if count == 0:
+        table = Table(show_lines=False)
+        for title in titles:
+            table.add_column(title, justify="right" if title in ("MRR", "subscriptions") else "left")
+        out.print(table)
+    out.print(f"{count} {'customer' if unlinked else 'contact'}{'s' if count != 1 else ''}.",
               markup=False, highlight=False)
+
+
+def _blocks(items: Iterable[ContactSnapshot], size: int) -> Iterator[list[ContactSnapshot]]:
+    block: list[ContactSnapshot] = []
+    for item in items:
+        block.append(item)
+        if len(block) == size:
+            yield block
+            block = []
+    if block:
+        yield block

@@ -70,7 +70,10 @@ def evaluate(
                   + ", ".join(f"{name} {count}" for name, count in sorted(counts.items())) + ".",
                   markup=False, highlight=False)
     if dry_run:
-        _print_previews(runtime.rules(), fired, at)
+        _print_previews(runtime.rules(), fired[:TABLE_ROWS], at)
+        if len(fired) > TABLE_ROWS:
+            out.print(f"(the actions of the first {TABLE_ROWS} are shown; narrow with --contact or --automation "
+                      "to see others)", markup=False, highlight=False)
     verb = "would fire" if dry_run else "fired"
     note = " (baseline: change triggers recorded, not fired)" if result.baseline else ""
     shown = f" ({len(fired)} shown)" if len(fired) != len(result.fired) else ""
