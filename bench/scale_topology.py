@@ -16,7 +16,7 @@ For each size, in order, each product command in its own process (peak RSS from
    `accounts --json`, `report --json`, `check`.
 4. **Requests per change (CLI)**: K customers updated twice and K subscriptions once through
    the sandbox, then `sync --json`: its requests ÷ objects changed.
-5. **Topology**: `web` (public listener, Stripe webhook), `worker --processes 2 --threads 4`,
+5. **Topology** (at the largest size only, unless `--topology-at-all-sizes`): `web` (public listener, Stripe webhook), `worker --processes 2 --threads 4`,
    `scheduler` (Procfile), REDIS_URL on a private namespace. A local receiver is the target
    of the only automation (`cancellation_scheduled` → `webhook`). Once settled:
    - **webhooks**: the sandbox posts its events to `/stripe/webhook`; `--changes` subscriptions
@@ -323,7 +323,7 @@ def run_size(size: int, args, folder: Path) -> dict:
             f"{ch['reported_per_change']}; goal <= {GOALS['per_change']}: "
             f"{verdict(ch['per_object'] <= GOALS['per_change'] and bool(ch['events']))}); sandbox saw "
             f"{ch['endpoints']}")
-        if args.topology:
+        if args.topology and (args.topology_at_all_sizes or size == max(args.sizes)):
             result["topology"] = topology(sandbox, counts, env, args, receiver, logs)
             for label, mb in sorted(result["topology"]["peaks"].items()):
                 say(f"  peak RSS {label}: {mb:.0f} MB (goal <= {GOALS['rss_mb']:.0f}: "
@@ -384,6 +384,8 @@ def main() -> None:
     parser.add_argument("--settle-timeout", type=float, default=3600)
     parser.add_argument("--no-topology", dest="topology", action="store_false",
                         help="backfill, commands and CLI requests per change only")
+    parser.add_argument("--topology-at-all-sizes", action="store_true",
+                        help="run the topology at every size, not only the largest (the goals' size)")
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-topology-"))
