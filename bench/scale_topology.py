@@ -130,7 +130,9 @@ def stripe_rps_env(args) -> dict[str, str]:
 
 def backfill(env, counts, args, logs) -> dict:
     counts.clear()
+    own = os.times()
     result = cli(["sync", "--full", "--json"], env, logs, "sync-full")
+    result["sandbox_cpu"] = (os.times().user - own.user) + (os.times().system - own.system)
     report = result["json"] or {}
     requests = report.get("requests") or sum(counts.values())
     busiest = max(counts.values()) if counts else 0
@@ -304,7 +306,7 @@ def run_size(size: int, args, folder: Path) -> dict:
             f"subscriptions; {bf['requests']} requests, ideal {bf['ideal']:.1f} s -> {bf['wall'] / bf['ideal']:.2f}x "
             f"ideal (goal <= {GOALS['backfill_x']}x: {verdict(bf['wall'] / bf['ideal'] <= GOALS['backfill_x'])}); "
             f"{bf['ms_per_customer']:.2f} ms/customer; peak RSS {bf['rss_mb']:.0f} MB, {bf['cpu']:.1f} CPU-s, "
-            f"exit {bf['code']}; endpoints {bf['endpoints']} ({load()})")
+            f"exit {bf['code']}; the sandbox (this process) {bf['sandbox_cpu']:.1f} CPU-s; endpoints {bf['endpoints']} ({load()})")
         commands = []
         for args_, label in ((["evaluate", "--json"], "evaluate-first"), (["evaluate", "--json"], "evaluate-next"),
                              (["accounts", "--json"], "accounts"), (["report", "--json"], "report"),
