@@ -10,6 +10,18 @@ rate, where one endpoint's requests cannot go faster than STRIPE_ENDPOINT_RPS. T
 PostgreSQL database of the largest size: 50 customers changed in the sandbox, one incremental
 sync (requests per change), and the peak RSS of `evaluate` (first pass) and `accounts --json`
 as separate processes. Prints the figures; nothing is timed in tests.
+
+The production topology (web + worker + scheduler on PostgreSQL and Redis: freshness, the
+processes' peak RSS, idle CPU) and the CLI commands at 300,000 customers are measured by
+bench/scale_topology.py, which supersedes the PostgreSQL half of this script.
+
+Why this script once read 0 events at 20,000 customers: a generated account has no events,
+and the backfill then started the events cursor on the worker's clock (now − 1 s); the
+sandbox's virtual clock does not move by itself, so every later change is dated at the
+sandbox's start. With 300 customers the run took seconds and those events fell inside the
+60 s overlap; at 20,000 on a loaded machine the sandbox had been up for minutes and they were
+older than cursor − 60 s. The sync now starts the cursor on Stripe's clock (0 when the account
+has no event: `worker.sync.backfill.stripe_cursor`), and the step reads every event.
 """
 
 from __future__ import annotations
@@ -165,9 +177,6 @@ def main() -> None:
     print(f"load average after: {os.getloadavg()}")
 
 
-if __name__ == "__main__":
-    main()
-
 
 def _sync(settings, *, full: bool):
     """One sync now on a runtime of its own (as the `sync` command runs it)."""
@@ -176,3 +185,7 @@ def _sync(settings, *, full: bool):
         return sync_now(runtime, datetime.now(UTC), full=full)
     finally:
         runtime.close()
+
+
+if __name__ == "__main__":
+    main()
