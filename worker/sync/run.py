@@ -48,6 +48,7 @@ class SyncReport:
     requests: int = 0
     retries: int = 0
     objects_refetched: int = 0  # changed objects re-read (from events, or a webhook)
+    objects_already_read: int = 0  # changed objects not re-read: webhook re-fetches applied all their events
     resumed: bool = False
     quarantined: list[Quarantined] = field(default_factory=list)
     missing_fx_rates: list[str] = field(default_factory=list)  # mirror currencies without a rate
