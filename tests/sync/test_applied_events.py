@@ -219,3 +219,20 @@ def test_the_refetch_message_carries_the_event_id_and_old_messages_still_work(wo
     assert world.fetches("a") == 1
     with world.runtime.store().session() as session:
         assert session.scalar(select(func.count()).select_from(AppliedEvent)) == 0
+
+
+def test_webhook_refetches_of_subscriptions_sharing_a_coupon_read_it_once(world):
+    """A coupon read by one re-fetch is remembered by the process (worker.sync.source.CouponMemo):
+    each re-fetch used to ask `GET /v1/coupons/{id}` again."""
+    coupon = world.sb.create_coupon(percent_off=20, duration="forever")
+    events = [world.change(name, coupon=coupon["id"]) for name in ("a", "b")]
+    for event in events:
+        world.deliver(event)
+    assert world.fetches("a") == 1 and world.fetches("b") == 1
+    assert world.gets[f"GET /v1/coupons/{coupon['id']}"] == 1
+    with world.runtime.store().session() as session:
+        for name in ("a", "b"):
+            raw = session.scalar(select(StripeSubscription.raw).where(StripeSubscription.id == world.subs[name]["id"]))
+            discount = (raw.get("discounts") or [raw.get("discount")])[0]
+            full = discount.get("coupon") or discount["source"]["coupon"]  # (its place since 2025-09-30)
+            assert full["percent_off"] == 20 and "applies_to" in full  # the full coupon, in both

@@ -22,7 +22,7 @@ from worker.stripe_api.transport import StripeApi
 from worker.sync import limits, mirror, shapes
 from worker.sync.accounts import state_key
 from worker.sync.mirror import ChangedAt, Quarantined, WriteResult
-from worker.sync.source import StripeSource
+from worker.sync.source import CouponMemo, StripeSource
 
 Json = dict[str, Any]
 OnChanged = Callable[[set[str], datetime | None], None]
@@ -174,6 +174,7 @@ def stored_price_reader(store: Store, account: str = DEFAULT_ACCOUNT) -> Callabl
 
 
 SHAPE_KEY = "api_shape"
+COUPONS = CouponMemo()  # the process's recent coupon reads, shared by its runs and re-fetches
 
 
 class StoredShape:
@@ -203,4 +204,5 @@ def make_source(api: StripeApi, store: Store, now: datetime, *, probe_again: boo
                 account: str = DEFAULT_ACCOUNT) -> StripeSource:
     """The source for one run of `account`; `probe_again` (a full sync) asks the API shape afresh."""
     memo = StoredShape(store, now, fresh=probe_again, account=account)
-    return StripeSource(api, stored_price=stored_price_reader(store, account), shape_memo=memo)
+    return StripeSource(api, stored_price=stored_price_reader(store, account), shape_memo=memo,
+                        coupon_memo=COUPONS, coupon_scope=account)
