@@ -236,3 +236,23 @@ def test_webhook_refetches_of_subscriptions_sharing_a_coupon_read_it_once(world)
             discount = (raw.get("discounts") or [raw.get("discount")])[0]
             full = discount.get("coupon") or discount["source"]["coupon"]  # (its place since 2025-09-30)
             assert full["percent_off"] == 20 and "applies_to" in full  # the full coupon, in both
+
+
+def test_a_refetched_subscription_that_kept_its_coupon_reads_it_from_the_stored_copy(world, monkeypatch):
+    """Another process (nothing in its CouponMemo): the stored subscription holds the full coupon."""
+    from worker.sync import run as run_module
+    from worker.sync.source import CouponMemo
+
+    coupon = world.sb.create_coupon(percent_off=15, duration="forever")
+    world.change("a", coupon=coupon["id"])
+    world.poll()  # stores the subscription with its full coupon
+    assert world.gets[f"GET /v1/coupons/{coupon['id']}"] == 1
+    monkeypatch.setattr(run_module, "COUPONS", CouponMemo())
+    world.deliver(world.change("a", metadata={"seats": "9"}))
+    assert world.fetches("a") == 2  # the poll's, then the webhook's
+    assert world.gets[f"GET /v1/coupons/{coupon['id']}"] == 1  # not asked again
+    with world.runtime.store().session() as session:
+        raw = session.scalar(select(StripeSubscription.raw).where(StripeSubscription.id == world.subs["a"]["id"]))
+    discount = (raw.get("discounts") or [raw.get("discount")])[0]
+    full = discount.get("coupon") or discount["source"]["coupon"]
+    assert full["percent_off"] == 15 and "applies_to" in full and raw["metadata"] == {"seats": "9"}

@@ -17,12 +17,12 @@ from sqlalchemy.orm import Session
 
 from worker.rules.model import SourceConfig
 from worker.store.db import Store
-from worker.store.models import DEFAULT_ACCOUNT, StripePrice, SyncState
+from worker.store.models import DEFAULT_ACCOUNT, StripePrice, StripeSubscription, SyncState
 from worker.stripe_api.transport import StripeApi
 from worker.sync import limits, mirror, shapes
 from worker.sync.accounts import state_key
 from worker.sync.mirror import ChangedAt, Quarantined, WriteResult
-from worker.sync.source import CouponMemo, StripeSource
+from worker.sync.source import CouponMemo, StripeSource, full_coupons
 
 Json = dict[str, Any]
 OnChanged = Callable[[set[str], datetime | None], None]
@@ -173,6 +173,19 @@ def stored_price_reader(store: Store, account: str = DEFAULT_ACCOUNT) -> Callabl
     return read
 
 
+def stored_coupons_reader(store: Store, account: str = DEFAULT_ACCOUNT) -> Callable[[str], dict[str, Json]]:
+    """The full coupons in a stored subscription (of one account), by coupon id: a re-fetch of
+    a subscription that kept its coupon reads the coupon from there, not from Stripe."""
+
+    def read(subscription_id: str) -> dict[str, Json]:
+        with store.session() as session:
+            raw = session.scalar(select(StripeSubscription.raw).where(StripeSubscription.account == account,
+                                                                      StripeSubscription.id == subscription_id))
+        return full_coupons(raw) if isinstance(raw, dict) else {}
+
+    return read
+
+
 SHAPE_KEY = "api_shape"
 COUPONS = CouponMemo()  # the process's recent coupon reads, shared by its runs and re-fetches
 
@@ -205,4 +218,5 @@ def make_source(api: StripeApi, store: Store, now: datetime, *, probe_again: boo
     """The source for one run of `account`; `probe_again` (a full sync) asks the API shape afresh."""
     memo = StoredShape(store, now, fresh=probe_again, account=account)
     return StripeSource(api, stored_price=stored_price_reader(store, account), shape_memo=memo,
-                        coupon_memo=COUPONS, coupon_scope=account)
+                        coupon_memo=COUPONS, coupon_scope=account,
+                        stored_coupons=stored_coupons_reader(store, account))

@@ -90,9 +90,10 @@ class StripeSource:
 
     def __init__(self, api: StripeApi, *, stored_price: Callable[[str], Json | None] = lambda _id: None,
                  shape_memo: ShapeMemo | None = None, coupon_memo: CouponMemo | None = None,
-                 coupon_scope: str = ""):
+                 coupon_scope: str = "", stored_coupons: Callable[[str], dict[str, Json]] = lambda _id: {}):
         self.api = api
         self._stored_price = stored_price
+        self._stored_coupons = stored_coupons
         self._memo = shape_memo
         self._coupon_memo, self._coupon_scope = coupon_memo, f"{coupon_scope} {getattr(api, 'api_base', '')}"
         self._legacy: bool | None = None
@@ -221,6 +222,10 @@ class StripeSource:
         completed (a discount left as a bare id, an item page that is not a list).
         """
         raw = dict(raw)
+        if any(c not in self.coupons for c in coupon_ids(raw)):
+            # the coupons of the stored copy: a re-fetched subscription usually keeps its coupon
+            for coupon_id, coupon in self._stored_coupons(raw["id"]).items():
+                self.coupons.setdefault(coupon_id, coupon)
         items = dict(raw["items"])
         data = list(items["data"])
         if items.get("has_more"):
@@ -296,6 +301,39 @@ class StripeSource:
             if full is not None:
                 return shapes.with_coupon(discount, full)
         return discount
+
+
+def _discounts(raw: Json) -> Iterator[Json]:
+    """Every discount of a subscription: its own (`discounts`, legacy `discount`) and its items'."""
+    own = raw.get("discounts")
+    yield from (d for d in own if isinstance(d, dict)) if isinstance(own, list) else ()
+    if isinstance(raw.get("discount"), dict):
+        yield raw["discount"]
+    items = raw.get("items")
+    for item in (items.get("data") or []) if isinstance(items, dict) else []:
+        found = item.get("discounts") if isinstance(item, dict) else None
+        yield from (d for d in found if isinstance(d, dict)) if isinstance(found, list) else ()
+
+
+def coupon_ids(raw: Json) -> set[str]:
+    """The ids of the coupons a subscription's discounts name (embedded or as ids)."""
+    ids = set()
+    for discount in _discounts(raw):
+        coupon = shapes.discount_coupon(discount)
+        coupon_id = coupon.get("id") if isinstance(coupon, dict) else coupon
+        if isinstance(coupon_id, str):
+            ids.add(coupon_id)
+    return ids
+
+
+def full_coupons(raw: Json) -> dict[str, Json]:
+    """The full coupons (with their includable fields) inside a stored subscription, by id."""
+    found = {}
+    for discount in _discounts(raw):
+        coupon = shapes.discount_coupon(discount)
+        if isinstance(coupon, dict) and isinstance(coupon.get("id"), str) and all(k in coupon for k in COUPON_EXPAND):
+            found[coupon["id"]] = coupon
+    return found
 
 
 def _option(price: Json | None, currency: str) -> Json | None:
