@@ -85,11 +85,14 @@ def sync_account(account: str, tick: str, full: bool) -> None:
 
 @dramatiq.actor(queue_name="sync", time_limit=5 * MINUTE_MS, max_retries=5)
 @unit_of_work
-def refetch(object_type: str, object_id: str, received_at: str | None = None, account: str = "default") -> None:
-    """`received_at` (ISO, when the webhook arrived): skipped when a later read already saw it."""
+def refetch(object_type: str, object_id: str, received_at: str | None = None, account: str = "default",
+            event_id: str | None = None) -> None:
+    """`received_at` (ISO, when the webhook arrived): skipped when a later read already saw it.
+    `event_id` (the webhook's event; absent from older messages): recorded as applied once the
+    object is read, so the next poll does not fetch it again for that event."""
     rt = runtime()
     when = datetime.fromisoformat(received_at) if received_at else None
-    sync.refetch_job(rt, object_type, object_id, rt.clock(), when, account)
+    sync.refetch_job(rt, object_type, object_id, rt.clock(), when, account, event_id=event_id)
 
 
 @dramatiq.actor(queue_name="evaluate", time_limit=30 * MINUTE_MS, **_periodic)

@@ -57,7 +57,7 @@ def _signed(body: bytes, at: datetime = NOW) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def receiver():
     enqueued: list[tuple[str, str]] = []
-    app = Starlette(routes=webhook_routes(load_settings(stripe_webhook_secret=SECRET), lambda *t: enqueued.append(t),
+    app = Starlette(routes=webhook_routes(load_settings(stripe_webhook_secret=SECRET), lambda *t, **k: enqueued.append(t),
                                           lambda: NOW))
     with TestClient(app, raise_server_exceptions=True) as client:
         yield client, enqueued

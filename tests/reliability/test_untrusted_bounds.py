@@ -70,7 +70,7 @@ def test_a_signed_event_with_a_huge_id_or_type_is_refused_before_anything_logs_i
 
     monkeypatch.setattr(webhook, "accept", recording)
     app = Starlette(routes=webhook.webhook_routes(load_settings(stripe_webhook_secret=SECRET),
-                                                  lambda *t: enqueued.append(t), lambda: NOW))
+                                                  lambda *t, **k: enqueued.append(t), lambda: NOW))
     huge = "evt_" + "9" * 20_000
     with TestClient(app) as client, capture_logs() as logged:
         for event in ({"id": huge, "type": "customer.updated", "data": {"object": {"id": "cus_1"}}},

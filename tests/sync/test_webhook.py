@@ -33,7 +33,7 @@ def sign(body: bytes, at: datetime, secret: str = SECRET) -> str:
 def receiver():
     queued: list[tuple[str, str]] = []
     settings = load_settings(stripe_webhook_secret=SECRET)
-    app = Starlette(routes=webhook_routes(settings, lambda t, i: queued.append((t, i)), lambda: NOW))
+    app = Starlette(routes=webhook_routes(settings, lambda t, i, event_id=None: queued.append((t, i)), lambda: NOW))
     return TestClient(app), queued
 
 
@@ -51,10 +51,10 @@ def test_our_verification_accepts_what_the_stripe_sdk_signs():
     now = datetime.now(UTC)
     queued: list = []
     app = Starlette(routes=webhook_routes(load_settings(stripe_webhook_secret=SECRET),
-                                          lambda t, i: queued.append((t, i)), lambda: now))
+                                          lambda t, i, event_id=None: queued.append((t, i, event_id)), lambda: now))
     response = TestClient(app).post("/stripe/webhook", content=body,
                                     headers={"Stripe-Signature": f"t={int(now.timestamp())},v1={header}"})
-    assert response.status_code == 200 and queued == [("subscription", "sub_42")]
+    assert response.status_code == 200 and queued == [("subscription", "sub_42", EVENT["id"])]
 
 
 @pytest.mark.parametrize("case", ["wrong secret", "tampered body", "no header", "garbage header"])

@@ -81,8 +81,8 @@ def build_web(runtime: Runtime) -> Starlette:
     settings = runtime.settings
     url = _redis_url(settings)
 
-    def enqueue_refetch(object_type: str, object_id: str, account: str) -> None:
-        runtime.queue.refetch(object_type, object_id, runtime.clock(), account)
+    def enqueue_refetch(object_type: str, object_id: str, account: str, *, event_id: str | None = None) -> None:
+        runtime.queue.refetch(object_type, object_id, runtime.clock(), account, event_id=event_id)
 
     return create_app(settings, runtime.store(), clock=runtime.clock,
                       redis_client=check_redis(url) if url else None,

@@ -2,7 +2,7 @@
 
     runtime.queue.evaluate(now)                 # a full sync: evaluate everyone soon
     runtime.queue.evaluate_changes(now)         # contacts were queued: a changes pass soon
-    runtime.queue.refetch("customer", "cus_1", received_at)  # a webhook said an object changed
+    runtime.queue.refetch("customer", "cus_1", received_at, event_id="evt_1")  # a webhook said an object changed
     runtime.queue.deliver(delivery_id, delay_s) # one delivery row (a retry or an order wait)
     runtime.queue.deliver_many([id, id, …])     # rows of one batch
     runtime.queue.periodic("sync_events", tick) # the scheduler's tick of a job
@@ -51,7 +51,7 @@ class Queue(Protocol):
     def evaluate_changes(self, tick: datetime) -> None: ...
 
     def refetch(self, object_type: str, object_id: str, received_at: datetime | None = None,
-                account: str = DEFAULT_ACCOUNT) -> None: ...
+                account: str = DEFAULT_ACCOUNT, *, event_id: str | None = None) -> None: ...
 
     def sync_account(self, account: str, tick: datetime, *, full: bool) -> None: ...
 
@@ -80,9 +80,11 @@ class DramatiqQueue:
         self.actors["evaluate_changes"].send_with_options(kwargs={"tick": tick.isoformat()}, delay=COALESCE_MS)
 
     def refetch(self, object_type: str, object_id: str, received_at: datetime | None = None,
-                account: str = DEFAULT_ACCOUNT) -> None:
+                account: str = DEFAULT_ACCOUNT, *, event_id: str | None = None) -> None:
         at = received_at.isoformat() if received_at else None
-        if account == DEFAULT_ACCOUNT:  # the message of before accounts: a queue of old workers reads it
+        if event_id is not None:  # the event id rides as the fifth argument (older messages have none)
+            self.actors["refetch"].send(object_type, object_id, at, account, event_id)
+        elif account == DEFAULT_ACCOUNT:  # the message of before accounts: a queue of old workers reads it
             self.actors["refetch"].send(object_type, object_id, at)
         else:
             self.actors["refetch"].send(object_type, object_id, at, account)
@@ -127,8 +129,9 @@ class InlineQueue:
         evaluation.run_evaluation(self.runtime, tick, changes_only=True)
 
     def refetch(self, object_type: str, object_id: str, received_at: datetime | None = None,
-                account: str = DEFAULT_ACCOUNT) -> None:
-        sync.refetch_job(self.runtime, object_type, object_id, self.runtime.clock(), received_at, account)
+                account: str = DEFAULT_ACCOUNT, *, event_id: str | None = None) -> None:
+        sync.refetch_job(self.runtime, object_type, object_id, self.runtime.clock(), received_at, account,
+                         event_id=event_id)
 
     def sync_account(self, account: str, tick: datetime, *, full: bool) -> None:
         sync.sync_account_job(self.runtime, account, tick, full=full)

@@ -172,6 +172,20 @@ class SyncState(Base):
     updated_at: Mapped[datetime]
 
 
+class AppliedEvent(Base):
+    """A Stripe event a webhook re-fetch already applied (read the object after the event
+    arrived): the next poll drops it instead of re-fetching the object for it a second time
+    (worker.sync.applied). Kept a day, pruned by the poll."""
+
+    __tablename__ = "applied_events"
+    __table_args__ = (Index("ix_applied_events_applied_at", "applied_at"),)
+    account: Mapped[str] = mapped_column(String(ACCOUNT_LENGTH), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    object_type: Mapped[str] = mapped_column(String(64))
+    object_id: Mapped[str] = mapped_column(String(255))
+    applied_at: Mapped[datetime]
+
+
 class Quarantine(Base):
     """A Stripe object that could not be read; kept (secrets redacted) until it syncs cleanly."""
 

@@ -4,7 +4,10 @@ Events after the stored cursor are read (with a short overlap, skipping ids alre
 reduced to the set of changed objects, and each object is re-fetched at the pinned API version
 — event payloads may be rendered in an older version, so only their object id is trusted. The
 re-fetch also settles same-second events: whatever their order, the object is read as it is
-now. Objects are taken in order of their latest event, CHECKPOINT_EVERY at a time: each chunk is
+now. An object whose events were all applied by webhook re-fetches (worker.sync.applied: each
+read the object after its event arrived) is not re-fetched again; the cursor still moves past
+those events. One event without such a record is enough to re-fetch the object. Objects are
+taken in order of their latest event, CHECKPOINT_EVERY at a time: each chunk is
 re-fetched, then written with one statement per kind and the cursor moved behind it in one
 transaction, so an interrupted run resumes where it stopped and a repeated run changes nothing.
 """
@@ -19,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from worker.store.models import StripeCustomer
-from worker.sync import listed, mirror, shapes
+from worker.sync import applied, listed, mirror, shapes
 from worker.sync.backfill import stripe_cursor
 from worker.sync.run import SyncRun
 from worker.sync.source import EVENT_TYPES
@@ -97,11 +100,16 @@ def run_incremental(run: SyncRun) -> None:
     if cursor is None:  # no backfill recorded one: start on Stripe's clock (never the worker's)
         cursor = stripe_cursor(run.source.api)
     changes = read_changes(run, cursor)
+    with run.store.session() as session:
+        applied.prune(session, run.now)
+        done = applied.applied_ids(session, run.account, (i for c in changes for i in c.events))
     first_event = min((t for c in changes for t in c.events.values()), default=0)
     since = max(int(cursor["created"]) + 1, first_event)
     for start in range(0, len(changes), CHECKPOINT_EVERY):
         chunk = changes[start:start + CHECKPOINT_EVERY]
-        fetched = _fetch_chunk(run, chunk, since=since)
+        todo = [c for c in chunk if not c.events.keys() <= done]
+        run.report.objects_already_read += len(chunk) - len(todo)
+        fetched = _fetch_chunk(run, todo, since=since)
         linking = prepare(run, fetched)
         with run.store.session() as session:
             notes = store_fetched(run, session, fetched, linking)

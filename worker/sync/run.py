@@ -17,12 +17,12 @@ from sqlalchemy.orm import Session
 
 from worker.rules.model import SourceConfig
 from worker.store.db import Store
-from worker.store.models import DEFAULT_ACCOUNT, StripePrice, SyncState
+from worker.store.models import DEFAULT_ACCOUNT, StripePrice, StripeSubscription, SyncState
 from worker.stripe_api.transport import StripeApi
 from worker.sync import limits, mirror, shapes
 from worker.sync.accounts import state_key
 from worker.sync.mirror import ChangedAt, Quarantined, WriteResult
-from worker.sync.source import StripeSource
+from worker.sync.source import CouponMemo, StripeSource, full_coupons
 
 Json = dict[str, Any]
 OnChanged = Callable[[set[str], datetime | None], None]
@@ -48,6 +48,7 @@ class SyncReport:
     requests: int = 0
     retries: int = 0
     objects_refetched: int = 0  # changed objects re-read (from events, or a webhook)
+    objects_already_read: int = 0  # changed objects not re-read: webhook re-fetches applied all their events
     resumed: bool = False
     quarantined: list[Quarantined] = field(default_factory=list)
     missing_fx_rates: list[str] = field(default_factory=list)  # mirror currencies without a rate
@@ -172,7 +173,21 @@ def stored_price_reader(store: Store, account: str = DEFAULT_ACCOUNT) -> Callabl
     return read
 
 
+def stored_coupons_reader(store: Store, account: str = DEFAULT_ACCOUNT) -> Callable[[str], dict[str, Json]]:
+    """The full coupons in a stored subscription (of one account), by coupon id: a re-fetch of
+    a subscription that kept its coupon reads the coupon from there, not from Stripe."""
+
+    def read(subscription_id: str) -> dict[str, Json]:
+        with store.session() as session:
+            raw = session.scalar(select(StripeSubscription.raw).where(StripeSubscription.account == account,
+                                                                      StripeSubscription.id == subscription_id))
+        return full_coupons(raw) if isinstance(raw, dict) else {}
+
+    return read
+
+
 SHAPE_KEY = "api_shape"
+COUPONS = CouponMemo()  # the process's recent coupon reads, shared by its runs and re-fetches
 
 
 class StoredShape:
@@ -202,4 +217,6 @@ def make_source(api: StripeApi, store: Store, now: datetime, *, probe_again: boo
                 account: str = DEFAULT_ACCOUNT) -> StripeSource:
     """The source for one run of `account`; `probe_again` (a full sync) asks the API shape afresh."""
     memo = StoredShape(store, now, fresh=probe_again, account=account)
-    return StripeSource(api, stored_price=stored_price_reader(store, account), shape_memo=memo)
+    return StripeSource(api, stored_price=stored_price_reader(store, account), shape_memo=memo,
+                        coupon_memo=COUPONS, coupon_scope=account,
+                        stored_coupons=stored_coupons_reader(store, account))

@@ -2,7 +2,7 @@
 
     report = sync_now(runtime, now, full=False, progress=None)   # `sync` command: raises SyncBusy
     sync_job(runtime, now, full=False)                           # the scheduled sync / reconcile
-    refetch_job(runtime, "subscription", "sub_1", now, received_at=None)   # a webhook's re-fetch
+    refetch_job(runtime, "subscription", "sub_1", now, received_at=None, event_id="evt_1")  # a webhook's
 
 Several Stripe accounts (rules/stripe.yaml `accounts:`; worker.sync.accounts): each use-case
 takes an `account` (default: `default`). The scheduled sync of a deployment with several
@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from worker.automations.scope import queue_contacts
 from worker.logs import get_logger
+from worker.sync import applied
 from worker.sync.lock import SyncBusy
 from worker.sync.run import OnChanged, Progress, SyncReport
 from worker.sync.runner import read_since, refetch, run_sync
@@ -104,17 +105,31 @@ def sync_account_job(runtime: Runtime, account: str, now: datetime, *, full: boo
 
 
 def refetch_job(runtime: Runtime, object_type: str, object_id: str, now: datetime,
-                received_at: datetime | None = None, account: str = DEFAULT_ACCOUNT) -> SyncReport | None:
-    """A webhook (received at `received_at`) said an object of `account` changed: re-read it
-    from that account, unless a sync that started after the webhook arrived already did; then
-    ask for a changes pass over the contacts it changed."""
+                received_at: datetime | None = None, account: str = DEFAULT_ACCOUNT, *,
+                event_id: str | None = None) -> SyncReport | None:
+    """A webhook (received at `received_at`, for the event `event_id`) said an object of
+    `account` changed: re-read it from that account, unless a sync that started after the
+    webhook arrived already did; then ask for a changes pass over the contacts it changed.
+
+    Either way the object has been read after the event arrived, so the event is recorded as
+    applied (worker.sync.applied) and the next poll does not fetch the object again for it.
+    A re-fetch that fails records nothing: the poll still re-fetches."""
     store = runtime.store()
     if received_at is not None and read_since(store, object_type, object_id, received_at, account):
         log.info("refetch_skipped", account=account, object_type=object_type, object_id=object_id,
                  reason="already read after the webhook arrived")
+        _record_applied(runtime, account, event_id, object_type, object_id, now)
         return None
     report = refetch(store, runtime.stripe(account), object_type, object_id, now, queue_changed(runtime, now),
                      source_config=runtime.rules(now).source, account=account)
+    _record_applied(runtime, account, event_id, object_type, object_id, now)
     if report.customers_changed or report.subscriptions_changed:
         runtime.queue.evaluate_changes(now)
     return report
+
+
+def _record_applied(runtime: Runtime, account: str, event_id: str | None, object_type: str, object_id: str,
+                    now: datetime) -> None:
+    if event_id is not None:
+        with runtime.store().session() as session:
+            applied.record(session, account, event_id, object_type, object_id, now)

@@ -18,6 +18,8 @@ The probe's answer is remembered per API base (`ShapeMemo`), so it is asked once
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
@@ -52,14 +54,48 @@ class ShapeMemo(Protocol):
     def write(self, api_base: str, legacy: bool) -> None: ...
 
 
+class CouponMemo:
+    """Coupons this process read recently, per (account, API base): a webhook's re-fetch of a
+    subscription whose coupon another re-fetch (or the backfill's coupon list) read within
+    `ttl` asks Stripe nothing, where each re-fetch used to ask `GET /v1/coupons/{id}` again.
+
+    A coupon's `amount_off`, `percent_off`, `duration` and `applies_to` cannot change in Stripe
+    (only its name, metadata and `currency_options` can), and the mirror follows no coupon
+    events anyway, so a copy up to `ttl` old is as good as a fresh one; the daily reconcile
+    lists every coupon and refreshes it. Bounded: past `limit` entries it starts over."""
+
+    def __init__(self, ttl: float = 900.0, limit: int = 5_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl, self.limit, self._clock = ttl, limit, clock
+        self._lock = threading.Lock()
+        self._coupons: dict[tuple[str, str], tuple[float, Json | None]] = {}
+
+    def get(self, scope: str, coupon_id: str) -> tuple[bool, Json | None]:
+        """(known, coupon): known is False when not read within `ttl`."""
+        with self._lock:
+            found = self._coupons.get((scope, coupon_id))
+        if found is None or self._clock() - found[0] > self.ttl:
+            return False, None
+        return True, found[1]
+
+    def put(self, scope: str, coupon_id: str, coupon: Json | None) -> None:
+        with self._lock:
+            if len(self._coupons) >= self.limit:
+                self._coupons.clear()
+            self._coupons[(scope, coupon_id)] = (self._clock(), coupon)
+
+
 class StripeSource:
     """List and retrieve customers, subscriptions, prices, products and coupons, complete."""
 
     def __init__(self, api: StripeApi, *, stored_price: Callable[[str], Json | None] = lambda _id: None,
-                 shape_memo: ShapeMemo | None = None):
+                 shape_memo: ShapeMemo | None = None, coupon_memo: CouponMemo | None = None,
+                 coupon_scope: str = "", stored_coupons: Callable[[str], dict[str, Json]] = lambda _id: {}):
         self.api = api
         self._stored_price = stored_price
+        self._stored_coupons = stored_coupons
         self._memo = shape_memo
+        self._coupon_memo, self._coupon_scope = coupon_memo, f"{coupon_scope} {getattr(api, 'api_base', '')}"
         self._legacy: bool | None = None
         self.prices: dict[str, Json] = {}
         self.coupons: dict[str, Json | None] = {}
@@ -110,6 +146,9 @@ class StripeSource:
     def load_coupons(self) -> None:
         for page in self.pages("coupons"):
             self.coupons.update({c["id"]: c for c in page if isinstance(c, dict) and "id" in c})
+        if self._coupon_memo is not None:
+            for coupon_id, coupon in self.coupons.items():
+                self._coupon_memo.put(self._coupon_scope, coupon_id, coupon)
 
     def remember_prices(self, prices: list[Json]) -> None:
         self.prices.update({p["id"]: p for p in prices})
@@ -160,11 +199,18 @@ class StripeSource:
         return self.api.get_or_none(f"/v1/prices/{price['id']}", {"expand": expand}) or price
 
     def coupon(self, coupon_id: str) -> Json | None:
-        """The full coupon (with `applies_to` and `currency_options`): from this run or Stripe."""
+        """The full coupon (with `applies_to` and `currency_options`): from this run, this
+        process's recent reads (`CouponMemo`) or Stripe."""
         if coupon_id not in self.coupons:
-            params = {} if self.legacy else {"expand": COUPON_EXPAND}
-            # a deleted coupon answers 404: remembered as None, so it is asked for once per run
-            self.coupons[coupon_id] = self.api.get_or_none(f"/v1/coupons/{coupon_id}", params)
+            known, coupon = (self._coupon_memo.get(self._coupon_scope, coupon_id)
+                             if self._coupon_memo is not None else (False, None))
+            if not known:
+                params = {} if self.legacy else {"expand": COUPON_EXPAND}
+                # a deleted coupon answers 404: remembered as None, so it is asked for once per run
+                coupon = self.api.get_or_none(f"/v1/coupons/{coupon_id}", params)
+                if self._coupon_memo is not None:
+                    self._coupon_memo.put(self._coupon_scope, coupon_id, coupon)
+            self.coupons[coupon_id] = coupon
         return self.coupons[coupon_id]
 
     # --- completing a subscription -----------------------------------------------------
@@ -176,6 +222,10 @@ class StripeSource:
         completed (a discount left as a bare id, an item page that is not a list).
         """
         raw = dict(raw)
+        if any(c not in self.coupons for c in coupon_ids(raw)):
+            # the coupons of the stored copy: a re-fetched subscription usually keeps its coupon
+            for coupon_id, coupon in self._stored_coupons(raw["id"]).items():
+                self.coupons.setdefault(coupon_id, coupon)
         items = dict(raw["items"])
         data = list(items["data"])
         if items.get("has_more"):
@@ -251,6 +301,39 @@ class StripeSource:
             if full is not None:
                 return shapes.with_coupon(discount, full)
         return discount
+
+
+def _discounts(raw: Json) -> Iterator[Json]:
+    """Every discount of a subscription: its own (`discounts`, legacy `discount`) and its items'."""
+    own = raw.get("discounts")
+    yield from (d for d in own if isinstance(d, dict)) if isinstance(own, list) else ()
+    if isinstance(raw.get("discount"), dict):
+        yield raw["discount"]
+    items = raw.get("items")
+    for item in (items.get("data") or []) if isinstance(items, dict) else []:
+        found = item.get("discounts") if isinstance(item, dict) else None
+        yield from (d for d in found if isinstance(d, dict)) if isinstance(found, list) else ()
+
+
+def coupon_ids(raw: Json) -> set[str]:
+    """The ids of the coupons a subscription's discounts name (embedded or as ids)."""
+    ids = set()
+    for discount in _discounts(raw):
+        coupon = shapes.discount_coupon(discount)
+        coupon_id = coupon.get("id") if isinstance(coupon, dict) else coupon
+        if isinstance(coupon_id, str):
+            ids.add(coupon_id)
+    return ids
+
+
+def full_coupons(raw: Json) -> dict[str, Json]:
+    """The full coupons (with their includable fields) inside a stored subscription, by id."""
+    found = {}
+    for discount in _discounts(raw):
+        coupon = shapes.discount_coupon(discount)
+        if isinstance(coupon, dict) and isinstance(coupon.get("id"), str) and all(k in coupon for k in COUPON_EXPAND):
+            found[coupon["id"]] = coupon
+    return found
 
 
 def _option(price: Json | None, currency: str) -> Json | None:

@@ -5,8 +5,8 @@
 
 With `accounts` (several Stripe accounts, worker.sync.accounts) each account has its endpoint,
 `POST /stripe/webhook/{name}`, verified with that account's `webhook_secret`, and
-`/stripe/webhook` is the account `default`'s; `enqueue_refetch(type, id, account)` then names
-the account the object is re-read from. An unknown account, or one without a signing secret,
+`/stripe/webhook` is the account `default`'s; `enqueue_refetch(type, id, account, event_id=…)`
+then names the account the object is re-read from. An unknown account, or one without a signing secret,
 answers 404 (nothing to verify with). The accounts are read at each request, so a rules edit
 adding an account needs no restart.
 
@@ -17,8 +17,10 @@ stale timestamp, a body larger than any Stripe event (refused from its Content-L
 once the streamed body passes the limit, before it is all read), a body that is not an event
 or an object id that is not shaped like a Stripe id answers 400 and nothing is enqueued. The event
 payload is never trusted for state (it may be rendered in an older API version): only the
-changed object's type and id are taken, and `enqueue_refetch(object_type, object_id)` queues
-its re-fetch. The answer is immediate (200).
+changed object's type and id are taken, and `enqueue_refetch(object_type, object_id,
+event_id=…)` queues its re-fetch; the event id lets the re-fetch record the event as applied,
+so the next poll does not fetch the object for it again (worker.sync.applied). The answer is
+immediate (200).
 """
 
 from __future__ import annotations
@@ -145,8 +147,8 @@ def _account_routes(accounts: Callable[[], list[StripeAccount]], enqueue_refetch
                         reason="no such account, or no webhook secret")
             return JSONResponse({"error": "no webhook endpoint for this Stripe account"}, status_code=404)
 
-        def enqueue(object_type: str, object_id: str) -> None:
-            enqueue_refetch(object_type, object_id, found.name)
+        def enqueue(object_type: str, object_id: str, *, event_id: str | None = None) -> None:
+            enqueue_refetch(object_type, object_id, found.name, event_id=event_id)
 
         return await _receive(request, found.webhook_secret.get_secret_value(), enqueue, clock, found.name)
 
@@ -154,7 +156,7 @@ def _account_routes(accounts: Callable[[], list[StripeAccount]], enqueue_refetch
             Route("/stripe/webhook/{account}", receive, methods=["POST"])]
 
 
-async def _receive(request: Request, secret: str, enqueue_refetch: Callable[[str, str], None],
+async def _receive(request: Request, secret: str, enqueue_refetch: Callable[..., None],
                    clock: Callable[[], datetime], account: str = DEFAULT_ACCOUNT) -> JSONResponse:
     """Verify one delivery and enqueue its re-fetch (module docstring)."""
     try:
@@ -168,7 +170,7 @@ async def _receive(request: Request, secret: str, enqueue_refetch: Callable[[str
     WEBHOOKS_RECEIVED.inc()
     if target is None:
         return JSONResponse({"received": True, "ignored": kind})
-    await run_in_threadpool(enqueue_refetch, *target)
+    await run_in_threadpool(lambda: enqueue_refetch(*target, event_id=event_id))
     log.info("webhook_received", account=account, event_id=event_id, type=kind, object_type=target[0],
              object_id=target[1])
     return JSONResponse({"received": True})
