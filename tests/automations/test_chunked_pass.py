@@ -160,3 +160,36 @@ def test_each_chunk_is_committed_so_a_pass_that_fails_midway_keeps_the_chunks_do
     fired_again = {(f.automation, f.contact_id) for f in again.fired}
     fired_whole = {(f.automation, f.contact_id) for f in whole.fired}
     assert fired_again < fired_whole and len(fired_whole - fired_again) == 3
+
+
+@pytest.mark.postgres
+def test_a_long_pass_on_postgresql_analyzes_the_tables_it_fills_as_they_double(world, seen, postgres_url):
+    """Without statistics PostgreSQL planned the pass's per-chunk deletes as sequential scans
+    (quadratic at 300,000 contacts; worker.store.analyze): a pass of several chunks ANALYZEs
+    the state tables after its 2nd (and 4th, 8th …) chunk; a one-chunk pass does not."""
+    from sqlalchemy import text
+
+    from worker.store.analyze import STATE_TABLES
+
+    sb, _subs, rules, _tmp = world
+
+    def analyzed(store: Store) -> dict[str, int]:
+        with store.session() as session:
+            return dict(session.execute(text(
+                "SELECT relname, analyze_count FROM pg_stat_user_tables WHERE relname = ANY(:names)"),
+                {"names": list(STATE_TABLES)}).all())
+
+    store = open_store(postgres_url)
+    try:
+        store = _synced(sb, rules, Path("unused"), full=True, store=store)
+        before = analyzed(store)
+        evaluate(store, rules, CountingMatcher(rules.automations, seen), now=sb.clock.now, chunk=1000)
+        assert analyzed(store) == before  # one chunk: nothing to re-plan
+        sb.advance(timedelta(days=2))  # the daily safety net: everyone again, now in chunks of 3
+        _synced(sb, rules, Path("unused"), full=False, store=store)
+        evaluate(store, rules, CountingMatcher(rules.automations, seen), now=sb.clock.now, chunk=3,
+                 full_every=timedelta(days=1))
+        after = analyzed(store)  # 7 contacts in chunks of 3: 3 chunks, ANALYZE after the 2nd
+        assert all(after[table] == before.get(table, 0) + 1 for table in STATE_TABLES), (before, after)
+    finally:
+        store.engine.dispose()

@@ -50,6 +50,7 @@ from worker.core.triggers import TriggerSettings, existing_state, occurrences
 from worker.errors import LifecycleError
 from worker.logs import get_logger
 from worker.rules.model import Automation, RuleSet
+from worker.store import analyze
 from worker.store.db import Store
 from worker.store.models import ContactState, Firing, SyncState
 
@@ -100,11 +101,17 @@ def evaluate(store: Store, rules: RuleSet, matcher: Matcher, *, now: datetime,
     _ensure_lock_row(store, now)
     session = store.sessions()
 
+    chunks_done = 0
+
     def checkpoint() -> None:
+        nonlocal chunks_done
+        chunks_done += 1
         if dry_run:
             session.flush()
         else:
             session.commit()
+            if analyze.due(chunks_done) and analyze.analyze(session):  # the tables doubled: fresh plans
+                session.commit()
             _take_lock(session, now)
         session.expunge_all()  # nothing of the chunk stays in the identity map
 
