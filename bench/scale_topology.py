@@ -234,13 +234,15 @@ def topology(sandbox, counts, env, args, receiver, logs) -> dict:
         say("  " + requests_line("webhook phase", out["webhook_requests"], args.changes))
         wait_quiet(watch, timeout=300)
         counts.clear()
-        before, started = watch.cpu(), time.monotonic()
+        before, roles_before, started = watch.cpu(), watch.cpu_by_role(), time.monotonic()
         time.sleep(args.idle_seconds)
         idle = cpu_delta(before, watch.cpu())
+        roles_after = watch.cpu_by_role()
+        by_role = {role: round(cpu_delta(roles_before.get(role, {}), after), 2) for role, after in roles_after.items()}
         out["idle"] = {"seconds": time.monotonic() - started, "cpu": idle, "requests": dict(counts),
-                       "per_hour": idle * 3600 / (time.monotonic() - started)}
-        say(f"  idle {out['idle']['seconds']:.0f} s: {idle:.2f} CPU-s -> {out['idle']['per_hour']:.1f} CPU-s/hour; "
-            f"sandbox requests {dict(counts)} ({load()})")
+                       "per_hour": idle * 3600 / (time.monotonic() - started), "by_role": by_role}
+        say(f"  idle {out['idle']['seconds']:.0f} s: {idle:.2f} CPU-s -> {out['idle']['per_hour']:.1f} CPU-s/hour "
+            f"(by process: {by_role}); sandbox requests {dict(counts)} ({load()})")
         # polling: no webhook endpoint, a scheduler polling every --sync-every-poll seconds
         sandbox.webhooks.endpoints.clear()
         stop_process(procs["scheduler"])

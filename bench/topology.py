@@ -120,6 +120,10 @@ class Watch:
                 if hwm:
                     self.peaks[(role, pid)] = max(self.peaks.get((role, pid), 0.0), hwm)
 
+    def cpu_by_role(self) -> dict[str, dict[int, float]]:
+        """`cpu()` grouped by role (web, worker, scheduler): where an idle hour goes."""
+        return {role: {pid: own_cpu_seconds(pid) for pid in pids} for role, pids in self.pids().items()}
+
     def cpu(self) -> dict[int, float]:
         """CPU seconds so far of every live process of the watched trees, by pid."""
         return {pid: own_cpu_seconds(pid) for pids in self.pids().values() for pid in pids}

@@ -51,6 +51,11 @@ class Settings(BaseSettings):
 
     # Processes.
     worker_threads: int = Field(default=4, ge=1, le=64)
+    # How long an idle `worker` process waits between two Redis polls of a queue (dramatiq's
+    # worker timeout, ms): 6 queues x 2 processes polled once a second are ~40 CPU-s per idle
+    # hour; each message may wait up to this long before a worker takes it (a webhook's change
+    # crosses three queues). 5000 costs ~10 CPU-s/h where freshness within seconds matters less.
+    worker_poll_ms: int = Field(default=1000, ge=100, le=30_000)
     web_host: str = "127.0.0.1"
     web_port: int | None = Field(default=None, ge=1, le=65535)
     # The PaaS convention: when PORT is set, the public listener binds it (on every interface

@@ -146,7 +146,8 @@ def _evaluate(session: Session, rules: RuleSet, matcher: Matcher, *, now: dateti
         plan = dirty.targeted(contact_ids)
         looked_at: Sequence[str] | None = plan.ids
     else:  # a scheduled pass: what changed, was queued, or entered a time window
-        plan = dirty.plan(session, rules.source, rules.stages, now=now, full_every=full_every, chunk=chunk)
+        plan = dirty.plan(session, rules.source, rules.stages, now=now, full_every=full_every, chunk=chunk,
+                          queued=queued)
         looked_at, _why_all = scope.scheduled_scope(
             session, rules.automations, recomputed=plan.ids or (), queued=queued, full_recompute=plan.full,
             baseline_pending=baseline, now=now,

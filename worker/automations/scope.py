@@ -20,28 +20,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from worker.compute import times
 from worker.compute.dirty import iso_us
 from worker.core.snapshot import parse_iso
+from worker.store.evaluation_queue import queue_contacts
 from worker.store.models import EvaluationQueue, SyncState
+
+__all__ = ["queue_contacts", "drain", "scheduled_scope", "remember", "times_filled"]
 
 STATE_KEY = "evaluation_scope"
 FULL_EVERY = timedelta(days=1)
 _CHUNK = 500
-
-
-def queue_contacts(session: Session, contact_ids: Iterable[str], now: datetime) -> int:
-    """Queue these contacts for the next changes pass (already queued ones stay as they are)."""
-    ids = sorted({c for c in contact_ids if c})
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    for start in range(0, len(ids), _CHUNK):
-        rows = [{"contact_id": c, "queued_at": now} for c in ids[start:start + _CHUNK]]
-        session.execute(insert(EvaluationQueue).values(rows).on_conflict_do_nothing())
-    return len(ids)
 
 
 def drain(session: Session) -> list[str]:

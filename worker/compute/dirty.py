@@ -16,7 +16,10 @@ So a pass recomputes exactly the contacts for which one of these may have moved:
   between contacts changes both contacts' sets, so any change alters the digest. A sync that
   only *saw* an unchanged object moves `synced_at`, not `written_at`: a full reconcile, which
   sees every object, does not make the next pass recompute everyone. ContactState.mirror_key holds the digest the stored
-  snapshot was computed from; a contact is dirty when it differs (or is missing).
+  snapshot was computed from; a contact is dirty when it differs (or is missing). The digests
+  are compared only for the contacts the writers queued in the same transaction as their
+  write (worker.store.evaluation_queue), plus every contact once `SCAN_EVERY` (a safety net):
+  a scheduled pass with nothing queued reads no mirror row of an unchanged contact.
 - **time due**: ContactState.recompute_at is the next discount start/end after the compute
   (`next_time_change`); the contact is due once `now` reaches it.
 - **never computed** (no ContactState), or its last compute failed (mirror_key cleared).
@@ -60,6 +63,10 @@ STATE_KEY = "recompute"
 #: and discount times already cover every input; see the module doc). Passes a day apart
 #: would make a daily full pass a full pass every time.
 FULL_EVERY = timedelta(days=7)
+#: Every contact's digest compared at least this often (a safety net for a write that did not
+#: queue its contact); between, a scheduled pass takes the queue (issue #18: the scan read
+#: every customer and subscription row on every pass, O(contacts) with nothing changed).
+SCAN_EVERY = timedelta(days=1)
 
 
 @dataclass
@@ -69,6 +76,7 @@ class Plan:
 
     ids: list[str] | None
     full_reason: str | None = None  # why everything is recomputed, when it is
+    scanned: bool = False  # every contact's digest was compared (the daily safety net)
 
     @property
     def full(self) -> bool:
@@ -169,13 +177,19 @@ def targeted(contact_ids: Sequence[str]) -> Plan:
 
 
 def plan(session: Session, source: SourceConfig, stages: StagesConfig, *, now: datetime,
-         full_every: timedelta | None = None, chunk: int = 2000) -> Plan:
+         full_every: timedelta | None = None, chunk: int = 2000, queued: Sequence[str] = (),
+         scan_every: timedelta | None = None) -> Plan:
     """The contacts this pass must recompute (see the module doc); everyone when `full_every`
     (default FULL_EVERY; setting RECOMPUTE_FULL_EVERY) has passed since the last full pass.
 
-    The digests are compared `chunk` contacts at a time (keyset on the contact id): only the
-    dirty ids are kept, so memory follows what changed, not the size of the account."""
+    Otherwise the contacts the writers `queued` (worker.store.evaluation_queue) whose digest
+    moved, those whose compute failed or never ran, and those whose `recompute_at` is due:
+    indexed look-ups, no mirror row of an unchanged contact is read. Once `scan_every`
+    (default SCAN_EVERY) the digests of every contact are compared as well, `chunk` contacts
+    at a time (keyset on the contact id, only the dirty ids kept): the safety net for a write
+    that did not queue its contact."""
     full_every = full_every or FULL_EVERY
+    scan_every = scan_every or SCAN_EVERY
     row = session.get(SyncState, STATE_KEY)
     value = row.value if row is not None else {}
     last_full = parse_iso(value.get("last_full_at"))
@@ -183,6 +197,36 @@ def plan(session: Session, source: SourceConfig, stages: StagesConfig, *, now: d
         return Plan(None, "rules or product names changed" if value else "first pass")
     if last_full is None or now - last_full >= full_every or now < last_full:
         return Plan(None, f"no full pass in the last {full_every}")
+    last_scan = parse_iso(value.get("last_scan_at")) or last_full
+    if now - last_scan >= scan_every or now < last_scan:
+        dirty = _scan(session, chunk)
+        scanned = True
+    else:
+        dirty = _changed(session, queued)
+        scanned = False
+    dirty.update(session.scalars(select(ContactState.contact_id).where(ContactState.recompute_at <= now)))
+    return Plan(sorted(dirty), scanned=scanned)
+
+
+def _changed(session: Session, queued: Sequence[str]) -> set[str]:
+    """The queued contacts whose digest moved, and those with no valid stored compute."""
+    dirty: set[str] = set()
+    ids = sorted(set(queued))
+    for start in range(0, len(ids), 500):
+        part = ids[start:start + 500]
+        keys = _mirror_keys(session, part)
+        stored = dict(session.execute(select(ContactState.contact_id, ContactState.mirror_key)
+                                      .where(ContactState.contact_id.in_(part))).all())
+        dirty.update(cid for cid in part if cid in keys and stored.get(cid) != keys[cid])
+    # a failed compute cleared its mirror_key; a contact never computed has no state at all
+    dirty.update(session.scalars(select(ContactState.contact_id).where(ContactState.mirror_key.is_(None))))
+    dirty.update(session.scalars(select(Contact.id).outerjoin(ContactState, ContactState.contact_id == Contact.id)
+                                 .where(ContactState.contact_id.is_(None))))
+    return dirty
+
+
+def _scan(session: Session, chunk: int) -> set[str]:
+    """Every contact whose digest differs from the stored one (reads every mirror row)."""
     dirty: set[str] = set()
     low = ""
     for part in contact_chunks(session, chunk):
@@ -192,8 +236,7 @@ def plan(session: Session, source: SourceConfig, stages: StagesConfig, *, now: d
                                       .where(ContactState.contact_id > low, ContactState.contact_id <= high)).all())
         dirty.update(cid for cid in part if cid in keys and stored.get(cid) != keys[cid])
         low = high
-    dirty.update(session.scalars(select(ContactState.contact_id).where(ContactState.recompute_at <= now)))
-    return Plan(sorted(dirty))
+    return dirty
 
 
 def remember(session: Session, source: SourceConfig, stages: StagesConfig, done: Plan, *, now: datetime) -> None:
@@ -203,6 +246,8 @@ def remember(session: Session, source: SourceConfig, stages: StagesConfig, done:
     value["fingerprint"] = fingerprint(session, source, stages)
     if done.full:
         value["last_full_at"] = iso_us(now)
+    if done.full or done.scanned:
+        value["last_scan_at"] = iso_us(now)
     if row is None:
         session.add(SyncState(key=STATE_KEY, value=value, updated_at=now))
     else:

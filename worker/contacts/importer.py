@@ -19,6 +19,7 @@ from pathlib import Path
 from worker.errors import ConfigError
 from worker.rules.model import ContactsConfig
 from worker.store.db import Store
+from worker.store.evaluation_queue import queue_contacts
 from worker.store.models import Contact
 from worker.sync.bulk import rows_in, upsert
 from worker.sync.linking import relink_unlinked
@@ -168,6 +169,7 @@ def import_contacts(store: Store, rows: Iterable[ContactRow] | Iterable[list[Con
     if contacts_config is not None and imported:
         with store.session() as session:
             result.linked_contacts = relink_unlinked(session, contacts_config, imported)
+            queue_contacts(session, result.linked_contacts, now)
     return result
 
 
@@ -201,6 +203,7 @@ def _write_batch(session, batch: list[ContactRow], now: datetime, result: Import
              "created_at": now, "updated_at": now} for r in batch]
     # an existing contact keeps its source and creation time; the rest is the file's
     upsert(session, Contact.__table__, rows, keep=("source", "created_at"))
+    queue_contacts(session, [r.id for r in batch], now)  # the next evaluation pass looks at them
     updated = sum(1 for r in batch if r.id in existing)
     result.created += len(batch) - updated
     result.updated += updated

@@ -51,7 +51,8 @@ def link_rows(session: Session, rows: list[dict[str, Any]], config: ContactsConf
 
 
 def relink_unlinked(session: Session, config: ContactsConfig, contact_ids: Iterable[str]) -> set[str]:
-    """Link stored, unlinked customers whose metadata id is one of `contact_ids` (after an import)."""
+    """Link stored, unlinked customers whose metadata id is one of `contact_ids` (after an import;
+    the caller queues the contacts for evaluation: worker.store.evaluation_queue)."""
     wanted = set(contact_ids)
     linked: set[str] = set()
     query = select(StripeCustomer).where(StripeCustomer.contact_id.is_(None))

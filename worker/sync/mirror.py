@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from worker.logs import get_logger, redact
 from worker.rules.model import ContactsConfig
+from worker.store.evaluation_queue import queue_contacts
 from worker.store.models import (
     DEFAULT_ACCOUNT,
     Quarantine,
@@ -148,6 +149,7 @@ def write_customers(session: Session, raws: list[Json], config: ContactsConfig, 
     result.changed += len(rows)
     for row in rows:
         result.add(row["id"], {row["contact_id"]})
+    queue_contacts(session, result.contacts, stamp)  # in this transaction: see worker.store.evaluation_queue
     return result
 
 
@@ -171,12 +173,16 @@ def _tombstone_subscription(session: Session, sid: str, stamp: datetime,
 
 def tombstone(session: Session, object_type: str, object_id: str, stamp: datetime,
               at: datetime | None, account: str = DEFAULT_ACCOUNT) -> tuple[bool, set[str]]:
-    """Mark one customer or subscription deleted (kept, flagged): (changed?, affected contacts)."""
+    """Mark one customer or subscription deleted (kept, flagged): (changed?, affected contacts),
+    the contacts queued for evaluation."""
     if object_type == "customer":
-        return _tombstone_customer(session, object_id, stamp, at, account)
-    if object_type == "subscription":
-        return _tombstone_subscription(session, object_id, stamp, at, account)
-    return False, set()
+        changed, contacts = _tombstone_customer(session, object_id, stamp, at, account)
+    elif object_type == "subscription":
+        changed, contacts = _tombstone_subscription(session, object_id, stamp, at, account)
+    else:
+        return False, set()
+    queue_contacts(session, contacts, stamp)
+    return changed, contacts
 
 
 def _contacts_of(session: Session, customer_ids: list[str], account: str) -> set[str]:
@@ -222,6 +228,7 @@ def write_subscriptions(session: Session, raws: list[Json], *, stamp: datetime,
     owners = _owners(session, [c for ids in customers.values() for c in ids], account)
     for sid, ids in customers.items():
         result.add(sid, {owners[c] for c in ids if c in owners})
+    queue_contacts(session, result.contacts, stamp)
     return result
 
 

@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from worker.store.evaluation_queue import queue_contacts
 from worker.store.models import Contact, StripeCustomer
 from worker.sync.source import StripeSource
 
@@ -134,4 +135,5 @@ def name_new_contacts(session: Session, since: datetime, chunk: int = 1000) -> i
         for contact_id, (name, email) in newest.items():
             if current.get(contact_id) != (name, email):
                 session.execute(update(Contact).where(Contact.id == contact_id).values(name=name, email=email))
+                queue_contacts(session, [contact_id], since)
                 changed += 1

@@ -49,4 +49,6 @@ def worker(processes: int = typer.Option(2, help="worker processes"),
                           fix="Set REDIS_URL, or use `stripe-lifecycle run` for the embedded process.")
     argv = [sys.executable, "-m", "worker.runtime.dramatiq_main", "worker.tasks", "--processes", str(processes),
             "--threads", str(threads), "--skip-logging"]
+    # dramatiq reads its idle poll interval from this variable when it is imported (WORKER_POLL_MS)
+    os.environ["dramatiq_worker_timeout"] = str(settings.worker_poll_ms)  # noqa: SIM112 - dramatiq spells it so
     os.execv(sys.executable, argv)
