@@ -16,15 +16,15 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import sqlalchemy as sa
+
+from bench import scale
 
 KEY = "sk_test_bench_memory"
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,30 +32,12 @@ COMMANDS = (["sync", "--full", "--json"], ["evaluate", "--json"], ["evaluate"], 
             ["accounts"], ["report", "--json"])
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_sandbox(customers: int) -> tuple[subprocess.Popen, str]:
-    port = _port()
-    proc = subprocess.Popen([sys.executable, "-m", "stripe_sandbox", "--customers", str(customers), "--port",
-                             str(port), "--api-key", KEY], stdout=subprocess.PIPE, text=True, cwd=ROOT)
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if line.startswith("Stripe sandbox at"):
-            break
-    return proc, f"http://127.0.0.1:{port}"
+    return scale.start_sandbox(customers, KEY)
 
 
 def fresh_pg(admin_url: str) -> str:
-    name = f"bench_memory_{uuid.uuid4().hex[:8]}"
-    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return admin_url.rsplit("/", 1)[0] + f"/{name}"
+    return scale.fresh_pg(admin_url, "bench_memory")
 
 
 def drop_pg(admin_url: str, url: str) -> None:

@@ -57,11 +57,13 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
-def start_sandbox(customers: int) -> tuple[subprocess.Popen, str]:
+def start_sandbox(customers: int, key: str = KEY) -> tuple[subprocess.Popen, str]:
+    """A generated sandbox account in its own process (not sharing the benchmark's interpreter)."""
     port = _port()
     proc = subprocess.Popen([sys.executable, "-m", "stripe_sandbox", "--customers", str(customers), "--port",
-                             str(port), "--api-key", KEY],
+                             str(port), "--api-key", key],
                             stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    assert proc.stdout is not None
     for line in proc.stdout:
         if line.startswith("Stripe sandbox at"):
             print("  " + line.strip(), flush=True)
@@ -69,8 +71,8 @@ def start_sandbox(customers: int) -> tuple[subprocess.Popen, str]:
     return proc, f"http://127.0.0.1:{port}"
 
 
-def fresh_pg(admin_url: str) -> str:
-    name = f"bench_scale_{uuid.uuid4().hex[:8]}"
+def fresh_pg(admin_url: str, prefix: str = "bench_scale") -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
