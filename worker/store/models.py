@@ -260,7 +260,7 @@ class ContactTime(Base):
 
     __tablename__ = "contact_times"
     __table_args__ = (Index("ix_contact_times_trigger_at", "trigger", "at"),)
-    contact_id: Mapped[str] = mapped_column(ForeignKey("contacts.id"), primary_key=True)
+    contact_id: Mapped[str] = mapped_column(String(CONTACT_ID_LENGTH), ForeignKey("contacts.id"), primary_key=True)
     trigger: Mapped[str] = mapped_column(String(32), primary_key=True)
     at: Mapped[datetime] = mapped_column(primary_key=True)
 
@@ -270,7 +270,7 @@ class EvaluationQueue(Base):
     changes in a short window are one pass over their contacts (worker.automations.scope)."""
 
     __tablename__ = "evaluation_queue"
-    contact_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    contact_id: Mapped[str] = mapped_column(String(CONTACT_ID_LENGTH), primary_key=True)
     queued_at: Mapped[datetime]
 
 
