@@ -100,11 +100,11 @@ def counting(endpoints: Counter):
 
 
 def backfill(url: str, database_url: str, rps: float, endpoint_rps: float, rules: Path) -> dict:
-    from worker.sync import runner
+    from worker.runtime import runtime
 
     endpoints: Counter = Counter()
     ratelimit._shared.clear()
-    runner.shared_limiter = counting(endpoints)
+    runtime.shared_limiter = counting(endpoints)  # the runtime builds each account's client
     settings = load_settings(stripe_api_key=KEY, stripe_api_base=url, database_url=database_url,
                              stripe_max_rps=rps, stripe_endpoint_rps=endpoint_rps, rules_dir=rules)
     started = time.perf_counter()

@@ -6,6 +6,7 @@ at-risk view walking an index — on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import tempfile
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -129,6 +130,40 @@ def test_search_finds_by_name_substring_email_contact_id_and_customer_id(console
                     or term in a["stripe_customer_ids"]}
         assert set(ids) == expected, term
     assert console.get("/api/accounts", params={"q": "_"}, headers=BEARER).json()["total"] == 0  # no wildcard
+
+
+@pytest.mark.postgres
+def test_lookups_by_contact_id_never_go_through_a_trigram_index(postgres_url):
+    """pg_trgm answers `=` too: with a trigram index on the bare id, the planner sent the sync's
+    `id = ANY(<500 ids>)` through it (≈ 8 ms an id, 4 s a batch). The id's prefix search uses a
+    `varchar_pattern_ops` btree instead (migration 0010)."""
+    from worker.store.db import open_store
+
+    store = open_store(postgres_url)
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    try:
+        with store.engine.begin() as conn:
+            conn.execute(text("INSERT INTO contacts (id, type, source, created_at, updated_at) "
+                              "SELECT 'acct-1-' || lpad(g::text, 6, '0'), 'account', 'import', :at, :at "
+                              "FROM generate_series(1, 20000) g"), {"at": at})
+            conn.execute(text("ANALYZE contacts"))
+        with store.engine.connect() as conn:
+            defs = list(conn.scalars(text("SELECT indexdef FROM pg_indexes WHERE tablename = 'contacts'")))
+            ids = [f"acct-1-{n:06d}" for n in range(1, 20000, 40)]
+            plans = []
+            for mode in ("force_generic_plan", "force_custom_plan"):
+                conn.execute(text(f"SET plan_cache_mode = {mode}"))
+                conn.exec_driver_sql("PREPARE by_ids(text[]) AS SELECT id FROM contacts WHERE id = ANY($1)")
+                literal = "'{" + ",".join(ids) + "}'"  # plain ids: nothing to quote
+                plans.append("\n".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN EXECUTE by_ids({literal})")))
+                conn.exec_driver_sql("DEALLOCATE by_ids")
+            conn.execute(text("SET enable_seqscan = off"))
+            prefix = "\n".join(conn.scalars(text(r"EXPLAIN SELECT id FROM contacts WHERE id LIKE 'acct-1-0001\_%' ESCAPE '\'")))
+    finally:
+        store.engine.dispose()
+    assert not [d for d in defs if "gin_trgm_ops" in d and "lower(" not in d], defs
+    assert all("trgm" not in plan for plan in plans), plans
+    assert "ix_contacts_id_prefix" in prefix, prefix
 
 
 @pytest.mark.postgres

@@ -19,13 +19,13 @@ def test_the_request_rate_never_exceeds_the_ceiling_even_under_retries(sqlite_st
     sandbox.faults.configure(rate=0.1, kinds=("500", "drop", "429"), seed=5, retry_after=0)
     api = api_for(sandbox, max_rps=10, page_size=25)
     starts: list[float] = []
-    send = api.client.raw_request
+    send = api._send
 
     def recording(*args, **kwargs):
         starts.append(time.monotonic())
         return send(*args, **kwargs)
 
-    api.client.raw_request = recording
+    api._send = recording
     report = run_sync(sqlite_store, api, SourceConfig(), full=True, now=sandbox.clock.now)
     assert report.retries >= 1 and len(starts) == sandbox.faults.requests == report.requests
     assert len(starts) > 20
@@ -135,3 +135,27 @@ def test_the_sdk_session_takes_proxy_settings_from_the_environment_once(monkeypa
     assert session.proxies.get("https") == "http://proxy.internal:3128"
     monkeypatch.setenv("NO_PROXY", "api.stripe.com")
     assert "https" not in _session("https://api.stripe.com").proxies
+
+
+def test_a_get_sends_what_the_sdk_sends_and_parses_the_body(httpserver):
+    """The transport calls the SDK's requestor itself (to parse with orjson): authentication,
+    the pinned API version and the query string must still be what `raw_request` sends."""
+    import stripe
+
+    body = {"object": "list", "data": [{"id": "cus_1", "metadata": {"a": "é"}, "amount": 12345678901234}],
+            "has_more": False}
+    httpserver.expect_request("/v1/customers").respond_with_json(body)
+    api = _api(httpserver, [])
+    assert api.get("/v1/customers", {"limit": 3, "expand": ["data.discount"]}) == body
+    request = httpserver.log[0][0]
+    assert request.headers["Authorization"] == "Bearer sk_test_x"
+    assert request.headers["Stripe-Version"] == stripe.api_version
+    assert request.args.get("limit") == "3" and request.args.get("expand[0]") == "data.discount"
+
+
+def test_a_body_that_is_not_json_is_retried_then_named(httpserver):
+    httpserver.expect_request("/v1/customers").respond_with_data("<html>proxy</html>", status=200)
+    sleeps: list[float] = []
+    with pytest.raises(StripeError):
+        _api(httpserver, sleeps, attempts=2).get("/v1/customers")
+    assert len(httpserver.log) == 2 and len(sleeps) == 1

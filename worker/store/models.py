@@ -249,7 +249,10 @@ Index("ix_contact_state_stage_mrr_sort_desc", ContactState.stage, ContactState.m
 #: Trigram (pg_trgm GIN) indexes for the console's substring search, made by migration
 #: 0007_console_speed on PostgreSQL only when the extension can be created: optional by design,
 #: so they are not part of the models (the schema check leaves them out).
-OPTIONAL_INDEXES = ("ix_contacts_name_trgm", "ix_contacts_email_trgm", "ix_contacts_id_trgm")
+OPTIONAL_INDEXES = ("ix_contacts_name_trgm", "ix_contacts_email_trgm")
+#: PostgreSQL-only indexes (migration 0010_contact_id_prefix: contact id prefix search through
+#: a `varchar_pattern_ops` btree), not part of the models either.
+POSTGRESQL_INDEXES = ("ix_contacts_id_prefix",)
 
 
 class ContactTime(Base):

@@ -1,21 +1,27 @@
 """Full backfill / reconcile: page through every object, resumably (wiring).
 
 Products and prices (with tiers) are fetched at once, then customers and subscriptions
-(`status=all`) at once (worker.sync.fetch: one thread per list under the shared rate limiter,
-one writer). Every BATCH_PAGES pages of a list are written in one transaction together with
-that list's paging position (`backfill` state: `after` per list, `done` lists), so a killed
-sync resumes each list at its next page. On PostgreSQL the tables are ANALYZEd as they grow
-and after each group (`Analyzer`). Objects seen by this backfill carry its `stamp` in
-`synced_at`; once every page is read, stored customers and subscriptions the listing no longer
-holds become tombstones. The events cursor is taken *before* the first page, so changes made
-during the backfill are read again by the next incremental sync.
+(`status=all`) at once (worker.sync.fetch: one thread per list under the shared rate limiter).
+On PostgreSQL the batches are written on LANES writer threads per list kind
+(worker.sync.writers), so the database's work overlaps ours; on SQLite by one writer. Every
+BATCH_PAGES pages of a list are written in one transaction together with that list's paging
+position (`backfill` state: `after` per list, `done` lists), so a killed sync resumes each
+list at its next page. On PostgreSQL the tables are ANALYZEd as they grow and after each
+group (`Analyzer`). Objects seen by this backfill carry its `stamp` in `synced_at`; once every
+page is read, stored customers and subscriptions the listing no longer holds become
+tombstones. The events cursor is taken *before* the first page, so changes made during the
+backfill are read again by the next incremental sync.
 """
 
 from __future__ import annotations
 
+import threading
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 
 from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 
 from worker.core.snapshot import iso, parse_iso
 from worker.store.models import StripeCustomer, StripeSubscription
@@ -23,6 +29,7 @@ from worker.stripe_api.transport import StripeApi
 from worker.sync import mirror, slices
 from worker.sync.fetch import concurrent_pages
 from worker.sync.run import SyncRun
+from worker.sync.writers import Lanes
 from worker.sync.state import (
     BACKFILL,
     CURSOR,
@@ -36,7 +43,9 @@ PHASES = ("products", "prices", "customers", "subscriptions")
 #: Lists fetched at once: prices are read before subscriptions, which need their tiers.
 GROUPS = (("products", "prices"), ("customers", "subscriptions"))
 BATCH_PAGES = 5  # list pages per transaction: fewer commits, little work lost on a kill
-TABLES = {"products": ("stripe_products",), "prices": ("stripe_prices",), "customers": ("stripe_customers",),
+LANES = 2  # writer threads per sliced list kind on PostgreSQL (worker.sync.writers)
+RETRIES = 3  # a batch that lost a deadlock is written again (its transaction rolled back whole)
+TABLES = {"products": ("stripe_products",), "prices": ("stripe_prices",), "customers": ("stripe_customers", "contacts"),
           "subscriptions": ("stripe_subscriptions", "subscription_items")}
 
 
@@ -94,7 +103,8 @@ def stripe_cursor(api: StripeApi) -> dict:
 def _run_group(run: SyncRun, state: dict, phases: list[str], stamp: datetime, analyzer: Analyzer) -> dict:
     """Fetch these lists (large ones cut into `created` slices: worker.sync.slices) at once;
     write each slice's pages BATCH_PAGES at a time, with its position, in one transaction (a
-    kill loses at most those pages of each slice)."""
+    kill loses at most those pages of each slice). On PostgreSQL each list kind is written on
+    a thread of its own (worker.sync.writers), so database and Python work overlap."""
     if not phases:
         return state
     state, parts = slices.plan(run.source, state, phases)
@@ -104,7 +114,7 @@ def _run_group(run: SyncRun, state: dict, phases: list[str], stamp: datetime, an
     positions = {part.key: state["after"].get(part.key) for part in parts}
     batches: dict[str, list] = {key: [] for key in positions}
     pages_in: dict[str, int] = {key: 0 for key in positions}
-    done: dict[str, int] = {phase: 0 for phase in phases}
+    shared = _Shared(state, {phase: 0 for phase in phases}, analyzer)
     for phase in phases:
         run.tick(phase, 0)
 
@@ -112,39 +122,91 @@ def _run_group(run: SyncRun, state: dict, phases: list[str], stamp: datetime, an
         part = by_key[key]
         return run.source.pages(part.kind, starting_after=after, created=part.created)
 
-    for key, page in concurrent_pages(pages, positions):
-        if page is not None:
-            batches[key].extend(page)
-            last = page[-1].get("id") if page and isinstance(page[-1], dict) else None
-            positions[key] = last or positions[key]
-            pages_in[key] += 1
-            if pages_in[key] % BATCH_PAGES:
-                continue
-        phase = slices.kind_of(key)
-        state = _write_batch(run, state, key, batches[key], positions[key], stamp, page is None)
-        done[phase] += len(batches[key])
-        analyzer.written(phase, len(batches[key]))
-        batches[key] = []
-        run.tick(phase, done[phase])
-    return state
+    lanes = Lanes(parallel=run.store.engine.dialect.name == "postgresql")
+    finished = False
+    try:
+        for key, page in concurrent_pages(pages, positions):
+            if page is not None:
+                batches[key].extend(page)
+                last = page[-1].get("id") if page and isinstance(page[-1], dict) else None
+                positions[key] = last or positions[key]
+                pages_in[key] += 1
+                if pages_in[key] % BATCH_PAGES:
+                    continue
+            batch, batches[key] = batches[key], []
+            lanes.submit(_lane(key), partial(_write_batch, run, shared, key, batch, positions[key], stamp,
+                                                      page is None))
+        finished = True
+    finally:
+        lanes.close(wait=finished)
+    return shared.state
 
 
-def _write_batch(run: SyncRun, state: dict, key: str, batch: list, after: str | None,
-                 stamp: datetime, finished: bool) -> dict:
+def _lane(key: str) -> str:
+    """The writer lane of a list or slice: LANES per list kind (slices alternate between them)."""
+    kind, _, index = key.partition("@")
+    return f"{kind}#{int(index) % LANES}" if index.isdigit() else kind
+
+
+@dataclass
+class _Shared:
+    """What the writer lanes share: the backfill state as committed so far (advanced under
+    `lock`, together with its commit, so a stored position never runs ahead of its pages or
+    behind another lane's), rows written per list, and the analyzer."""
+
+    state: dict
+    done: dict[str, int]
+    analyzer: Analyzer
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _write_batch(run: SyncRun, shared: _Shared, key: str, batch: list, after: str | None,
+                 stamp: datetime, finished: bool) -> None:
     """Write a few pages and the paging position in one transaction (a kill loses at most these).
     `key` is a list or one slice of it; a list is done once its every slice is."""
+    phase = slices.kind_of(key)
+    for attempt in range(1, RETRIES + 1):
+        try:
+            contacts = _commit_batch(run, shared, key, phase, batch, after, stamp, finished)
+            break
+        except DBAPIError as exc:
+            if attempt == RETRIES or not _lost_a_race(exc):
+                raise
+    run.changed(contacts, None)
+    with shared.lock:
+        shared.done[phase] += len(batch)
+        done = shared.done[phase]
+    shared.analyzer.written(phase, len(batch))
+    run.tick(phase, done)
+
+
+def _commit_batch(run: SyncRun, shared: _Shared, key: str, phase: str, batch: list, after: str | None,
+                  stamp: datetime, finished: bool) -> set[str]:
+    with run.store.sessions() as session:
+        contacts = _apply(run, session, phase, batch, stamp) if batch else set()
+        with shared.lock:
+            state = _advanced(shared.state, key, after, finished)
+            put_state(session, run.key(BACKFILL), state, run.now)
+            session.commit()
+            shared.state = state
+    return contacts
+
+
+def _lost_a_race(exc: DBAPIError) -> bool:
+    """A deadlock or serialization failure between two writer lanes: PostgreSQL rolled the
+    whole transaction back, so writing the batch again is safe."""
+    return getattr(exc.orig, "sqlstate", None) in ("40P01", "40001")
+
+
+def _advanced(state: dict, key: str, after: str | None, finished: bool) -> dict:
+    """`state` with `key` at `after` (and done when `finished`; its list too once every slice is)."""
     phase = slices.kind_of(key)
     finished_now = [key] if finished else []
     if finished and key != phase:
         count = len(state.get("slices", {}).get(phase) or []) + 1
         if all(f"{phase}@{i}" in [*state["done"], key] for i in range(count)):
             finished_now.append(phase)
-    state = {**state, "after": {**state["after"], key: after}, "done": state["done"] + finished_now}
-    with run.store.session() as session:
-        contacts = _apply(run, session, phase, batch, stamp) if batch else set()
-        put_state(session, run.key(BACKFILL), state, run.now)
-    run.changed(contacts, None)
-    return state
+    return {**state, "after": {**state["after"], key: after}, "done": state["done"] + finished_now}
 
 
 class Analyzer:

@@ -116,8 +116,55 @@ def upsert(session: Session, table: Table, rows: list[Row], *, update: bool = Tr
         return
     connection = session.connection()
     columns = tuple(rows[0])
+    if connection.dialect.name == "postgresql":
+        sql, build = _pg_statement(table, columns, connection.dialect, update, keep)
+        values = build(_last_per_key(table, rows))
+        connection.exec_driver_sql(sql, tuple(list(column) for column in zip(*values)))
+        return
     sql, build = _statement(table, columns, connection.dialect, update, keep)
     connection.exec_driver_sql(sql, build(rows))
+
+
+@lru_cache(maxsize=64)
+def _pg_statement(table: Table, columns: tuple[str, ...], dialect: Dialect, update: bool,
+                  keep: tuple[str, ...] = ()) -> tuple[str, Callable]:
+    """PostgreSQL: one `INSERT … SELECT … FROM unnest(<one array per column>)` per batch.
+
+    Row by row (the driver's pipelined executemany) PostgreSQL started an executor per row:
+    its CPU per backfilled customer matched the whole Python side's (issue #18). As arrays the
+    batch is one statement whose text never changes, so it is also prepared once. JSON goes as
+    text and is cast per row; every other column as an array of its own type. The arrays are
+    sent in binary (`%b`): as text every quote inside the JSON was escaped, 66 ms of CPU per
+    500 subscriptions against 0.7 ms."""
+    keys = [c.name for c in table.primary_key.columns]
+    updates = [c for c in columns if c not in keys and c not in keep] if update else []
+    quote = dialect.identifier_preparer.quote
+    processors: list[Callable[[Any], Any] | None] = []
+    arrays, selected = [], []
+    for index, name in enumerate(columns):
+        column_type = table.c[name].type
+        processors.append(_processor(column_type, dialect))
+        if _is_json(column_type, dialect):
+            arrays.append("CAST(%b AS TEXT[])")
+            selected.append(f"CAST(v{index} AS JSONB)")
+        else:
+            arrays.append(f"CAST(%b AS {column_type.compile(dialect=dialect)}[])")
+            selected.append(f"v{index}")
+    aliases = ", ".join(f"v{index}" for index in range(len(columns)))
+    action = ("DO UPDATE SET " + ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in updates)
+              if updates else "DO NOTHING")
+    sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
+           f"SELECT {', '.join(selected)} FROM unnest({', '.join(arrays)}) AS batch({aliases}) "
+           f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) {action}")
+    return sql, _row_builder(columns, tuple(processors))
+
+
+def _last_per_key(table: Table, rows: list[Row]) -> list[Row]:
+    """One row per primary key, the last given (as row-by-row upserts would leave it): one
+    statement may not update the same row twice."""
+    keys = [c.name for c in table.primary_key.columns]
+    by_key = {tuple(row[k] for k in keys): row for row in rows}
+    return rows if len(by_key) == len(rows) else list(by_key.values())
 
 
 def rows_in(session: Session, sql: str, ids: list[str], *, account: str | None = None) -> list[Any]:
@@ -132,10 +179,25 @@ def rows_in(session: Session, sql: str, ids: list[str], *, account: str | None =
         return []
     session.flush()
     connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        return _rows_in_array(connection, sql, ids, account)
     mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
     if account is None:
         result = connection.exec_driver_sql(sql.format(ids=", ".join([mark] * len(ids))), tuple(ids))
     else:  # `{account}` (before `{ids}` in the statement) is that account's name
         result = connection.exec_driver_sql(sql.format(account=mark, ids=", ".join([mark] * len(ids))),
                                             (account, *ids))
+    return result.all() if result.returns_rows else []
+
+
+def _rows_in_array(connection: Any, sql: str, ids: list[str], account: str | None) -> list[Any]:
+    """PostgreSQL: `x IN ({ids})` as `x = ANY(%s)` with the ids as one array parameter, so the
+    statement text is the same for every batch (the driver parses and prepares it once; a
+    500-mark IN list was parsed anew each time, a tenth of a backfill's CPU)."""
+    if "IN ({ids})" not in sql:
+        raise ValueError("rows_in statements name their ids as `IN ({ids})`")
+    text = sql.replace("IN ({ids})", "= ANY(CAST({ids} AS TEXT[]))")
+    marks = {"ids": "%b"} if account is None else {"ids": "%b", "account": "%s"}
+    params = (list(ids),) if account is None else (account, list(ids))
+    result = connection.exec_driver_sql(text.format(**marks), params)
     return result.all() if result.returns_rows else []

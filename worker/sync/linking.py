@@ -33,7 +33,7 @@ def link_rows(session: Session, rows: list[dict[str, Any]], config: ContactsConf
     """Set `contact_id` on customer rows (table columns), creating contacts when configured."""
     wanted = {row["id"]: contact_key(row.get("metadata"), config) for row in rows}
     ids = {cid for cid in wanted.values() if cid}
-    existing = set(session.scalars(select(Contact.id).where(Contact.id.in_(ids)))) if ids else set()
+    existing = {row[0] for row in bulk.rows_in(session, "SELECT id FROM contacts WHERE id IN ({ids})", sorted(ids))}
     created: dict[str, dict[str, Any]] = {}
     for row in rows:
         cid = wanted[row["id"]]
@@ -47,7 +47,8 @@ def link_rows(session: Session, rows: list[dict[str, Any]], config: ContactsConf
         row["contact_id"] = cid
     if created:
         session.flush()
-        bulk.upsert(session, Contact.__table__, list(created.values()), update=False)
+        # in id order: two writers creating the same contacts then wait, never deadlock
+        bulk.upsert(session, Contact.__table__, [created[c] for c in sorted(created)], update=False)
 
 
 def relink_unlinked(session: Session, config: ContactsConfig, contact_ids: Iterable[str]) -> set[str]:

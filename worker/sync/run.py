@@ -7,6 +7,7 @@ transaction, quarantining what cannot be read, and tell `on_changed` which conta
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -86,6 +87,8 @@ class SyncRun:
     progress: Progress | None = None
     report: SyncReport = field(default_factory=SyncReport)
     account: str = DEFAULT_ACCOUNT  # whose objects, quarantine and SyncState keys this run writes
+    # The backfill writes batches on several threads (worker.sync.writers): counts add up under it.
+    counting: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.report.account = self.account
@@ -106,8 +109,9 @@ class SyncRun:
     def quarantine(self, session: Session, object_type: str, raw: Any, reason: str) -> None:
         item = Quarantined(object_type, limits.quarantine_id(raw), reason)
         mirror.quarantine(session, item, raw, self.now, self.account)
-        if item not in self.report.quarantined:
-            self.report.quarantined.append(item)
+        with self.counting:
+            if item not in self.report.quarantined:
+                self.report.quarantined.append(item)
 
     # --- batches -----------------------------------------------------------------------
 
@@ -118,8 +122,9 @@ class SyncRun:
         result = mirror.write_customers(session, good, self.config.contacts, stamp=stamp, changed_at=at,
                                         account=self.account)
         mirror.resolve_quarantine(session, "customer", [r["id"] for r in good], self.now, self.account)
-        self.report.customers += len(good)
-        self.report.customers_changed += result.changed
+        with self.counting:
+            self.report.customers += len(good)
+            self.report.customers_changed += result.changed
         return result
 
     def apply_subscriptions(self, session: Session, raws: list[Any], *, stamp: datetime,
@@ -134,18 +139,23 @@ class SyncRun:
                     mirror.touch(session, "subscription", [raw["id"]], stamp, self.account)
         result = mirror.write_subscriptions(session, good, stamp=stamp, changed_at=at, account=self.account)
         mirror.resolve_quarantine(session, "subscription", [r["id"] for r in good], self.now, self.account)
-        self.report.subscriptions += len(good)
-        self.report.subscriptions_changed += result.changed
+        with self.counting:
+            self.report.subscriptions += len(good)
+            self.report.subscriptions_changed += result.changed
         return result
 
     def apply_prices(self, session: Session, raws: list[Any], *, stamp: datetime) -> None:
         good = self._readable(session, "price", raws, shapes.check_price, stamp)
         self.source.remember_prices(good)
-        self.report.prices += mirror.write_prices(session, good, stamp=stamp, account=self.account)
+        written = mirror.write_prices(session, good, stamp=stamp, account=self.account)
+        with self.counting:
+            self.report.prices += written
 
     def apply_products(self, session: Session, raws: list[Any], *, stamp: datetime) -> None:
         good = self._readable(session, "product", raws, shapes.check_product, stamp)
-        self.report.products += mirror.write_products(session, good, stamp=stamp, account=self.account)
+        written = mirror.write_products(session, good, stamp=stamp, account=self.account)
+        with self.counting:
+            self.report.products += written
 
     def _readable(self, session: Session, object_type: str, raws: list[Any],
                   check: Callable[[Any], None], stamp: datetime) -> list[Json]:
