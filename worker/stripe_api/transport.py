@@ -96,11 +96,12 @@ class StripeApi:
         requestor = self.client._requestor  # noqa: SLF001  (stripe>=16,<17: tests/sync/test_transport.py)
         body, code, headers = requestor.request_raw("get", path, params=params, options={}, base_address="api",
                                                     api_mode="V1", usage=["raw_request"])
+        # `body` is the HTTP client's bytes (typed `object` by the SDK)
         if not 200 <= code < 300:
             response = requestor._interpret_response(body, code, headers, "V1")  # noqa: SLF001  (raises)
             return response.code, response.data
         try:
-            return code, orjson.loads(body)  # type: ignore[arg-type]  (bytes from the SDK's HTTP client)
+            return code, orjson.loads(body)  # type: ignore[arg-type]
         except orjson.JSONDecodeError:
             raise stripe.APIError("Stripe answered with a body that is not JSON", http_status=code,
                                   headers=dict(headers)) from None
