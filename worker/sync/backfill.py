@@ -24,6 +24,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from worker.core.snapshot import iso, parse_iso
+from worker.store.analyze import statement as analyze_statement
 from worker.store.models import StripeCustomer, StripeSubscription
 from worker.stripe_api.transport import StripeApi
 from worker.sync import mirror, slices
@@ -236,7 +237,7 @@ class Analyzer:
     def _analyze(self, tables) -> None:  # noqa: ANN001
         with self.run.store.session() as session:
             for table in tables:
-                session.execute(text(f"ANALYZE {table}"))
+                session.execute(text(analyze_statement(table)))
 
 
 def _apply(run: SyncRun, session, phase: str, page: list, stamp: datetime) -> set[str]:
