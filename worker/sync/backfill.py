@@ -213,22 +213,30 @@ def _advanced(state: dict, key: str, after: str | None, finished: bool) -> dict:
 class Analyzer:
     """PostgreSQL plans a bulk-loaded table from statistics it has never gathered: the item
     delete of each subscription batch became a sequential scan and the backfill quadratic.
-    So tables are ANALYZEd as they grow (whenever a phase has written as many rows again as at
-    the last ANALYZE, from 1,000 on: a handful of times per backfill) and after each phase."""
+    So tables are ANALYZEd as they grow (at 1,000 rows, then whenever a phase has written
+    GROWTH times the rows of the last ANALYZE: 1k, 4k, 16k, 64k, 256k — the plans are id
+    lookups, right from the first statistics, and each ANALYZE costs CPU the writers want)
+    and after each phase. The writer lanes call `written` from several threads."""
+
+    GROWTH = 4
 
     def __init__(self, run: SyncRun):
         self.run = run
         self.enabled = run.store.engine.dialect.name == "postgresql"
         self.rows: dict[str, int] = {}
         self.next: dict[str, int] = {}
+        self._lock = threading.Lock()
 
     def written(self, phase: str, rows: int) -> None:
         if not self.enabled:
             return
-        self.rows[phase] = self.rows.get(phase, 0) + rows
-        if self.rows[phase] >= self.next.get(phase, 1000):
+        with self._lock:
+            self.rows[phase] = self.rows.get(phase, 0) + rows
+            due = self.rows[phase] >= self.next.get(phase, 1000)
+            if due:
+                self.next[phase] = self.rows[phase] * self.GROWTH
+        if due:
             self._analyze(TABLES[phase])
-            self.next[phase] = self.rows[phase] * 2
 
     def phase_done(self, phases: tuple[str, ...]) -> None:
         if self.enabled:

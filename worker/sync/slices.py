@@ -26,6 +26,7 @@ under the same shared limiter (worker.sync.fetch, worker.stripe_api.ratelimit).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -62,9 +63,12 @@ def plan(source: StripeSource, state: dict, phases: list[str], slices: int | Non
     slices = SLICES if slices is None else slices
     stored: dict[str, list[int]] = dict(state.get("slices") or {})
     found: list[Slice] = []
+    probe = [kind for kind in phases
+             if kind in SLICED and kind not in state["after"] and kind not in stored and slices > 1]
+    if probe:  # each list's ~14 sequential probe requests, the lists side by side
+        with ThreadPoolExecutor(max_workers=len(probe), thread_name_prefix="backfill-probe") as pool:
+            stored.update(zip(probe, pool.map(lambda kind: boundaries(source, kind, slices), probe)))
     for kind in phases:
-        if kind in SLICED and kind not in state["after"] and kind not in stored and slices > 1:
-            stored[kind] = boundaries(source, kind, slices)
         if kind in stored and stored[kind]:
             edges = stored[kind]
             for index, created in enumerate(_ranges(edges)):
