@@ -135,31 +135,3 @@ def test_writer_lanes_on_postgresql_store_exactly_what_one_writer_does(tmp_path,
         whole.engine.dispose()
         lanes.engine.dispose()
 
-
-@pytest.mark.postgres
-def test_a_backfill_killed_on_a_writer_lane_resumes_to_the_same_mirror(tmp_path, sandbox, monkeypatch, postgres_url):
-    """A lane that fails stops the backfill with that error (not a hang); the stored positions
-    never run ahead of committed pages, so the resumed backfill ends with the clean mirror."""
-    from worker.sync import backfill
-
-    monkeypatch.setattr(backfill, "BATCH_PAGES", 1)
-    clean, resumed = open_store(f"sqlite:///{tmp_path / 'clean'}.db"), open_store(postgres_url)
-    try:
-        run_sync(clean, api_for(sandbox), CONFIG, full=True, now=sandbox.clock.now)
-
-        def kill(phase: str, done: int, total) -> None:
-            if phase == "subscriptions" and done >= 60:
-                raise Killed
-
-        with pytest.raises(Killed):
-            run_sync(resumed, api_for(sandbox, page_size=10), CONFIG, full=True, now=sandbox.clock.now,
-                     progress=kill)
-        with resumed.session() as s:
-            state = get_state(s, BACKFILL)
-        assert state is not None and "subscriptions" not in state["done"]
-        report = run_sync(resumed, api_for(sandbox, page_size=10), CONFIG, full=False, now=sandbox.clock.now)
-        assert report.resumed is True
-        same_mirror(resumed, clean)
-    finally:
-        clean.engine.dispose()
-        resumed.engine.dispose()
