@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from tests.sync.conftest import api_for
-from tests.sync.test_sandbox_sync import CONFIG, Killed
+from tests.sync.test_sandbox_sync import CONFIG, kill_full_sync
 from tests.sync.test_sliced_backfill import same_mirror
 from worker.store.db import open_store
 from worker.store.models import StripeCustomer, StripeSubscription
@@ -72,13 +72,7 @@ def test_a_backfill_killed_in_the_concurrent_lists_resumes_each_where_it_stopped
     try:
         run_sync(clean, api_for(sandbox), CONFIG, full=True, now=sandbox.clock.now)
 
-        def kill(phase: str, done: int, total) -> None:
-            if phase == "subscriptions" and done >= 100:
-                raise Killed
-
-        with pytest.raises(Killed):
-            run_sync(resumed, api_for(sandbox, page_size=10), CONFIG, full=True, now=sandbox.clock.now,
-                     progress=kill)
+        kill_full_sync(resumed, sandbox, "subscriptions", 100)
         with resumed.session() as s:
             state = get_state(s, BACKFILL)
             assert any(key.startswith("subscriptions") and after for key, after in state["after"].items())
@@ -98,14 +92,8 @@ def test_a_resume_point_from_the_one_list_at_a_time_backfill_still_resumes(tmp_p
     try:
         run_sync(clean, api_for(sandbox), CONFIG, full=True, now=sandbox.clock.now)
 
-        def kill(phase: str, done: int, total) -> None:
-            if phase == "customers" and done >= 50:
-                raise Killed
-
         monkeypatch.setattr(slices, "SLICES", 1)  # the old backfill read each list whole
-        with pytest.raises(Killed):
-            run_sync(resumed, api_for(sandbox, page_size=10), CONFIG, full=True, now=sandbox.clock.now,
-                     progress=kill)
+        kill_full_sync(resumed, sandbox, "customers", 50)
         monkeypatch.setattr(slices, "SLICES", 4)  # a list begun whole is finished whole
         with resumed.session() as s:  # rewrite the resume point in the old form
             state = get_state(s, BACKFILL)

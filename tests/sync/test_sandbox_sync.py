@@ -174,6 +174,18 @@ class Killed(Exception):
     pass
 
 
+def kill_full_sync(store, sb, phase: str, done_at: int, page_size: int = 10) -> None:
+    """A full sync of `store` (pages of `page_size`) killed, as a process kill would stop it,
+    once `phase` has written `done_at` objects."""
+
+    def kill(current: str, done: int, total) -> None:
+        if current == phase and done >= done_at:
+            raise Killed
+
+    with pytest.raises(Killed):
+        _full(store, sb, page_size=page_size, progress=kill)
+
+
 def test_a_sync_killed_half_way_resumes_and_ends_like_an_uninterrupted_one(tmp_path, sandbox):
     clean, resumed = (open_store(f"sqlite:///{tmp_path / name}.db") for name in ("clean", "resumed"))
     try:

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from stripe_sandbox import Sandbox
 from tests.sync.conftest import api_for, mirror_state
-from tests.sync.test_sandbox_sync import CONFIG, Killed
+from tests.sync.test_sandbox_sync import CONFIG, kill_full_sync
 from worker.store.db import open_store
 from worker.store.models import StripeCustomer
 from worker.stripe_api.ratelimit import RateLimiter
@@ -79,13 +79,7 @@ def test_a_backfill_killed_mid_slice_resumes_each_slice_where_it_stopped(tmp_pat
     try:
         run_sync(clean, api_for(sandbox), CONFIG, full=True, now=sandbox.clock.now)
 
-        def kill(phase: str, done: int, total) -> None:
-            if phase == "customers" and done >= 120:
-                raise Killed
-
-        with pytest.raises(Killed):
-            run_sync(resumed, api_for(sandbox, page_size=10), CONFIG, full=True, now=sandbox.clock.now,
-                     progress=kill)
+        kill_full_sync(resumed, sandbox, "customers", 120)
         with resumed.session() as s:
             state = get_state(s, BACKFILL)
             stored = s.scalar(select(func.count()).select_from(StripeCustomer))
